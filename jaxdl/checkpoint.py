@@ -1,0 +1,154 @@
+"""Checkpoints with orbax: the last N epochs, the best epoch, resume and restore.
+
+torch: ``torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),
+'epoch': epoch}, path)`` each epoch and ``load_state_dict`` to resume. Here the whole
+:class:`~jaxdl.train.TrainState` (parameters, BatchNorm statistics, dropout RNG,
+optimizer state, step) is written with the epoch's logs and the history as JSON.
+
+Layout: ``<directory>/last/<epoch>`` (the newest ``max_to_keep``) and
+``<directory>/best/<epoch>`` (one). orbax writes into a temporary directory and renames
+it when complete, so a run killed in the middle of a save leaves the previous
+checkpoint intact and the partial one is never loaded. Saves are asynchronous:
+:meth:`Checkpointer.close` (or the ``with`` block) waits for them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxdl import tree
+from jaxdl.train import TrainState
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint holds a different model or optimizer than the one it is restored into."""
+
+
+def _is_key(x) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _keys_to_data(pytree):
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, pytree)
+
+
+class Checkpointer:
+    """Save every epoch (keep the newest ``max_to_keep``) and the best epoch by ``monitor``.
+
+    Use as a ``fit`` callback; ``latest_epoch()`` / ``restore()`` resume, and
+    ``restore(template, which='best')`` loads the best weights for evaluation.
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3,
+                 monitor: str | None = "val_accuracy", mode: str = "max", meta: dict | None = None):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.directory = Path(directory).absolute()
+        self.monitor, self.mode, self.meta = monitor, mode, dict(meta or {})
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.directory, os.W_OK):
+            raise PermissionError(f"checkpoint directory {self.directory} is not writable; "
+                                  "choose another --workdir.")
+        opts = lambda n: ocp.CheckpointManagerOptions(max_to_keep=n, create=True, cleanup_tmp_directories=True)
+        handlers = lambda: {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+        self._last = ocp.CheckpointManager(self.directory / "last", options=opts(max_to_keep),
+                                           item_handlers=handlers())
+        self._best = ocp.CheckpointManager(self.directory / "best", options=opts(1), item_handlers=handlers())
+        self.best_value = self._stored_best()
+
+    # -------------------------------------------------------------- saving
+    def _stored_best(self) -> float | None:
+        step = self._best.latest_step()
+        if step is None or self.monitor is None:
+            return None
+        return self._restore_meta(self._best, step).get("logs", {}).get(self.monitor)
+
+    def _improved(self, value: float | None) -> bool:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        if self.best_value is None:
+            return True
+        return value > self.best_value if self.mode == "max" else value < self.best_value
+
+    def save(self, epoch: int, state: TrainState, logs: dict | None = None, history: list | None = None):
+        logs = {k: v for k, v in (logs or {}).items() if isinstance(v, (int, float, str, bool))}
+        meta = {"epoch": epoch, "logs": logs, "history": history or [], **self.meta}
+        args = ocp.args.Composite(state=ocp.args.StandardSave(_keys_to_data(state)),
+                                  meta=ocp.args.JsonSave(meta))
+        self._last.save(epoch, args=args)
+        value = logs.get(self.monitor) if self.monitor else None
+        if self._improved(value):
+            self.best_value = value
+            self._best.save(epoch, args=args)
+
+    def on_epoch_end(self, epoch: int, state: TrainState, logs: dict) -> bool:
+        self._history = getattr(self, "_history", []) + [logs]
+        self.save(epoch, state, logs, self._history)
+        return False
+
+    # -------------------------------------------------------------- restoring
+    def latest_epoch(self) -> int | None:
+        """The newest complete checkpoint's epoch, or None."""
+        return self._last.latest_step()
+
+    def best_epoch(self) -> int | None:
+        return self._best.latest_step()
+
+    def _restore_meta(self, manager, step) -> dict:
+        return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+    def restore(self, template: TrainState, *, which: str = "last", epoch: int | None = None
+                ) -> tuple[TrainState, dict]:
+        """Load a checkpoint into the structure of ``template`` (e.g. ``learner.init_state()``).
+
+        Returns ``(state, meta)`` where ``meta`` has ``epoch``, ``logs`` and ``history``.
+        Raises :class:`CheckpointMismatchError` listing missing, unexpected and
+        mis-shaped entries when the checkpoint belongs to another model or optimizer,
+        and FileNotFoundError when there is none.
+        """
+        manager = {"last": self._last, "best": self._best}[which]
+        epoch = manager.latest_step() if epoch is None else epoch
+        if epoch is None or epoch not in manager.all_steps():
+            raise FileNotFoundError(f"no {which} checkpoint{'' if epoch is None else f' for epoch {epoch}'} "
+                                    f"in {manager.directory}")
+        target = _keys_to_data(template)
+        saved = manager.item_metadata(epoch)["state"]
+        if saved is not None:
+            problems = tree.describe_mismatch(tree.shapes(saved), tree.shapes(target))
+            if problems:
+                raise CheckpointMismatchError(
+                    f"checkpoint {manager.directory / str(epoch)} does not fit this model/optimizer: "
+                    f"{problems}. Was it written by another experiment or with other flags?")
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        try:
+            out = manager.restore(epoch, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        except Exception as e:  # corrupted files: say which checkpoint, keep the cause
+            raise CheckpointMismatchError(f"could not read checkpoint {manager.directory / str(epoch)}: {e}") from e
+        if which == "last":  # a resumed run goes on appending to the saved history
+            self._history = list(out["meta"].get("history", []))
+        state = jax.tree.map(
+            lambda t, r: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if _is_key(t) else r,
+            template, out["state"])
+        return state, dict(out["meta"])
+
+    def wait(self) -> None:
+        self._last.wait_until_finished()
+        self._best.wait_until_finished()
+
+    def close(self) -> None:
+        self._last.close()
+        self._best.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,71 @@
+"""The flags every experiment shares, validated the argparse way (message + exit code 2).
+
+``--epochs --batch-size --lr --seed --dataset --data-dir --workdir --resume``; each
+experiment sets its own defaults (the notes' recipe) and may add flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Sequence
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    return v
+
+
+def nonnegative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def existing_dir(text: str) -> str:
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"data directory {text!r} does not exist")
+    return text
+
+
+def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: int = 0,
+           datasets: Sequence[str] | None = None, dataset: str | None = None,
+           workdir: str | None = None) -> argparse.ArgumentParser:
+    """An ArgumentParser with the shared flags and the given defaults."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training set")
+    p.add_argument("--batch-size", type=positive_int, default=batch_size, help="examples per step")
+    p.add_argument("--lr", type=positive_float, default=lr, help="learning rate")
+    p.add_argument("--seed", type=int, default=seed, help="seed of init, shuffling and dropout")
+    if datasets:
+        p.add_argument("--dataset", choices=list(datasets), default=dataset or datasets[0])
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help="folder with the data files (else $JAXDL_DATA and the usual places)")
+    p.add_argument("--workdir", default=workdir or os.path.join("runs", description.split(":")[0].strip()),
+                   help="where checkpoints, metrics and plots go")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --workdir")
+    p.add_argument("--skip-nonfinite", action="store_true",
+                   help="skip steps whose loss/gradients are NaN/Inf instead of stopping")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p

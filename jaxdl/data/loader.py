@@ -1,0 +1,101 @@
+"""In-memory datasets and a vectorised batcher (torch: ``TensorDataset`` and ``DataLoader``).
+
+Data that fits in memory stays in arrays: a batch is one fancy-index of each array,
+25 to 100 times faster here than a per-record loader. The shuffle order of epoch ``e``
+is ``numpy.random.default_rng([seed, e]).permutation(n)``: the same on every machine and
+in both modes, so a resumed run sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class ArrayDataset:
+    """torch: ``TensorDataset(*tensors)``: equal-length arrays indexed together.
+
+    ``ds[i]`` returns a tuple with one row of each array (negative indices and slices
+    work); ``len(ds)`` is the number of examples.
+    """
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("ArrayDataset needs at least one array")
+        self.arrays = tuple(np.asarray(a) for a in arrays)
+        n = {len(a) for a in self.arrays}
+        if len(n) != 1:
+            raise ValueError(f"ArrayDataset arrays differ in length: {[len(a) for a in self.arrays]}")
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)) and not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} examples")
+        return tuple(a[index] for a in self.arrays)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{a.shape}:{a.dtype}" for a in self.arrays)
+        return f"ArrayDataset({len(self)} examples; {shapes})"
+
+
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
+    """The example order of one epoch: a permutation seeded by (seed, epoch), or 0..n-1."""
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+@jax.jit
+def _take(arrays, idx):
+    return tuple(jnp.take(a, idx, axis=0) for a in arrays)
+
+
+class DataLoader:
+    """torch: ``DataLoader(dataset, batch_size, shuffle, drop_last)``, with an explicit seed.
+
+    ``loader.epoch(e)`` yields the batches of epoch ``e`` as tuples of device arrays;
+    iterating the loader itself walks epochs 1, 2, ... like re-iterating a torch
+    DataLoader. The last batch is smaller unless ``drop_last`` (it compiles the step
+    once more). ``device_resident=True`` copies the whole dataset to the accelerator
+    once and gathers each batch there (no host-to-device copy per batch).
+    """
+
+    def __init__(self, dataset: ArrayDataset | Sequence[np.ndarray], batch_size: int = 1,
+                 shuffle: bool = False, *, seed: int = 0, drop_last: bool = False,
+                 device_resident: bool = False):
+        if not isinstance(dataset, ArrayDataset):
+            dataset = ArrayDataset(*dataset)
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        if drop_last and batch_size > len(dataset):
+            raise ValueError(f"drop_last with batch_size {batch_size} > {len(dataset)} examples "
+                             "would give no batch at all")
+        self.dataset, self.batch_size, self.shuffle = dataset, int(batch_size), shuffle
+        self.seed, self.drop_last, self.device_resident = seed, drop_last, device_resident
+        self._device_arrays = tuple(jax.device_put(a) for a in dataset.arrays) if device_resident else None
+        self._epoch = 0
+
+    def __len__(self) -> int:
+        n, b = len(self.dataset), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[jax.Array, ...]]:
+        order = epoch_order(len(self.dataset), self.seed, epoch, self.shuffle)
+        b = self.batch_size
+        if self.device_resident:
+            order_d = jax.device_put(order.astype(np.int32))
+            for i in range(len(self)):
+                yield _take(self._device_arrays, order_d[i * b:(i + 1) * b])
+            return
+        arrays = tuple(a[order] for a in self.dataset.arrays) if self.shuffle else self.dataset.arrays
+        for i in range(len(self)):
+            yield tuple(jax.device_put(a[i * b:(i + 1) * b]) for a in arrays)
+
+    def __iter__(self) -> Iterator[tuple[jax.Array, ...]]:
+        self._epoch += 1
+        return self.epoch(self._epoch)

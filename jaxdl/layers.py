@@ -1,0 +1,340 @@
+"""Building blocks with PyTorch semantics, as Flax NNX modules.
+
+Where Flax's default differs from PyTorch, the layer here follows PyTorch and the
+docstring says what Flax would have done:
+
+* init: torch's default for Linear/Conv (``kaiming_uniform_(a=sqrt(5))`` weights,
+  ``U(+-1/sqrt(fan_in))`` biases); Flax uses truncated lecun-normal kernels (1.73x the
+  spread) and zero biases.
+* Conv2d: padding 0 by default (Flax: ``'SAME'``); NHWC activations, HWIO kernels.
+* pooling: stride = kernel size by default (Flax: stride 1).
+* BatchNorm: momentum 0.1 in torch's sense, the unbiased variance in the running
+  variance (Flax stores the biased one), eps 1e-5, two-pass variance.
+* LayerNorm: eps 1e-5 (Flax: 1e-6).
+* LSTM / RNN: two biases (``b_ih``, ``b_hh``) trained separately, torch's init.
+
+Activations are NHWC throughout: a PyTorch NCHW batch converts with
+``x.transpose(0, 2, 3, 1)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax import lax
+
+Initializer = Callable[..., jax.Array]
+
+
+# ---------------------------------------------------------------- initialisers
+def uniform_init(low: float = 0.0, high: float = 1.0) -> Initializer:
+    """U(low, high) (torch: ``nn.init.uniform_(w, a=low, b=high)``, default U(0, 1))."""
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, low, high)
+
+    return init
+
+
+def torch_default_init(fan_in: int) -> Initializer:
+    """torch's default Linear/Conv init for weights and biases: U(+-1/sqrt(fan_in)).
+
+    ``kaiming_uniform_(a=sqrt(5))`` on the weight has bound gain*sqrt(3/fan_in) with
+    gain = sqrt(2/(1+5)), which is exactly 1/sqrt(fan_in), the bias bound too.
+    """
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    return uniform_init(-bound, bound)
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def check_input(x: jax.Array, tail: Sequence[int | None], where: str, hint: str = "") -> None:
+    """Raise a ValueError naming the expected shape when ``x.shape[1:]`` does not fit ``tail``.
+
+    Shapes are static under jit, so this fires while tracing, before compilation.
+    ``None`` in ``tail`` matches any size.
+    """
+    shape = tuple(x.shape)
+    ok = len(shape) == len(tail) + 1 and all(t is None or t == s for t, s in zip(tail, shape[1:]))
+    if not ok:
+        want = "(N, " + ", ".join("*" if t is None else str(t) for t in tail) + ")"
+        raise ValueError(f"{where} expects input of shape {want}, got {shape}. {hint}".rstrip())
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"{where} expects a floating-point input, got dtype {x.dtype}; "
+                        "convert with x.astype(jnp.float32) (torch: .float()).")
+
+
+# ---------------------------------------------------------------- dense & conv
+class Linear(nnx.Linear):
+    """torch: ``nn.Linear(in_features, out_features)``.
+
+    ``kernel`` has shape (in, out) = torch's ``weight.T``. Initialised like torch unless
+    ``kernel_init``/``bias_init`` are given (e.g. :func:`uniform_init` for ``nn.init.uniform_``).
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, use_bias: bool = True,
+                 kernel_init: Initializer | None = None, bias_init: Initializer | None = None,
+                 rngs: nnx.Rngs):
+        init = torch_default_init(in_features)
+        super().__init__(in_features, out_features, use_bias=use_bias,
+                         kernel_init=kernel_init or init, bias_init=bias_init or init, rngs=rngs)
+
+
+class Conv2d(nnx.Module):
+    """torch: ``nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0)``.
+
+    NHWC in and out; ``kernel`` is HWIO = torch's ``weight.transpose(2, 3, 1, 0)``.
+    Padding 0 by default as torch (``nnx.Conv`` defaults to ``'SAME'``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, *,
+                 use_bias: bool = True, kernel_init: Initializer | None = None,
+                 bias_init: Initializer | None = None, rngs: nnx.Rngs):
+        kh, kw = _pair(kernel_size)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = (kh, kw), _pair(stride), _pair(padding)
+        init = torch_default_init(in_channels * kh * kw)
+        self.kernel = nnx.Param((kernel_init or init)(rngs.params(), (kh, kw, in_channels, out_channels)))
+        self.bias = nnx.Param((bias_init or init)(rngs.params(), (out_channels,))) if use_bias else None
+
+    def __call__(self, x_NHWC: jax.Array) -> jax.Array:
+        if x_NHWC.ndim != 4 or x_NHWC.shape[-1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d({self.in_channels}, {self.out_channels}) expects NHWC input with "
+                f"{self.in_channels} channels last, got shape {tuple(x_NHWC.shape)}; a PyTorch "
+                "NCHW batch converts with x.transpose(0, 2, 3, 1).")
+        ph, pw = self.padding
+        y = lax.conv_general_dilated(
+            x_NHWC, self.kernel[...].astype(x_NHWC.dtype), window_strides=self.stride,
+            padding=((ph, ph), (pw, pw)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return y if self.bias is None else y + self.bias[...].astype(y.dtype)
+
+
+def flatten(x: jax.Array) -> jax.Array:
+    """torch: ``x.view(N, -1)`` / ``nn.Flatten()``, in NHWC order.
+
+    A dense layer after it sees features in (H, W, C) order where torch sees (C, H, W):
+    ``jaxdl.interop`` permutes that layer's rows when converting weights (see each
+    model's ``torch_flatten``).
+    """
+    return x.reshape(x.shape[0], -1)
+
+
+# ---------------------------------------------------------------- pooling
+def max_pool2d(x_NHWC: jax.Array, kernel_size: int | Sequence[int],
+               stride: int | Sequence[int] | None = None) -> jax.Array:
+    """torch: ``F.max_pool2d(x, kernel_size, stride=kernel_size)`` / ``nn.MaxPool2d``.
+
+    Stride defaults to the kernel size as torch (Flax's ``max_pool`` defaults to 1); a
+    trailing row/column that does not fill a window is dropped (torch's floor mode).
+    Non-overlapping windows are computed as a reshape and a max, about twice as fast as
+    ``reduce_window`` on XLA:CPU; its gradient equals torch's except for exact ties inside
+    one window, where it is shared among the tied elements (torch routes it to one).
+    After a ReLU, tied zeros get zero gradient either way.
+    """
+    kh, kw = _pair(kernel_size)
+    sh, sw = _pair(stride) if stride is not None else (kh, kw)
+    n, h, w, c = x_NHWC.shape
+    if (sh, sw) == (kh, kw):
+        ho, wo = h // kh, w // kw
+        x = x_NHWC[:, : ho * kh, : wo * kw, :].reshape(n, ho, kh, wo, kw, c)
+        return x.max(axis=(2, 4))
+    return lax.reduce_window(x_NHWC, -jnp.inf, lax.max, (1, kh, kw, 1), (1, sh, sw, 1), "VALID")
+
+
+def avg_pool2d(x_NHWC: jax.Array, kernel_size: int | Sequence[int],
+               stride: int | Sequence[int] | None = None) -> jax.Array:
+    """torch: ``F.avg_pool2d(x, kernel_size, stride=kernel_size)`` (no padding)."""
+    kh, kw = _pair(kernel_size)
+    sh, sw = _pair(stride) if stride is not None else (kh, kw)
+    s = lax.reduce_window(x_NHWC, 0.0, lax.add, (1, kh, kw, 1), (1, sh, sw, 1), "VALID")
+    return s / (kh * kw)
+
+
+# ---------------------------------------------------------------- normalisation
+class BatchNorm(nnx.Module):
+    """torch: ``nn.BatchNorm1d(num_features)`` / ``nn.BatchNorm2d`` (features on the last axis).
+
+    Training: normalise with the biased batch variance (two-pass), then update
+    ``mean <- (1 - momentum) * mean + momentum * batch_mean`` and the same for ``var``
+    with the *unbiased* variance n/(n-1), momentum 0.1 as torch. Eval
+    (``use_running_average=True``, set by ``model.eval()``): the running statistics.
+    ``nnx.BatchNorm`` differs: momentum 0.99 is the keep-rate, and the biased variance is
+    stored (eval outputs then differ by ~0.1 at batch 16).
+    """
+
+    def __init__(self, num_features: int, *, eps: float = 1e-5, momentum: float = 0.1,
+                 use_running_average: bool = False, rngs: nnx.Rngs | None = None):
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.use_running_average = use_running_average
+        self.scale = nnx.Param(jnp.ones((num_features,), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((num_features,), jnp.float32))
+        self.mean = nnx.BatchStat(jnp.zeros((num_features,), jnp.float32))
+        self.var = nnx.BatchStat(jnp.ones((num_features,), jnp.float32))
+        self.num_batches_tracked = nnx.BatchStat(jnp.zeros((), jnp.int32))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if x.shape[-1] != self.num_features:
+            raise ValueError(f"BatchNorm({self.num_features}) expects features on the last axis, "
+                             f"got shape {tuple(x.shape)}.")
+        if self.use_running_average:
+            mean, var = self.mean[...], self.var[...]
+        else:
+            axes = tuple(range(x.ndim - 1))
+            n = x.size // x.shape[-1]
+            if n < 2:
+                raise ValueError("BatchNorm in training mode needs more than 1 value per feature "
+                                 f"(got input shape {tuple(x.shape)}); use a batch of 2 or more, "
+                                 "or call model.eval() (torch raises the same).")
+            mean = x.mean(axis=axes)
+            var = jnp.square(x - mean).mean(axis=axes)
+            m = self.momentum
+            stat_mean, stat_var = lax.stop_gradient(mean), lax.stop_gradient(var)
+            self.mean[...] = (1 - m) * self.mean[...] + m * stat_mean
+            self.var[...] = (1 - m) * self.var[...] + m * stat_var * (n / (n - 1))
+            self.num_batches_tracked[...] = self.num_batches_tracked[...] + 1
+        y = (x - mean) * lax.rsqrt(var + self.eps)
+        return y * self.scale[...] + self.bias[...]
+
+
+class LayerNorm(nnx.LayerNorm):
+    """torch: ``nn.LayerNorm(num_features)``: eps 1e-5 (Flax: 1e-6), two-pass variance."""
+
+    def __init__(self, num_features: int, *, eps: float = 1e-5, rngs: nnx.Rngs):
+        super().__init__(num_features, epsilon=eps, use_fast_variance=False, rngs=rngs)
+
+
+class Dropout(nnx.Dropout):
+    """torch: ``nn.Dropout(p)``: zeroes with probability p and scales kept values by 1/(1-p)
+    in training; identity after ``model.eval()``. Masks come from the module's RNG stream
+    (``nnx.Rngs(dropout=...)``), carried in the train state, so they cannot equal torch's."""
+
+    def __init__(self, p: float = 0.5, *, rngs: nnx.Rngs):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability has to be in [0, 1), got {p}")
+        super().__init__(rate=p, rngs=rngs)
+
+
+class Embedding(nnx.Embed):
+    """torch: ``nn.Embedding(num_embeddings, embedding_dim)``, init N(0, 1) as torch.
+
+    ``embedding`` equals torch's ``weight`` (no transpose). Concrete (non-traced) indices
+    are range-checked like torch; under jit, validate codes in the data pipeline
+    (an out-of-range index would otherwise give NaN or wrap around).
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, rngs: nnx.Rngs):
+        super().__init__(num_embeddings, embedding_dim,
+                         embedding_init=jax.nn.initializers.normal(1.0), rngs=rngs)
+
+    def __call__(self, idx: jax.Array) -> jax.Array:
+        if not isinstance(idx, jax.core.Tracer):
+            lo, hi = int(jnp.min(idx)), int(jnp.max(idx))
+            if lo < 0 or hi >= self.num_embeddings:
+                raise IndexError(f"Embedding({self.num_embeddings}, {self.features}): index out of "
+                                 f"range [0, {self.num_embeddings}), got values in [{lo}, {hi}].")
+        return super().__call__(idx)
+
+
+# ---------------------------------------------------------------- recurrent
+class _Recurrent(nnx.Module):
+    """Shared parts of torch's single-layer ``nn.LSTM`` / ``nn.RNN``: two biases, torch init."""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, *, batch_first: bool, rngs: nnx.Rngs):
+        self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
+        init, g = torch_default_init(hidden_size), self.gates * hidden_size
+        # kernels are torch's weight_ih.T / weight_hh.T; columns in torch's gate order
+        self.w_ih = nnx.Param(init(rngs.params(), (input_size, g)))
+        self.w_hh = nnx.Param(init(rngs.params(), (hidden_size, g)))
+        self.b_ih = nnx.Param(init(rngs.params(), (g,)))
+        self.b_hh = nnx.Param(init(rngs.params(), (g,)))
+
+    def _inputs(self, x: jax.Array) -> jax.Array:
+        """(T, B, I) or (B, T, I) -> input projections (T, B, gates*H), one matmul for all steps."""
+        if x.ndim != 3 or x.shape[-1] != self.input_size:
+            order = "(B, T, I)" if self.batch_first else "(T, B, I)"
+            raise ValueError(f"{type(self).__name__}({self.input_size}, {self.hidden_size}) expects "
+                             f"input {order} with I={self.input_size}, got shape {tuple(x.shape)}.")
+        if self.batch_first:
+            x = jnp.swapaxes(x, 0, 1)
+        return x @ self.w_ih[...] + self.b_ih[...]
+
+    def _outputs(self, ys: jax.Array) -> jax.Array:
+        return jnp.swapaxes(ys, 0, 1) if self.batch_first else ys
+
+
+class LSTM(_Recurrent):
+    """torch: ``nn.LSTM(input_size, hidden_size)`` (one layer, unidirectional).
+
+    ``__call__(x, (h0, c0))`` returns ``(output, (h_n, c_n))`` in torch's order, with
+    h/c of shape (B, H) (torch: (1, B, H)); zeros when omitted, which is the notes'
+    "reset the hidden state for every sequence". Gates i, f, g, o as torch; ``b_ih`` and
+    ``b_hh`` are separate parameters so that training moves both as torch does (folding
+    them into one bias is exact forward but doubles their step). ``nnx.OptimizedLSTMCell``
+    keeps its carry as (c, h) and has one bias.
+    """
+
+    gates = 4
+
+    def __init__(self, input_size: int, hidden_size: int, *, batch_first: bool = False,
+                 rngs: nnx.Rngs):
+        super().__init__(input_size, hidden_size, batch_first=batch_first, rngs=rngs)
+
+    def __call__(self, x: jax.Array, hc: tuple[jax.Array, jax.Array] | None = None):
+        xs = self._inputs(x)
+        H, B = self.hidden_size, xs.shape[1]
+        if hc is None:
+            hc = (jnp.zeros((B, H), xs.dtype), jnp.zeros((B, H), xs.dtype))
+        w_hh, b_hh = self.w_hh[...], self.b_hh[...]
+
+        def step(carry, xt):
+            h, c = carry
+            z = xt + h @ w_hh + b_hh
+            i, f, g, o = jnp.split(z, 4, axis=-1)
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            h = jax.nn.sigmoid(o) * jnp.tanh(c)
+            return (h, c), h
+
+        (h, c), ys = lax.scan(step, hc, xs)
+        return self._outputs(ys), (h, c)
+
+
+class RNN(_Recurrent):
+    """torch: ``nn.RNN(input_size, hidden_size)`` with tanh (one layer).
+
+    ``__call__(x, h0)`` returns ``(output, h_n)``; two biases as torch (see :class:`LSTM`).
+    """
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, *, batch_first: bool = False,
+                 rngs: nnx.Rngs):
+        super().__init__(input_size, hidden_size, batch_first=batch_first, rngs=rngs)
+
+    def __call__(self, x: jax.Array, h: jax.Array | None = None):
+        xs = self._inputs(x)
+        if h is None:
+            h = jnp.zeros((xs.shape[1], self.hidden_size), xs.dtype)
+        w_hh, b_hh = self.w_hh[...], self.b_hh[...]
+
+        def step(h, xt):
+            h = jnp.tanh(xt + h @ w_hh + b_hh)
+            return h, h
+
+        h, ys = lax.scan(step, h, xs)
+        return self._outputs(ys), h
+
+
+def count_params(model: nnx.Module) -> int:
+    """Number of trainable parameters (torch: ``sum(p.numel() for p in model.parameters())``;
+    the notes' ``calculate_capacity``)."""
+    return sum(int(p.size) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))

@@ -1,0 +1,291 @@
+"""The training engine: a train state pytree, pure jitted steps, and the ``fit`` loop.
+
+The PyTorch loop of the notes::
+
+    y_pred = model(x); loss = criterion(y_pred, y)
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+
+becomes one pure function, ``train_step(state, batch) -> (state, metrics)``, compiled
+once with ``jax.jit``: the gradient is a return value (``jax.value_and_grad``), so there
+is no ``zero_grad``; the update returns new parameters instead of mutating them; the
+model's mutable state (BatchNorm running statistics, the dropout RNG) travels in the
+train state. ``model.train()`` / ``model.eval()`` become two graph definitions fixed at
+construction: ``train_step`` runs the training one, ``eval_step`` and ``predict`` the
+evaluation one (torch: ``model.eval()`` + ``torch.no_grad()``).
+
+Steps take and return plain dicts of arrays (``nnx.split`` + ``to_pure_dict``), which
+keeps the per-step Python overhead near 0.1 ms (``nnx.jit`` costs 1-2 ms a step here).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxdl import metrics as M
+
+LossFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything that changes while training (torch: ``model.state_dict()`` plus
+    ``optimizer.state_dict()``), as a pytree of arrays that checkpoints as it is."""
+
+    params: Any  # nnx.Param leaves, a nested dict (torch: the parameters)
+    model_state: Any  # the rest of the model: BatchNorm statistics, dropout RNG (torch: buffers)
+    opt_state: Any  # optax state (torch: optimizer.state_dict())
+    step: jax.Array  # optimizer steps taken
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss or a gradient became NaN/Inf; the offending updates were not applied."""
+
+
+class Learner:
+    """A model, its loss and its optimizer, with the compiled steps that train them
+    (torch: the ``model`` / ``criterion`` / ``optimizer`` triple of a training script).
+
+    ``task`` selects what accuracy means: ``'multiclass'`` (argmax), ``'binary'`` (logit
+    > 0), ``'binary_probs'`` (probability >= 0.5) or ``'regression'`` (no accuracy).
+    With ``num_classes`` the eval step also accumulates a confusion matrix.
+    ``skip_nonfinite``: a step whose loss or gradients are NaN/Inf leaves the state
+    unchanged (always); ``fit`` then raises unless ``skip_nonfinite=True``.
+    """
+
+    def __init__(self, model: nnx.Module, loss_fn: LossFn, optimizer: optax.GradientTransformation,
+                 *, task: str = "multiclass", num_classes: int | None = None,
+                 skip_nonfinite: bool = False):
+        if task not in M.TASKS:
+            raise ValueError(f"task must be one of {M.TASKS}, got {task!r}")
+        if task.startswith("binary"):
+            num_classes = 2 if num_classes is None else num_classes
+        self.task, self.num_classes, self.skip_nonfinite = task, num_classes, skip_nonfinite
+        self.loss_fn, self.tx = loss_fn, optimizer
+        model.train()
+        self.graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        model.eval()
+        self.graphdef_eval = nnx.split(model, nnx.Param, ...)[0]
+        model.train()
+        self._params0, self._rest0 = params.to_pure_dict(), rest.to_pure_dict()
+        self.train_step = jax.jit(self._train_step, donate_argnums=0)
+        self.eval_step = jax.jit(self._eval_step)
+        self.predict = jax.jit(self._predict)
+
+    # -------------------------------------------------------------- state
+    def init_state(self) -> TrainState:
+        """A fresh train state from the model's initial weights (copied: steps donate it)."""
+        params = jax.tree.map(jnp.array, self._params0)
+        rest = jax.tree.map(jnp.array, self._rest0)
+        return TrainState(params, rest, self.tx.init(params), jnp.zeros((), jnp.int32))
+
+    def model(self, state: TrainState, *, train: bool = False) -> nnx.Module:
+        """The NNX module holding ``state``'s weights, in eval mode unless ``train``."""
+        graphdef = self.graphdef if train else self.graphdef_eval
+        return nnx.merge(graphdef, state.params, state.model_state, copy=True)
+
+    # -------------------------------------------------------------- steps (pure)
+    def _batch_metrics(self, loss, outputs, y) -> dict:
+        n = outputs.shape[0]
+        m = {"loss": loss, "n": jnp.asarray(n, jnp.int32)}
+        if self.task != "regression":
+            preds = M.predict_labels(outputs, self.task)
+            m["correct"] = jnp.sum(preds == y.reshape(n).astype(preds.dtype)).astype(jnp.int32)
+        return m
+
+    def _train_step(self, state: TrainState, batch) -> tuple[TrainState, dict]:
+        x, y = batch
+
+        def loss_of(params):
+            model = nnx.merge(self.graphdef, params, state.model_state, copy=True)
+            outputs = model(x)
+            loss = self.loss_fn(outputs, y)
+            return loss, (outputs, nnx.state(model, nnx.Not(nnx.Param)).to_pure_dict())
+
+        (loss, (outputs, model_state)), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
+        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
+            [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+        new_state = TrainState(keep(params, state.params), keep(model_state, state.model_state),
+                               keep(opt_state, state.opt_state), state.step + finite.astype(jnp.int32))
+        metrics = self._batch_metrics(loss, outputs, y)
+        metrics["nonfinite"] = (~finite).astype(jnp.int32)
+        metrics["step"] = state.step
+        return new_state, metrics
+
+    def _predict(self, state: TrainState, x: jax.Array) -> jax.Array:
+        return nnx.merge(self.graphdef_eval, state.params, state.model_state, copy=True)(x)
+
+    def _eval_step(self, state: TrainState, batch) -> dict:
+        x, y = batch
+        outputs = self._predict(state, x)
+        m = self._batch_metrics(self.loss_fn(outputs, y), outputs, y)
+        if self.num_classes:
+            m["confusion"] = M.confusion_matrix(y, M.predict_labels(outputs, self.task), self.num_classes)
+        return m
+
+
+# ------------------------------------------------------------------ the loop
+class Callback(Protocol):
+    def on_epoch_end(self, epoch: int, state: TrainState, logs: dict) -> bool | None:
+        """Called after each epoch (1-based) with its logs; return True to stop training."""
+
+
+@dataclasses.dataclass
+class History:
+    """Per-epoch logs (torch: the lists of losses the notes append to and plot)."""
+
+    rows: list[dict] = dataclasses.field(default_factory=list)
+
+    def __getitem__(self, key: str) -> list:
+        return [r.get(key) for r in self.rows]
+
+    def to_json(self) -> str:
+        return json.dumps(self.rows, indent=1)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[dict]) -> "History":
+        return cls([dict(r) for r in rows])
+
+
+def _reduce_metrics(batch_metrics: list[dict], prefix: str) -> dict:
+    host = jax.device_get(batch_metrics)
+    n = np.array([m["n"] for m in host], np.float64)
+    out = {f"{prefix}loss": float(np.dot([m["loss"] for m in host], n) / n.sum()) if n.sum() else math.nan}
+    if host and "correct" in host[0]:
+        out[f"{prefix}accuracy"] = float(sum(int(m["correct"]) for m in host) / n.sum())
+    if host and "confusion" in host[0]:
+        out["confusion"] = np.sum([m["confusion"] for m in host], axis=0)
+    if host and "nonfinite" in host[0]:
+        bad = [int(m["step"]) for m in host if m["nonfinite"]]
+        out["nonfinite_steps"] = bad
+    return out
+
+
+def evaluate(learner: Learner, state: TrainState, loader) -> dict:
+    """Loss, accuracy and (with ``num_classes``) the confusion matrix over a whole loader
+    (torch: the ``model.eval()`` + ``torch.no_grad()`` test loop)."""
+    return _reduce_metrics([learner.eval_step(state, b) for b in loader], "")
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_loader=None,
+        start_epoch: int = 0, callbacks: Sequence[Callback] = (), history: History | None = None,
+        progress: bool | None = None, log: Callable[[str], None] | None = print) -> tuple[TrainState, History]:
+    """Train for epochs ``start_epoch+1 .. epochs`` and return the final state and history.
+
+    Each epoch iterates ``train_loader.epoch(e)`` (its order depends on the loader's seed
+    and ``e`` alone, so a resumed run sees the same batches), then evaluates
+    ``val_loader``, logs one line, and calls the callbacks (checkpointing, early
+    stopping). The progress bar (tqdm; on when stderr is a terminal) shows the running
+    loss and throughput. Nothing inside an epoch waits for the device except the
+    progress bar's twice-a-second refresh.
+    """
+    if epochs < 1 or start_epoch < 0:
+        raise ValueError(f"epochs must be >= 1 and start_epoch >= 0, got {epochs}, {start_epoch}")
+    history = history or History()
+    progress = sys.stderr.isatty() if progress is None else progress
+    for epoch in range(start_epoch + 1, epochs + 1):
+        batches, seen, t0 = [], 0, time.perf_counter()
+        warm_at, t_warm, seen_warm = min(20, max(len(train_loader) // 5, 1)), None, 0
+        bar, last_refresh = _progress(len(train_loader), f"epoch {epoch}/{epochs}", progress), 0.0
+        for i, batch in enumerate(train_loader.epoch(epoch)):
+            state, m = learner.train_step(state, batch)
+            batches.append(m)
+            seen += int(batch[0].shape[0])
+            if i + 1 == warm_at:  # one sync: steady-state timing starts after compilation
+                jax.block_until_ready(m["loss"])
+                t_warm, seen_warm = time.perf_counter(), seen
+            if bar is not None:
+                bar.update(1)
+                now = time.perf_counter()
+                if now - last_refresh > 0.5:
+                    last_refresh = now
+                    bar.set_postfix(loss=f"{float(m['loss']):.4f}", ex_s=f"{seen / (now - t0):.0f}")
+        jax.block_until_ready(state)
+        t1 = time.perf_counter()
+        if bar is not None:
+            bar.close()
+        logs = {"epoch": epoch, **_reduce_metrics(batches, "train_")}
+        bad = logs.pop("nonfinite_steps", [])
+        if bad and not learner.skip_nonfinite:
+            raise NonFiniteLossError(
+                f"loss or gradients became NaN/Inf at step {bad[0]} (epoch {epoch}; {len(bad)} bad "
+                "steps, none applied). The last checkpoint saved before this epoch is intact; "
+                "lower the learning rate, check the data, or pass skip_nonfinite=True "
+                "(--skip-nonfinite) to skip such steps.")
+        logs["skipped_steps"] = len(bad)
+        logs["epoch_time_s"] = t1 - t0
+        if t_warm is not None and seen > seen_warm:
+            logs["examples_per_s"] = (seen - seen_warm) / (t1 - t_warm)
+        if val_loader is not None:
+            val = evaluate(learner, state, val_loader)
+            val.pop("confusion", None)
+            logs.update({f"val_{k}": v for k, v in val.items() if k != "nonfinite_steps"})
+        history.rows.append(logs)
+        if log is not None:
+            log(format_logs(logs, epochs))
+        stop = False
+        for cb in callbacks:
+            stop = bool(cb.on_epoch_end(epoch, state, logs)) or stop
+        if stop:
+            break
+    return state, history
+
+
+def format_logs(logs: dict, epochs: int) -> str:
+    parts = [f"epoch {logs['epoch']:>{len(str(epochs))}}/{epochs}"]
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        if key in logs:
+            v = logs[key]
+            parts.append(f"{key} {v:.4f}" if "loss" in key else f"{key} {100 * v:.2f}%")
+    if "examples_per_s" in logs:
+        parts.append(f"{logs['examples_per_s']:.0f} ex/s")
+    parts.append(f"{logs['epoch_time_s']:.1f}s")
+    return "  ".join(parts)
+
+
+def steady_throughput(history: History) -> float | None:
+    """Median examples/s over the epochs, each measured after its first batches."""
+    rates = [r["examples_per_s"] for r in history.rows if r.get("examples_per_s")]
+    return float(np.median(rates)) if rates else None
+
+
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved for ``patience`` epochs (Keras/Lightning's
+    EarlyStopping; torch has none built in)."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 3, mode: str = "min",
+                 min_delta: float = 0.0):
+        self.monitor, self.patience, self.mode, self.min_delta = monitor, patience, mode, min_delta
+        self.best, self.bad_epochs = None, 0
+
+    def on_epoch_end(self, epoch: int, state: TrainState, logs: dict) -> bool:
+        value = logs[self.monitor]
+        better = self.best is None or (value < self.best - self.min_delta if self.mode == "min"
+                                       else value > self.best + self.min_delta)
+        if better:
+            self.best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
