@@ -42,16 +42,18 @@ def _keys_to_data(pytree):
 class Checkpointer:
     """Save every epoch (keep the newest ``max_to_keep``) and the best epoch by ``monitor``.
 
-    Use as a ``fit`` callback; ``latest_epoch()`` / ``restore()`` resume, and
+    Use as a ``fit`` callback (saving every ``every`` epochs: full-batch runs of
+    thousands of epochs need not write each one); ``latest_epoch()`` / ``restore()`` resume, and
     ``restore(template, which='best')`` loads the best weights for evaluation.
     """
 
     def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3,
-                 monitor: str | None = "val_accuracy", mode: str = "max", meta: dict | None = None):
+                 monitor: str | None = "val_accuracy", mode: str = "max", meta: dict | None = None,
+                 every: int = 1):
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         self.directory = Path(directory).absolute()
-        self.monitor, self.mode, self.meta = monitor, mode, dict(meta or {})
+        self.monitor, self.mode, self.meta, self.every = monitor, mode, dict(meta or {}), every
         self.directory.mkdir(parents=True, exist_ok=True)
         if not os.access(self.directory, os.W_OK):
             raise PermissionError(f"checkpoint directory {self.directory} is not writable; "
@@ -90,7 +92,8 @@ class Checkpointer:
 
     def on_epoch_end(self, epoch: int, state: TrainState, logs: dict) -> bool:
         self._history = getattr(self, "_history", []) + [logs]
-        self.save(epoch, state, logs, self._history)
+        if epoch % self.every == 0:
+            self.save(epoch, state, logs, self._history)
         return False
 
     # -------------------------------------------------------------- restoring

@@ -36,7 +36,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
                        loss_fn: Callable, optimizer: optax.GradientTransformation,
                        task: str = "multiclass", eval_batch_size: int = 1000,
-                       monitor: str | None = None, log: Callable[[str], None] = print) -> dict:
+                       monitor: str | None = None, log: Callable[[str], None] = print,
+                       log_every: int = 1, checkpoint_every: int = 1) -> dict:
     """Train ``model`` on ``data.train`` for ``args.epochs``, validating on ``data.val``
     (else ``data.test``, as the course does), checkpointing every epoch into
     ``args.workdir/checkpoints``, resuming with ``args.resume``; then evaluate on
@@ -56,7 +57,8 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     monitor = monitor or ("val_loss" if task == "regression" else "val_accuracy")
     ckpt = Checkpointer(workdir / "checkpoints", monitor=monitor,
                         mode="min" if monitor.endswith("loss") else "max",
-                        meta={"experiment": name, "args": {k: v for k, v in vars(args).items()}})
+                        meta={"experiment": name, "args": {k: v for k, v in vars(args).items()}},
+                        every=checkpoint_every)
     state, start, history = learner.init_state(), 0, History()
     if getattr(args, "resume", False):
         if ckpt.latest_epoch() is None:
@@ -71,7 +73,7 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
             state, history = fit(learner, state, train_loader, epochs=args.epochs, val_loader=val_loader,
                                  start_epoch=start, callbacks=[ckpt], history=history,
                                  progress=None if not getattr(args, "no_progress", False) else False,
-                                 log=log)
+                                 log=log, log_every=log_every)
     wall = time.perf_counter() - t0
     result = evaluate(learner, state, test_loader)
     out: dict[str, Any] = {"experiment": name, "dataset": data.name, "source": data.source,

@@ -191,13 +191,16 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_loader=None,
         start_epoch: int = 0, callbacks: Sequence[Callback] = (), history: History | None = None,
-        progress: bool | None = None, log: Callable[[str], None] | None = print) -> tuple[TrainState, History]:
+        progress: bool | None = None, log: Callable[[str], None] | None = print,
+        log_every: int = 1) -> tuple[TrainState, History]:
     """Train for epochs ``start_epoch+1 .. epochs`` and return the final state and history.
 
     Each epoch iterates ``train_loader.epoch(e)`` (its order depends on the loader's seed
     and ``e`` alone, so a resumed run sees the same batches), then evaluates
     ``val_loader``, logs one line, and calls the callbacks (checkpointing, early
-    stopping). The progress bar (tqdm; on when stderr is a terminal) shows the running
+    stopping). ``log_every`` thins the per-epoch lines (full-batch runs of thousands of
+    epochs); the first and last epochs are always logged. The progress bar (tqdm; on
+    when stderr is a terminal and an epoch has more than one batch) shows the running
     loss and throughput. Nothing inside an epoch waits for the device except the
     progress bar's twice-a-second refresh.
     """
@@ -208,7 +211,8 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
     for epoch in range(start_epoch + 1, epochs + 1):
         batches, seen, t0 = [], 0, time.perf_counter()
         warm_at, t_warm, seen_warm = min(20, max(len(train_loader) // 5, 1)), None, 0
-        bar, last_refresh = _progress(len(train_loader), f"epoch {epoch}/{epochs}", progress), 0.0
+        bar = _progress(len(train_loader), f"epoch {epoch}/{epochs}", progress and len(train_loader) > 1)
+        last_refresh = 0.0
         for i, batch in enumerate(train_loader.epoch(epoch)):
             state, m = learner.train_step(state, batch)
             batches.append(m)
@@ -243,7 +247,7 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
             val.pop("confusion", None)
             logs.update({f"val_{k}": v for k, v in val.items() if k != "nonfinite_steps"})
         history.rows.append(logs)
-        if log is not None:
+        if log is not None and (epoch % log_every == 0 or epoch in (start_epoch + 1, epochs)):
             log(format_logs(logs, epochs))
         stop = False
         for cb in callbacks:
