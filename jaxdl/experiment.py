@@ -33,25 +33,42 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     tmp.replace(path)
 
 
+def run_dir(args) -> Path:
+    """``args.workdir``, created."""
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
+def finish(args, result: dict, log: Callable[[str], None] = print) -> dict:
+    """Write ``result`` to ``args.workdir/metrics.json`` (for the experiments that are
+    not one supervised run) and return it."""
+    path = run_dir(args) / "metrics.json"
+    write_json(path, {**result, "args": vars(args)})
+    log(f"wrote {path}")
+    return result
+
+
 def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
                        loss_fn: Callable, optimizer: optax.GradientTransformation,
                        task: str = "multiclass", eval_batch_size: int = 1000,
                        monitor: str | None = None, log: Callable[[str], None] = print,
-                       log_every: int = 1, checkpoint_every: int = 1) -> dict:
+                       log_every: int = 1, checkpoint_every: int = 1, shuffle: bool = True,
+                       callbacks: tuple = ()) -> dict:
     """Train ``model`` on ``data.train`` for ``args.epochs``, validating on ``data.val``
     (else ``data.test``, as the course does), checkpointing every epoch into
     ``args.workdir/checkpoints``, resuming with ``args.resume``; then evaluate on
     ``data.test`` and write ``metrics.json``, ``history.json``, ``report.txt``,
-    ``curves.png`` and ``confusion_matrix.png``. Returns the metrics dict."""
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    ``curves.png`` and ``confusion_matrix.png``. Returns the metrics dict, plus the final
+    ``state`` and the ``learner`` (not written to JSON)."""
+    workdir = run_dir(args)
     log(devices.describe())
     log(f"{name}: {data}")
     num_classes = len(data.classes) if data.classes and task != "regression" else None
     learner = Learner(model, loss_fn, optimizer, task=task, num_classes=num_classes,
                       skip_nonfinite=getattr(args, "skip_nonfinite", False))
     log(f"model {type(model).__name__}: {count_params(model):,} parameters")
-    train_loader = DataLoader(data.train, args.batch_size, shuffle=True, seed=args.seed)
+    train_loader = DataLoader(data.train, args.batch_size, shuffle=shuffle, seed=args.seed)
     val_loader = DataLoader(data.val if data.val is not None else data.test, eval_batch_size)
     test_loader = DataLoader(data.test, eval_batch_size)
     monitor = monitor or ("val_loss" if task == "regression" else "val_accuracy")
@@ -71,7 +88,7 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     with ckpt:
         if start < args.epochs:
             state, history = fit(learner, state, train_loader, epochs=args.epochs, val_loader=val_loader,
-                                 start_epoch=start, callbacks=[ckpt], history=history,
+                                 start_epoch=start, callbacks=[ckpt, *callbacks], history=history,
                                  progress=None if not getattr(args, "no_progress", False) else False,
                                  log=log, log_every=log_every)
     wall = time.perf_counter() - t0
@@ -99,7 +116,9 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     if out["steady_examples_per_s"]:
         lines.append(f"steady-state training throughput: {out['steady_examples_per_s']:.0f} examples/s")
     write_json(workdir / "metrics.json", out)
-    lines.append(f"wrote {workdir}/metrics.json, report.txt, curves.png, confusion_matrix.png, checkpoints/")
+    written = ["metrics.json"] + [f for f in ("history.json", "report.txt", "curves.png", "confusion_matrix.png")
+                                  if (workdir / f).exists()] + ["checkpoints/"]
+    lines.append(f"wrote {workdir}/: {', '.join(written)}")
     for line in lines:
         log(line)
     out["state"], out["learner"] = state, learner

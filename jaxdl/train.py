@@ -105,11 +105,11 @@ class Learner:
         return m
 
     def _train_step(self, state: TrainState, batch) -> tuple[TrainState, dict]:
-        x, y = batch
+        *xs, y = batch  # (x, y), or (x_cat, x_cont, y) for models with several inputs
 
         def loss_of(params):
             model = nnx.merge(self.graphdef, params, state.model_state, copy=True)
-            outputs = model(x)
+            outputs = model(*xs)
             loss = self.loss_fn(outputs, y)
             return loss, (outputs, nnx.state(model, nnx.Not(nnx.Param)).to_pure_dict())
 
@@ -126,12 +126,12 @@ class Learner:
         metrics["step"] = state.step
         return new_state, metrics
 
-    def _predict(self, state: TrainState, x: jax.Array) -> jax.Array:
-        return nnx.merge(self.graphdef_eval, state.params, state.model_state, copy=True)(x)
+    def _predict(self, state: TrainState, *xs: jax.Array) -> jax.Array:
+        return nnx.merge(self.graphdef_eval, state.params, state.model_state, copy=True)(*xs)
 
     def _eval_step(self, state: TrainState, batch) -> dict:
-        x, y = batch
-        outputs = self._predict(state, x)
+        *xs, y = batch
+        outputs = self._predict(state, *xs)
         m = self._batch_metrics(self.loss_fn(outputs, y), outputs, y)
         if self.num_classes:
             m["confusion"] = M.confusion_matrix(y, M.predict_labels(outputs, self.task), self.num_classes)
