@@ -35,6 +35,22 @@ class Data:
     val: ArrayDataset | None = None
     info: dict = dataclasses.field(default_factory=dict)  # scalers, column names, ...
 
+    def map(self, x=None, y=None, *, name: str | None = None, classes=..., keep=None) -> "Data":
+        """A derived data set: ``x(images)`` / ``y(labels)`` applied to every split, and
+        ``keep(labels)`` (a boolean mask) selecting examples, e.g. binary labels
+        ``y=lambda l: (l < 3).astype(np.float32)[:, None]`` or 2-pixel padding."""
+        def split(ds):
+            if ds is None:
+                return None
+            xs, ys = ds.arrays[:-1], ds.arrays[-1]
+            if keep is not None:
+                m = np.asarray(keep(ys))
+                xs, ys = [a[m] for a in xs], ys[m]
+            xs = [x(a) for a in xs] if x is not None else list(xs)
+            return ArrayDataset(*xs, y(ys) if y is not None else ys)
+        return dataclasses.replace(self, name=name or self.name, train=split(self.train), test=split(self.test),
+                                   val=split(self.val), classes=self.classes if classes is ... else classes)
+
     def __repr__(self) -> str:
         val = f", val={len(self.val)}" if self.val is not None else ""
         return f"Data({self.name!r}: train={len(self.train)}, test={len(self.test)}{val}; {self.source})"

@@ -84,3 +84,12 @@ def windows(series: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"window {window} must be between 1 and len(series)-1 = {len(s) - 1}")
     idx = np.arange(window)[None, :] + np.arange(len(s) - window)[:, None]
     return s[idx][..., None], s[window:][:, None]
+
+
+def normalize(mean, std):
+    """torchvision: ``transforms.Normalize(mean, std)`` per channel, as a function of NHWC
+    float images (``Data.map(x=normalize((0.1307,), (0.3081,)))``)."""
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    if np.any(std <= 0):
+        raise ValueError(f"std must be positive, got {std}")
+    return lambda images_NHWC: ((images_NHWC - mean) / std).astype(np.float32)
