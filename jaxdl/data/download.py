@@ -1,0 +1,154 @@
+"""Fetch the canonical data files: checksummed, resumable, retried, with a progress bar
+(torch: the ``download=True`` of ``torchvision.datasets``).
+
+``download(name, root)`` puts the files of ``name`` under ``root`` in the layout the
+readers search (``root/<name>/...``). Each file goes to ``<file>.part`` first; an
+interrupted transfer resumes from there with an HTTP Range request; the MD5 is checked
+before the final rename, so a file under its real name is always complete. Errors say
+which URL failed, why, and how to get the file by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import NamedTuple
+
+from jaxdl.data.sources import CorruptDataError, DataNotFoundError
+
+
+class DownloadError(DataNotFoundError):
+    """Every mirror of a file failed; the message has each URL's error and a manual recipe."""
+
+
+class Remote(NamedTuple):
+    filename: str
+    md5: str
+    mirrors: tuple[str, ...]  # base URLs, tried in order
+
+
+_MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+_FASHION = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+_TORONTO = ("https://www.cs.toronto.edu/~kriz/",)
+
+# the MD5s torchvision checks
+REMOTES: dict[str, list[Remote]] = {
+    "mnist": [Remote("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", _MNIST),
+              Remote("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", _MNIST),
+              Remote("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", _MNIST),
+              Remote("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", _MNIST)],
+    "fashion_mnist": [Remote("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", _FASHION),
+                      Remote("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", _FASHION),
+                      Remote("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", _FASHION),
+                      Remote("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", _FASHION)],
+    "cifar10": [Remote("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", _TORONTO)],
+    "cifar100": [Remote("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85", _TORONTO)],
+}
+
+
+def default_root() -> Path:
+    """Where downloads go without ``--data-dir``: ``$JAXDL_DATA``, else ``~/.cache/jaxdl``."""
+    return Path(os.environ.get("JAXDL_DATA") or Path.home() / ".cache" / "jaxdl")
+
+
+def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _transfer(url: str, part: Path, timeout: float, progress: bool) -> None:
+    """Append the rest of ``url`` to ``part`` (Range from its current size)."""
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # the part already holds the whole file
+            return
+        raise
+    with resp:
+        if have and resp.status != 206:  # server ignored Range: start over
+            have = 0
+        total = resp.headers.get("Content-Length")
+        total = have + int(total) if total is not None else None
+        from tqdm.auto import tqdm
+
+        with open(part, "ab" if have else "wb") as f, tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5],
+                disable=not progress, leave=False) as bar:
+            for block in iter(lambda: resp.read(1 << 16), b""):
+                f.write(block)
+                bar.update(len(block))
+    size = part.stat().st_size
+    if total is not None and size < total:  # cut off: keep the part, the next try resumes
+        raise ConnectionError(f"connection closed after {size:,} of {total:,} bytes")
+
+
+def fetch(remote: Remote, directory: str | os.PathLike, *, retries: int = 3, timeout: float = 30.0,
+          backoff: float = 1.0, progress: bool = True) -> Path:
+    """Download one file into ``directory`` (skipped when a file with the right MD5 is
+    there), trying each mirror ``retries`` times; returns its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    dest, part = directory / remote.filename, directory / (remote.filename + ".part")
+    if dest.exists():
+        if md5sum(dest) == remote.md5:
+            return dest
+        raise CorruptDataError(f"{dest}: MD5 {md5sum(dest)} is not the expected {remote.md5}; "
+                               "delete it and run again")
+    errors = []
+    for base in remote.mirrors:
+        url = base + remote.filename
+        for attempt in range(retries):
+            try:
+                _transfer(url, part, timeout, progress)
+            except (urllib.error.URLError, OSError, TimeoutError) as e:
+                errors.append(f"{url} (try {attempt + 1}): {e}")
+                time.sleep(backoff * attempt)
+                continue
+            got = md5sum(part)
+            if got == remote.md5:
+                part.replace(dest)
+                return dest
+            part.unlink()  # a wrong file cannot be resumed
+            errors.append(f"{url}: MD5 {got}, expected {remote.md5}")
+    kept = f" The partial file {part} is kept; the next run resumes it." if part.exists() else ""
+    raise DownloadError(f"could not download {remote.filename}:\n  " + "\n  ".join(errors) +
+                        f"\n{kept}\nBy hand: fetch {remote.mirrors[0] + remote.filename} (MD5 {remote.md5}) "
+                        f"into {directory} and run again.")
+
+
+def download(name: str, root: str | os.PathLike | None = None, *, progress: bool = True,
+             **kwargs) -> Path:
+    """All files of ``name`` under ``root/<name>`` (archives unpacked there); returns
+    that directory. ``kwargs`` go to :func:`fetch` (retries, timeout)."""
+    if name not in REMOTES:
+        raise ValueError(f"no download for {name!r}; known: {', '.join(sorted(REMOTES))}")
+    directory = Path(root if root is not None else default_root()) / name
+    for remote in REMOTES[name]:
+        path = fetch(remote, directory, progress=progress, **kwargs)
+        if path.name.endswith(".tar.gz"):
+            unpack(path, directory)
+    return directory
+
+
+def unpack(archive: Path, directory: Path) -> None:
+    """Extract a tar.gz once (a marker file records it), refusing paths outside ``directory``."""
+    marker = directory / (archive.name + ".unpacked")
+    if marker.exists():
+        return
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            target = (directory / member.name).resolve()
+            if not str(target).startswith(str(directory.resolve())):
+                raise CorruptDataError(f"{archive}: member {member.name!r} points outside {directory}")
+        tar.extractall(directory)
+    marker.touch()
