@@ -81,16 +81,20 @@ def _rules(module: nnx.Module, flatten_chw: tuple | None) -> list[Rule]:
     return []
 
 
-def _torch_prefix(path: tuple) -> str:
-    return ".".join(str(p) for p in path if p != "layers")
+def _torch_prefix(path: tuple, sequential_paths: set) -> str:
+    """The torch prefix of a module path: the ``layers`` list of an ``nnx.Sequential`` is
+    not a level in torch (``block.layers.0`` -> ``block.0``)."""
+    return ".".join(str(p) for i, p in enumerate(path) if not (p == "layers" and path[:i] in sequential_paths))
 
 
 def _entries(model: nnx.Module) -> dict[str, tuple[nnx.Variable, Callable, Callable]]:
     """{torch key: (jaxdl Variable, to_torch, from_torch)} for every convertible leaf."""
     flatten = dict(getattr(model, "torch_flatten", {}) or {})
+    modules = list(nnx.iter_modules(model))
+    sequential = {tuple(path) for path, m in modules if isinstance(m, nnx.Sequential)}
     out = {}
-    for path, module in nnx.iter_modules(model):
-        prefix = _torch_prefix(path)
+    for path, module in modules:
+        prefix = _torch_prefix(tuple(path), sequential)
         for tname, attr, to_t, from_t in _rules(module, flatten.get(prefix)):
             out[f"{prefix}.{tname}" if prefix else tname] = (getattr(module, attr), to_t, from_t)
     return out

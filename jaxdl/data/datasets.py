@@ -215,3 +215,82 @@ def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs) -> Data
     if "data_dir" in inspect.signature(fn).parameters:
         kwargs["data_dir"] = data_dir
     return fn(**kwargs)
+
+
+# ---------------------------------------------------------------- tabular (categorical + continuous)
+def _tabular_arrays(df, cat_cols, cont_cols, target, *, seed: int, test_size: float, name: str,
+                    source: str, classes=None, y_dtype=np.float32) -> Data:
+    """The course's recipe: ``astype('category')``, ``.cat.codes`` stacked into int codes,
+    continuous columns stacked as float32, a random train/test split."""
+    from sklearn.model_selection import train_test_split
+
+    df = df.copy()
+    for c in cat_cols:
+        df[c] = df[c].astype("category")
+    cats = np.stack([df[c].cat.codes.to_numpy() for c in cat_cols], axis=1).astype(np.int32)
+    conts = np.stack([df[c].to_numpy() for c in cont_cols], axis=1).astype(np.float32)
+    y = df[target].to_numpy().astype(y_dtype)
+    if y_dtype == np.float32:
+        y = y[:, None]
+    idx_tr, idx_te = train_test_split(np.arange(len(df)), test_size=test_size, random_state=seed)
+    cardinalities = [len(df[c].cat.categories) for c in cat_cols]
+    return Data(name, ArrayDataset(cats[idx_tr], conts[idx_tr], y[idx_tr]),
+                ArrayDataset(cats[idx_te], conts[idx_te], y[idx_te]), classes, source=source,
+                info={"cat_cols": list(cat_cols), "cont_cols": list(cont_cols), "target": target,
+                      "cardinalities": cardinalities,
+                      "categories": {c: [str(v) for v in df[c].cat.categories] for c in cat_cols}})
+
+
+def affairs(seed: int = 0, test_size: float = 0.2) -> Data:
+    """A real tabular classification set shipped with statsmodels (``datasets.fair``,
+    Fair 1978, 6,366 women): categorical rate_marriage, religious, occupation,
+    occupation_husb; continuous age, yrs_married, children, educ; label: had an affair
+    (32%). Inputs ``(x_cat int32, x_cont float32)``, labels int32."""
+    import statsmodels.api as sm
+
+    df = sm.datasets.fair.load_pandas().data
+    df["had_affair"] = (df["affairs"] > 0).astype(np.int32)
+    return _tabular_arrays(df, ["rate_marriage", "religious", "occupation", "occupation_husb"],
+                           ["age", "yrs_married", "children", "educ"], "had_affair", seed=seed,
+                           test_size=test_size, name="affairs", classes=["no", "yes"], y_dtype=np.int32,
+                           source="statsmodels datasets.fair (Fair 1978, Redbook survey)")
+
+
+TAXI_COLUMNS = ["pickup_datetime", "pickup_longitude", "pickup_latitude", "dropoff_longitude",
+                "dropoff_latitude", "passenger_count", "fare_amount"]
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """The course's ``haversine_distance``: great-circle distance in km (R = 6371)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    return 6371 * 2 * np.arctan2(np.sqrt(a), np.sqrt(1 - a))
+
+
+def taxi_fares(path: str | os.PathLike, seed: int = 0, test_size: float = 0.2) -> Data:
+    """The course's NYC taxi fares CSV (``NYCTaxiFares.csv``) by path, for fare regression:
+    ``EDTdate = pickup_datetime - 4 h``, categorical Hour, AMorPM, Weekday; continuous
+    coordinates, passenger_count and the haversine ``dist_km``; target fare_amount."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise sources.DataNotFoundError(f"{path}: no such file; pass the course's NYCTaxiFares.csv")
+    df = pd.read_csv(path)
+    missing = [c for c in TAXI_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}; a taxi fares CSV has {TAXI_COLUMNS}")
+    edt = pd.to_datetime(df["pickup_datetime"]).dt.tz_localize(None) - pd.Timedelta(hours=4)
+    df["Hour"] = edt.dt.hour
+    df["AMorPM"] = np.where(df["Hour"] < 12, "am", "pm")
+    df["Weekday"] = edt.dt.strftime("%a")
+    df["dist_km"] = haversine_km(df["pickup_latitude"], df["pickup_longitude"],
+                                 df["dropoff_latitude"], df["dropoff_longitude"])
+    return _tabular_arrays(df, ["Hour", "AMorPM", "Weekday"],
+                           ["pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude",
+                            "passenger_count", "dist_km"], "fare_amount", seed=seed, test_size=test_size,
+                           name="taxi_fares", source=f"{path}")
+
+
+LOADERS["affairs"] = affairs
+LOADERS["taxi_fares"] = taxi_fares
