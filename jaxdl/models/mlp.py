@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import jax
 from flax import nnx
 
 from jaxdl.layers import BatchNorm, Dropout, LayerNorm, Linear, flatten
 
-__all__ = ["Net", "BinaryANN", "MNISTClassifier", "FashionMNISTModel"]
+__all__ = ["Net", "BinaryANN", "MNISTClassifier", "FashionMNISTModel", "MLP"]
 
 
 class Net(nnx.Module):
@@ -66,3 +68,25 @@ class FashionMNISTModel(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.layer_stack(x)
+
+
+class MLP(nnx.Module):
+    """torch: ``nn.Sequential(nn.Flatten(), nn.Linear(a, b), nn.ReLU(), nn.Dropout(p), ...,
+    nn.Linear(y, z))``: the notes' ad-hoc MLPs (capacity, dropout, overfitting), sizes
+    given as ``[in, hidden..., out]``; ``dropout=0`` leaves the Dropout layers out.
+    Needs ``nnx.Rngs(params=..., dropout=...)`` when ``dropout > 0``."""
+
+    def __init__(self, sizes: Sequence[int], *, dropout: float = 0.0, rngs: nnx.Rngs):
+        if len(sizes) < 2:
+            raise ValueError(f"MLP needs at least [in, out] sizes, got {list(sizes)}")
+        parts: list = [flatten]
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            parts.append(Linear(a, b, rngs=rngs))
+            if i < len(sizes) - 2:
+                parts.append(jax.nn.relu)
+                if dropout:
+                    parts.append(Dropout(dropout, rngs=rngs))
+        self.layers = nnx.Sequential(*parts)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.layers(x)
