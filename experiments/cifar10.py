@@ -6,6 +6,10 @@ of test images with predicted (true) labels.
     python -m experiments.cifar10 --data-dir ~/data      # a folder with cifar-10-batches-py/
     python -m experiments.cifar10 --download             # fetch it (163 MB, MD5-checked)
     python -m experiments.cifar10 --model cnn            # 002's smaller CNN
+    python -m experiments.cifar10 --augment              # random crop (padding 4) + horizontal flip
+
+With ``--augment`` the crop pads the normalised image with 0 (mid-grey), where
+torchvision, cropping before ``Normalize``, pads with black.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim, plots
+from jaxdl.data.augment import compose, horizontal_flip, random_crop
 from jaxdl.data.sources import DataNotFoundError
 from jaxdl.data.transforms import normalize
 from jaxdl.experiment import train_and_evaluate
@@ -30,6 +35,7 @@ def main(argv=None) -> dict:
     p.add_argument("--model", choices=list(MODELS), default="net", help="net: 004's Net; cnn: 002's CNN")
     p.add_argument("--momentum", type=cli.nonnegative_float, default=0.9)
     p.add_argument("--download", action="store_true", help="download CIFAR-10 if no local copy is found")
+    p.add_argument("--augment", action="store_true", help="random crop and horizontal flip of training images")
     args = p.parse_args(argv)
     try:
         ds = data.load("cifar10", args.data_dir, download=args.download)
@@ -37,7 +43,8 @@ def main(argv=None) -> dict:
         sys.exit(f"{e}\nor: python -m experiments.cifar10 --download")
     ds = ds.map(x=normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))
     result = train_and_evaluate(args, name="cifar10", data=ds, model=MODELS[args.model](rngs=nnx.Rngs(args.seed)),
-                                loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr, momentum=args.momentum))
+                                loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr, momentum=args.momentum),
+                                augment=compose(random_crop(4), horizontal_flip()) if args.augment else None)
     x, y = ds.test[:32]
     pred = np.asarray(result["learner"].predict(result["state"], x)).argmax(1)
     path = plots.image_grid(x * 0.5 + 0.5, f"{args.workdir}/test_images.png", true=y, pred=pred,

@@ -54,7 +54,7 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
                        task: str = "multiclass", eval_batch_size: int = 1000,
                        monitor: str | None = None, log: Callable[[str], None] = print,
                        log_every: int = 1, checkpoint_every: int = 1, shuffle: bool = True,
-                       callbacks: tuple = ()) -> dict:
+                       callbacks: tuple = (), augment=None) -> dict:
     """Train ``model`` on ``data.train`` for ``args.epochs``, validating on ``data.val``
     (else ``data.test``, as the course does), checkpointing every epoch into
     ``args.workdir/checkpoints``, resuming with ``args.resume``; then evaluate on
@@ -68,7 +68,7 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     learner = Learner(model, loss_fn, optimizer, task=task, num_classes=num_classes,
                       skip_nonfinite=getattr(args, "skip_nonfinite", False))
     log(f"model {type(model).__name__}: {count_params(model):,} parameters")
-    train_loader = DataLoader(data.train, args.batch_size, shuffle=shuffle, seed=args.seed)
+    train_loader = DataLoader(data.train, args.batch_size, shuffle=shuffle, seed=args.seed, augment=augment)
     val_loader = DataLoader(data.val if data.val is not None else data.test, eval_batch_size)
     test_loader = DataLoader(data.test, eval_batch_size)
     monitor = monitor or ("val_loss" if task == "regression" else "val_accuracy")

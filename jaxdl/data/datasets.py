@@ -82,11 +82,14 @@ def mnist_5k(seed: int = 0, test_count: int = 1000) -> Data:
 
 
 def _fetch_if_missing(name: str, data_dir, download: bool, read):
-    """``read(data_dir)``; when nothing is found and ``download``, fetch the canonical
-    files into ``data_dir`` (else ``$JAXDL_DATA`` or ``~/.cache/jaxdl``) and read again."""
+    """``read(data_dir)``; else a TFDS data dir the user prepared; else, with ``download``,
+    fetch the canonical files into ``data_dir`` (or ``$JAXDL_DATA``, ``~/.cache/jaxdl``)
+    and read again."""
     try:
         return read(data_dir)
     except sources.DataNotFoundError:
+        if sources.tfds_prepared(name):
+            return (*sources.load_tfds(name), None)
         if not download:
             raise
     from jaxdl.data.download import default_root, download as fetch_all
@@ -97,12 +100,13 @@ def _fetch_if_missing(name: str, data_dir, download: bool, read):
 
 
 def _idx_images(name: str, data_dir, classes, download: bool = False) -> Data:
-    xtr, ytr, xte, yte = _fetch_if_missing(name, data_dir, download,
-                                           lambda d: sources.load_idx_set(name, d))
-    where = sources.find_idx(name, data_dir)[0].parent
+    xtr, ytr, xte, yte, where = _fetch_if_missing(
+        name, data_dir, download, lambda d: (*sources.load_idx_set(name, d), sources.find_idx(name, d)[0].parent))
+    where = where or f"TFDS {sources.tfds_dir()}"
+    xtr, xte = xtr.reshape(len(xtr), 28, 28), xte.reshape(len(xte), 28, 28)
     return Data(name, ArrayDataset(images_to_float(xtr), ytr.astype(np.int32)),
                 ArrayDataset(images_to_float(xte), yte.astype(np.int32)), classes,
-                source=f"{name} IDX files in {where}")
+                source=f"{name} from {where}")
 
 
 def mnist(data_dir: str | os.PathLike | None = None, *, fallback: bool = True, download: bool = False) -> Data:
@@ -131,6 +135,7 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 def _cifar(name: str, data_dir, download: bool) -> Data:
     xtr, ytr, xte, yte, names = _fetch_if_missing(name, data_dir, download,
                                                   lambda d: sources.load_cifar(name, d))
+    xtr, xte = xtr.reshape(len(xtr), 32, 32, 3), xte.reshape(len(xte), 32, 32, 3)
     return Data(name, ArrayDataset(images_to_float(xtr), ytr), ArrayDataset(images_to_float(xte), yte),
                 names or (CIFAR10_CLASSES if name == "cifar10" else [str(i) for i in range(100)]),
                 source=f"{name} python batches")

@@ -63,11 +63,14 @@ class DataLoader:
     DataLoader. The last batch is smaller unless ``drop_last`` (it compiles the step
     once more). ``device_resident=True`` copies the whole dataset to the accelerator
     once and gathers each batch there (no host-to-device copy per batch).
+    ``augment``: a ``(key, x) -> x`` function from :mod:`jaxdl.data.augment`, applied
+    under jit to the first array of each batch with a key from (seed, epoch, batch);
+    give it to the training loader only (torchvision: the train ``transform``).
     """
 
     def __init__(self, dataset: ArrayDataset | Sequence[np.ndarray], batch_size: int = 1,
                  shuffle: bool = False, *, seed: int = 0, drop_last: bool = False,
-                 device_resident: bool = False):
+                 device_resident: bool = False, augment=None):
         if not isinstance(dataset, ArrayDataset):
             dataset = ArrayDataset(*dataset)
         if int(batch_size) < 1:
@@ -79,12 +82,21 @@ class DataLoader:
         self.seed, self.drop_last, self.device_resident = seed, drop_last, device_resident
         self._device_arrays = tuple(jax.device_put(a) for a in dataset.arrays) if device_resident else None
         self._epoch = 0
+        self._augment = jax.jit(augment) if augment is not None else None
 
     def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
     def epoch(self, epoch: int) -> Iterator[tuple[jax.Array, ...]]:
+        if self._augment is None:
+            yield from self._batches(epoch)
+            return
+        key = jax.random.fold_in(jax.random.key(self.seed), epoch)
+        for i, (x, *rest) in enumerate(self._batches(epoch)):
+            yield (self._augment(jax.random.fold_in(key, i), x), *rest)
+
+    def _batches(self, epoch: int) -> Iterator[tuple[jax.Array, ...]]:
         order = epoch_order(len(self.dataset), self.seed, epoch, self.shuffle)
         b = self.batch_size
         if self.device_resident:

@@ -98,7 +98,8 @@ def find_idx(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]
 
 
 def not_found(name: str, searched: Sequence[Path], extra: str = "") -> DataNotFoundError:
-    where = "\n  ".join(str(p) for p in searched) or "(no directory given)"
+    searched = [*searched, f"{tfds_dir() / name} (a TFDS data dir; not prepared)"]
+    where = "\n  ".join(str(p) for p in searched)
     return DataNotFoundError(f"{name}: no local copy found. Searched:\n  {where}\n"
                              f"To get it: {GET_IT.get(name, 'pass --data-dir')}{extra}")
 
@@ -175,3 +176,32 @@ def load_cifar(name: str, data_dir: str | os.PathLike | None = None):
         raw = meta.get(names_key.encode()) or meta.get(names_key)
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in raw] if raw else None
     return xtr, ytr, xte, yte, names
+
+
+def tfds_dir() -> Path:
+    """TFDS's data directory: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``."""
+    return Path(os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets")
+
+
+def tfds_prepared(name: str) -> bool:
+    """Whether the user prepared ``name`` with TFDS (its folder exists): only then is TFDS
+    asked, with ``download=False``, so it never reaches the network."""
+    return (tfds_dir() / name).is_dir()
+
+
+def load_tfds(name: str):
+    """(x_train, y_train, x_test, y_test) uint8 NHWC images and int32 labels from a TFDS
+    data dir prepared by the user, through ``tfds.data_source`` (no TensorFlow needed)."""
+    import tensorflow_datasets as tfds
+
+    out = []
+    for split in ("train", "test"):
+        try:
+            src = tfds.data_source(name, split=split, data_dir=str(tfds_dir()), download=False)
+            records = [src[i] for i in range(len(src))]
+        except Exception as e:  # unprepared, other version, corrupted: say where and why
+            raise CorruptDataError(f"TFDS {name!r} in {tfds_dir()}: cannot be read ({e}); "
+                                   f"remove {tfds_dir() / name} or prepare it again") from e
+        out += [np.stack([np.asarray(r["image"], np.uint8) for r in records]),
+                np.asarray([r["label"] for r in records], np.int32)]
+    return tuple(out)
