@@ -9,7 +9,6 @@ non-scalar ``next_h.backward(v)`` is ``jax.vjp(f, *inputs)[1](v)``.
 
 from __future__ import annotations
 
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -58,4 +57,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

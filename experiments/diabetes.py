@@ -12,7 +12,6 @@ Here (154 held-out rows, stratified split): 100 epochs 64.9%; 5,000 epochs 75.3%
 
 from __future__ import annotations
 
-import sys
 
 from flax import nnx
 
@@ -32,4 +31,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -17,7 +17,6 @@ reproduced by either framework. TinyVGG: 88.5% (the notes 87.16%).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from flax import nnx
@@ -56,4 +55,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -9,7 +9,6 @@ over samples inside a jitted epoch: same arithmetic, one compiled call per epoch
 
 from __future__ import annotations
 
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -77,4 +76,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -15,7 +15,6 @@ differ. ``--sequential`` trains the trials one after another instead (to compare
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -105,4 +104,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

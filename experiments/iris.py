@@ -14,7 +14,6 @@ plain logits (30/30 with the default seed; seeds 0-3 give 30, 30, 27, 30);
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,4 +66,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -7,7 +7,6 @@ The notes give no training recipe: SGD lr 0.01 momentum 0.9, batch 64, 3 epochs.
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 from flax import nnx
@@ -33,4 +32,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -13,7 +13,6 @@ line is printed for comparison.
 from __future__ import annotations
 
 import functools
-import sys
 
 import numpy as np
 from flax import nnx
@@ -69,4 +68,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 from flax import nnx
@@ -38,4 +37,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -15,7 +15,6 @@ The hidden state starts at zero for every sequence (the course resets ``model.hi
 from __future__ import annotations
 
 import argparse
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -92,4 +91,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -11,7 +11,6 @@ logit, as in the notes' ``forward`` (train mode only).
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 from flax import nnx
@@ -42,4 +41,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

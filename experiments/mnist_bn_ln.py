@@ -10,7 +10,6 @@ part of the checkpoint and are what the test accuracy uses.
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 from flax import nnx
@@ -34,4 +33,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

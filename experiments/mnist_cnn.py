@@ -9,7 +9,6 @@ The course's recipe (notes 000): 5 epochs, batch 10, Adam lr 1e-3, torch.manual_
 
 from __future__ import annotations
 
-import sys
 
 from flax import nnx
 
@@ -31,4 +30,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

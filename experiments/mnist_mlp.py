@@ -7,7 +7,6 @@ SGD lr 0.01 momentum 0.5, batch 64, epochs 1..9, inputs normalised with MNIST's 
 
 from __future__ import annotations
 
-import sys
 
 from flax import nnx
 
@@ -41,4 +40,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -9,7 +9,6 @@ The batch is one fixed set of training examples, fed ``--epochs`` times through 
 
 from __future__ import annotations
 
-import sys
 
 from flax import nnx
 
@@ -38,4 +37,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -11,7 +11,6 @@ epochs (the course feeds the whole table each step for 300 epochs).
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 from flax import nnx
@@ -44,4 +43,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -10,7 +10,6 @@ global seed; ``view``/``reshape`` are both ``reshape``; ``size()`` is ``.shape``
 
 from __future__ import annotations
 
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -60,4 +59,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli.run(main)

@@ -17,10 +17,8 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxdl import tree
@@ -122,7 +120,11 @@ class Checkpointer:
             raise FileNotFoundError(f"no {which} checkpoint{'' if epoch is None else f' for epoch {epoch}'} "
                                     f"in {manager.directory}")
         target = _keys_to_data(template)
-        saved = manager.item_metadata(epoch)["state"]
+        try:
+            saved = manager.item_metadata(epoch)["state"]
+        except Exception as e:  # unreadable metadata: a corrupted checkpoint
+            raise CheckpointMismatchError(f"could not read checkpoint {manager.directory / str(epoch)}: "
+                                          f"{type(e).__name__}: {e}. Delete it to resume from an older one.") from e
         if saved is not None:
             problems = tree.describe_mismatch(tree.shapes(saved), tree.shapes(target))
             if problems:

@@ -68,4 +68,23 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     p.add_argument("--skip-nonfinite", action="store_true",
                    help="skip steps whose loss/gradients are NaN/Inf instead of stopping")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--data-parallel", choices=["auto", "on", "off"], default="auto",
+                   help="shard batches over all devices (auto: when there is more than one)")
     return p
+
+
+def run(main, argv: Sequence[str] | None = None) -> None:
+    """Run an experiment's ``main(argv)`` as a command: the errors a user can fix (data
+    not found, corrupt or mismatched files, NaN, an unusable workdir) end the process
+    with their message and exit code 1 instead of a traceback."""
+    import sys
+
+    from jaxdl.checkpoint import CheckpointMismatchError
+    from jaxdl.data.sources import CorruptDataError, DataNotFoundError
+    from jaxdl.train import NonFiniteLossError
+
+    try:
+        main(sys.argv[1:] if argv is None else argv)
+    except (DataNotFoundError, CorruptDataError, CheckpointMismatchError, NonFiniteLossError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)

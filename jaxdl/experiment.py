@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+import jax
 import numpy as np
 import optax
 from flax import nnx
@@ -22,7 +24,8 @@ from jaxdl import devices, metrics, plots
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.data import Data, DataLoader
 from jaxdl.layers import count_params
-from jaxdl.train import History, Learner, evaluate, fit, steady_throughput
+from jaxdl.parallel import DataParallel
+from jaxdl.train import History, Learner, NonFiniteLossError, evaluate, fit, steady_throughput
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -33,10 +36,22 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     tmp.replace(path)
 
 
-def run_dir(args) -> Path:
-    """``args.workdir``, created."""
+def run_dir(args, min_free_mb: int = 50) -> Path:
+    """``args.workdir``, created and checked before any training: writable, and with at
+    least ``min_free_mb`` MB free (a clear error now instead of a failed checkpoint later)."""
     workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise OSError(f"workdir {workdir} is not writable ({e.strerror or e}); pass --workdir DIR "
+                      "pointing to a writable folder") from None
+    free_mb = shutil.disk_usage(workdir).free / 2 ** 20
+    if free_mb < min_free_mb:
+        raise OSError(f"workdir {workdir}: only {free_mb:.0f} MB free, checkpoints need more; "
+                      "free some space or pass another --workdir")
     return workdir
 
 
@@ -65,12 +80,17 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     log(devices.describe())
     log(f"{name}: {data}")
     num_classes = len(data.classes) if data.classes and task != "regression" else None
+    mode = getattr(args, "data_parallel", "auto")
+    parallel = DataParallel() if mode == "on" or (mode == "auto" and jax.device_count() > 1) else None
     learner = Learner(model, loss_fn, optimizer, task=task, num_classes=num_classes,
-                      skip_nonfinite=getattr(args, "skip_nonfinite", False))
+                      skip_nonfinite=getattr(args, "skip_nonfinite", False), parallel=parallel)
+    if parallel:
+        log(f"data parallel: {parallel}")
     log(f"model {type(model).__name__}: {count_params(model):,} parameters")
-    train_loader = DataLoader(data.train, args.batch_size, shuffle=shuffle, seed=args.seed, augment=augment)
-    val_loader = DataLoader(data.val if data.val is not None else data.test, eval_batch_size)
-    test_loader = DataLoader(data.test, eval_batch_size)
+    hosts = {"process_index": jax.process_index(), "process_count": jax.process_count()}
+    train_loader = DataLoader(data.train, args.batch_size, shuffle=shuffle, seed=args.seed, augment=augment, **hosts)
+    val_loader = DataLoader(data.val if data.val is not None else data.test, eval_batch_size, **hosts)
+    test_loader = DataLoader(data.test, eval_batch_size, **hosts)
     monitor = monitor or ("val_loss" if task == "regression" else "val_accuracy")
     ckpt = Checkpointer(workdir / "checkpoints", monitor=monitor,
                         mode="min" if monitor.endswith("loss") else "max",
@@ -82,15 +102,22 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
             log(f"--resume: no checkpoint in {ckpt.directory}, starting from scratch")
         else:
             state, meta = ckpt.restore(state)
+            state = parallel.replicate(state) if parallel else state
             start, history = meta["epoch"], History.from_rows(meta["history"])
             log(f"resumed from epoch {start} ({ckpt.directory / 'last' / str(start)})")
     t0 = time.perf_counter()
     with ckpt:
         if start < args.epochs:
-            state, history = fit(learner, state, train_loader, epochs=args.epochs, val_loader=val_loader,
-                                 start_epoch=start, callbacks=[ckpt, *callbacks], history=history,
-                                 progress=None if not getattr(args, "no_progress", False) else False,
-                                 log=log, log_every=log_every)
+            try:
+                state, history = fit(learner, state, train_loader, epochs=args.epochs, val_loader=val_loader,
+                                     start_epoch=start, callbacks=[ckpt, *callbacks], history=history,
+                                     progress=None if not getattr(args, "no_progress", False) else False,
+                                     log=log, log_every=log_every)
+            except NonFiniteLossError as e:
+                ckpt.wait()
+                last = ckpt.latest_epoch()
+                where = f"{ckpt.directory / 'last' / str(last)} (epoch {last})" if last else "none yet"
+                raise NonFiniteLossError(f"{e} Last good checkpoint: {where}; --resume continues from it.") from None
     wall = time.perf_counter() - t0
     result = evaluate(learner, state, test_loader)
     out: dict[str, Any] = {"experiment": name, "dataset": data.name, "source": data.source,

@@ -91,6 +91,14 @@ class Conv2d(nnx.Module):
 
     NHWC in and out; ``kernel`` is HWIO = torch's ``weight.transpose(2, 3, 1, 0)``.
     Padding 0 by default as torch (``nnx.Conv`` defaults to ``'SAME'``).
+
+    Stride 1 without padding (the notes' MNIST, LeNet and CIFAR convs) is computed as
+    im2col: the kh*kw shifted views of the input concatenated on the channel axis and one
+    matmul with the reshaped kernel. On XLA:CPU that trains 1.3-1.7x faster than
+    ``lax.conv_general_dilated`` for these small-channel convs (fwd+bwd); with padding
+    (TinyVGG) and below batch 32 (the course's batch 10) it was slower, so those keep
+    ``lax.conv_general_dilated``. The sums
+    are reassociated: results differ from torch by float rounding only (parity: 1e-5).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
@@ -111,10 +119,28 @@ class Conv2d(nnx.Module):
                 f"{self.in_channels} channels last, got shape {tuple(x_NHWC.shape)}; a PyTorch "
                 "NCHW batch converts with x.transpose(0, 2, 3, 1).")
         ph, pw = self.padding
-        y = lax.conv_general_dilated(
-            x_NHWC, self.kernel[...].astype(x_NHWC.dtype), window_strides=self.stride,
-            padding=((ph, ph), (pw, pw)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        kernel = self.kernel[...].astype(x_NHWC.dtype)
+        if self.stride == (1, 1) and not (ph or pw) and x_NHWC.shape[0] >= IM2COL_MIN_BATCH:
+            y = _conv_im2col(x_NHWC, kernel)
+        else:
+            y = lax.conv_general_dilated(
+                x_NHWC, kernel, window_strides=self.stride, padding=((ph, ph), (pw, pw)),
+                dimension_numbers=("NHWC", "HWIO", "NHWC"))
         return y if self.bias is None else y + self.bias[...].astype(y.dtype)
+
+
+IM2COL_MIN_BATCH = 32  # measured on XLA:CPU, 2 cores: below it lax.conv_general_dilated wins
+
+
+def _conv_im2col(x_NHWC: jax.Array, kernel_HWIO: jax.Array) -> jax.Array:
+    """A stride-1 VALID convolution as shifted slices, one concatenate and one matmul."""
+    kh, kw, ci, co = kernel_HWIO.shape
+    n, h, w, _ = x_NHWC.shape
+    ho, wo = h - kh + 1, w - kw + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"Conv2d kernel {kh}x{kw} is larger than the (padded) input {h}x{w}")
+    cols = jnp.concatenate([x_NHWC[:, i:i + ho, j:j + wo, :] for i in range(kh) for j in range(kw)], axis=-1)
+    return (cols.reshape(-1, kh * kw * ci) @ kernel_HWIO.reshape(kh * kw * ci, co)).reshape(n, ho, wo, co)
 
 
 def flatten(x: jax.Array) -> jax.Array:

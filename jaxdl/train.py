@@ -66,12 +66,13 @@ class Learner:
 
     def __init__(self, model: nnx.Module, loss_fn: LossFn, optimizer: optax.GradientTransformation,
                  *, task: str = "multiclass", num_classes: int | None = None,
-                 skip_nonfinite: bool = False):
+                 skip_nonfinite: bool = False, parallel=None):
         if task not in M.TASKS:
             raise ValueError(f"task must be one of {M.TASKS}, got {task!r}")
         if task.startswith("binary"):
             num_classes = 2 if num_classes is None else num_classes
         self.task, self.num_classes, self.skip_nonfinite = task, num_classes, skip_nonfinite
+        self.parallel = parallel  # a jaxdl.parallel.DataParallel, or None for one device
         self.loss_fn, self.tx = loss_fn, optimizer
         model.train()
         self.graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -88,7 +89,12 @@ class Learner:
         """A fresh train state from the model's initial weights (copied: steps donate it)."""
         params = jax.tree.map(jnp.array, self._params0)
         rest = jax.tree.map(jnp.array, self._rest0)
-        return TrainState(params, rest, self.tx.init(params), jnp.zeros((), jnp.int32))
+        state = TrainState(params, rest, self.tx.init(params), jnp.zeros((), jnp.int32))
+        return self.parallel.replicate(state) if self.parallel else state
+
+    def shard(self, batch):
+        """``batch`` placed for the step: split over the devices with ``parallel``."""
+        return self.parallel.shard(batch) if self.parallel else batch
 
     def model(self, state: TrainState, *, train: bool = False) -> nnx.Module:
         """The NNX module holding ``state``'s weights, in eval mode unless ``train``."""
@@ -178,7 +184,7 @@ def _reduce_metrics(batch_metrics: list[dict], prefix: str) -> dict:
 def evaluate(learner: Learner, state: TrainState, loader) -> dict:
     """Loss, accuracy and (with ``num_classes``) the confusion matrix over a whole loader
     (torch: the ``model.eval()`` + ``torch.no_grad()`` test loop)."""
-    return _reduce_metrics([learner.eval_step(state, b) for b in loader], "")
+    return _reduce_metrics([learner.eval_step(state, learner.shard(b)) for b in loader], "")
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -214,7 +220,7 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
         bar = _progress(len(train_loader), f"epoch {epoch}/{epochs}", progress and len(train_loader) > 1)
         last_refresh = 0.0
         for i, batch in enumerate(train_loader.epoch(epoch)):
-            state, m = learner.train_step(state, batch)
+            state, m = learner.train_step(state, learner.shard(batch))
             batches.append(m)
             seen += int(batch[0].shape[0])
             if i + 1 == warm_at:  # one sync: steady-state timing starts after compilation

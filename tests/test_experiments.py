@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import (autograd, cifar10, diabetes, fashion_mnist, gradient_descent, hparam_search, iris,  # noqa: F401
+from experiments import (autograd, diabetes, fashion_mnist, gradient_descent, hparam_search, iris,
                          lenet5, linear_regression, logistic_regression, lstm_forecast, mnist_binary, mnist_bn_ln,
                          mnist_mlp, overfit_batch, regularization, simple_ann, tabular, tensor_basics,
                          transfer_learning)

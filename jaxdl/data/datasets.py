@@ -115,7 +115,7 @@ def mnist(data_dir: str | os.PathLike | None = None, *, fallback: bool = True, d
     line on stderr."""
     try:
         return _idx_images("mnist", data_dir, DIGITS, download)
-    except sources.DataNotFoundError as e:
+    except sources.DataNotFoundError:
         if not fallback:
             raise
         searched = ", ".join(str(p) for p in sources.candidate_dirs("mnist", data_dir)) or "no directory"

@@ -66,11 +66,16 @@ class DataLoader:
     ``augment``: a ``(key, x) -> x`` function from :mod:`jaxdl.data.augment`, applied
     under jit to the first array of each batch with a key from (seed, epoch, batch);
     give it to the training loader only (torchvision: the train ``transform``).
+    ``process_index``/``process_count`` (multi-host data parallelism): every process
+    walks the same global order and yields only its contiguous slice of each global
+    batch; ``batch_size`` must divide by ``process_count`` and the last partial batch
+    is dropped (torch: ``DistributedSampler``).
     """
 
     def __init__(self, dataset: ArrayDataset | Sequence[np.ndarray], batch_size: int = 1,
                  shuffle: bool = False, *, seed: int = 0, drop_last: bool = False,
-                 device_resident: bool = False, augment=None):
+                 device_resident: bool = False, augment=None, process_index: int = 0,
+                 process_count: int = 1):
         if not isinstance(dataset, ArrayDataset):
             dataset = ArrayDataset(*dataset)
         if int(batch_size) < 1:
@@ -78,6 +83,11 @@ class DataLoader:
         if drop_last and batch_size > len(dataset):
             raise ValueError(f"drop_last with batch_size {batch_size} > {len(dataset)} examples "
                              "would give no batch at all")
+        if process_count > 1:
+            if batch_size % process_count:
+                raise ValueError(f"batch_size {batch_size} must divide by the {process_count} processes")
+            drop_last = True
+        self.process_index, self.process_count = process_index, process_count
         self.dataset, self.batch_size, self.shuffle = dataset, int(batch_size), shuffle
         self.seed, self.drop_last, self.device_resident = seed, drop_last, device_resident
         self._device_arrays = tuple(jax.device_put(a) for a in dataset.arrays) if device_resident else None
@@ -99,12 +109,17 @@ class DataLoader:
     def _batches(self, epoch: int) -> Iterator[tuple[jax.Array, ...]]:
         order = epoch_order(len(self.dataset), self.seed, epoch, self.shuffle)
         b = self.batch_size
+        if self.process_count > 1:  # this process's slice of every global batch
+            per = b // self.process_count
+            take = (np.arange(len(self))[:, None] * b + self.process_index * per + np.arange(per)).ravel()
+            order, b = order[take], per
         if self.device_resident:
             order_d = jax.device_put(order.astype(np.int32))
             for i in range(len(self)):
                 yield _take(self._device_arrays, order_d[i * b:(i + 1) * b])
             return
-        arrays = tuple(a[order] for a in self.dataset.arrays) if self.shuffle else self.dataset.arrays
+        reorder = self.shuffle or self.process_count > 1
+        arrays = tuple(a[order] for a in self.dataset.arrays) if reorder else self.dataset.arrays
         for i in range(len(self)):
             yield tuple(jax.device_put(a[i * b:(i + 1) * b]) for a in arrays)
 

@@ -1,0 +1,58 @@
+"""Data parallelism with ``jax.sharding`` (torch: ``DistributedDataParallel``).
+
+A one-axis mesh ``('data',)`` over every device (of this host, or of all hosts after
+``jax.distributed.initialize``); the train state is replicated, each batch is split
+along its first axis, and the same jitted ``train_step`` runs unchanged: XLA inserts
+the gradient all-reduce that DDP does by hand. Results equal one device's up to float
+reassociation of the cross-device sums.
+
+    learner = Learner(model, loss, tx, parallel=DataParallel())   # all local devices
+    # multi-host (one process per host/GPU), before anything else touches JAX:
+    jax.distributed.initialize(coordinator_address="10.0.0.1:1234", num_processes=4, process_id=i)
+
+With several processes each one loads only its slice of every global batch
+(``DataLoader(..., process_index=jax.process_index(), process_count=jax.process_count())``)
+and :meth:`DataParallel.shard` assembles the global array from the slices.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+
+class DataParallel:
+    """Replicate state, shard batches over ``devices`` (default: ``jax.devices()``)."""
+
+    def __init__(self, devices=None):
+        devices = list(devices if devices is not None else jax.devices())
+        self.mesh = jax.sharding.Mesh(np.array(devices), ("data",))
+        self.num_devices = len(devices)
+        self.replicated = NamedSharding(self.mesh, P())
+        self.batch_sharding = NamedSharding(self.mesh, P("data"))
+        self.multi_process = jax.process_count() > 1
+
+    def __repr__(self) -> str:
+        return f"DataParallel({self.num_devices} devices, {jax.process_count()} process(es))"
+
+    def replicate(self, tree):
+        """Every leaf on every device (the parameters, optimizer state, step)."""
+        if self.multi_process:
+            return jax.tree.map(lambda a: jax.make_array_from_process_local_data(self.replicated, np.asarray(a)), tree)
+        return jax.device_put(tree, self.replicated)
+
+    def shard(self, batch):
+        """Split each array of ``batch`` over the devices along axis 0. A batch whose size
+        does not divide evenly (the last, partial one) is replicated instead: same
+        result, no padding. With several processes ``batch`` is this process's slice."""
+        if self.multi_process:
+            return tuple(jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(a)) for a in batch)
+        n = batch[0].shape[0]
+        sharding = self.batch_sharding if n % self.num_devices == 0 else self.replicated
+        return tuple(jax.device_put(a, sharding) for a in batch)
+
+
+def auto() -> DataParallel | None:
+    """A DataParallel over all devices when there is more than one, else None."""
+    return DataParallel() if jax.device_count() > 1 else None

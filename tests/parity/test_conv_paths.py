@@ -1,0 +1,32 @@
+"""Both convolution formulations of jaxdl.layers.Conv2d (lax.conv below batch 32 or with
+padding, im2col from batch 32) against torch.nn.Conv2d: outputs and gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from jaxdl import interop
+from jaxdl.layers import IM2COL_MIN_BATCH, Conv2d
+
+
+@pytest.mark.parametrize("batch,cin,cout,k,pad", [(4, 3, 6, 5, 0), (IM2COL_MIN_BATCH, 3, 6, 5, 0),
+                                                  (64, 6, 16, 3, 0), (64, 1, 10, 3, 1)])
+def test_conv2d_matches_torch(batch, cin, cout, k, pad):
+    torch.manual_seed(0)
+    tc = torch.nn.Conv2d(cin, cout, k, padding=pad)
+    jc = Conv2d(cin, cout, k, padding=pad, rngs=nnx.Rngs(0))
+    interop.from_torch(jc, tc.state_dict())
+    x = np.random.default_rng(0).normal(size=(batch, cin, 20, 20)).astype(np.float32)
+    r = np.random.default_rng(1).normal(size=(batch, cout, 20 - k + 1 + 2 * pad, 20 - k + 1 + 2 * pad)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    (tc(xt) * torch.from_numpy(r)).sum().backward()
+    graphdef, params = nnx.split(jc, nnx.Param)
+    f = lambda p, x: jnp.sum(nnx.merge(graphdef, p)(x) * r.transpose(0, 2, 3, 1))
+    gp, gx = jax.jit(jax.grad(f, argnums=(0, 1)))(params, jnp.asarray(x.transpose(0, 2, 3, 1)))
+    out = np.asarray(jax.jit(lambda p, x: nnx.merge(graphdef, p)(x))(params, jnp.asarray(x.transpose(0, 2, 3, 1))))
+    np.testing.assert_allclose(out.transpose(0, 3, 1, 2), tc(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(gx).transpose(0, 3, 1, 2), xt.grad.numpy(), atol=1e-4, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(gp["kernel"]).transpose(3, 2, 0, 1), tc.weight.grad.numpy(), rtol=1e-4, atol=1e-3)
