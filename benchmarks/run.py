@@ -34,7 +34,7 @@ from flax import nnx
 import jaxdl.models as M
 from jaxdl import interop, losses, optim
 from jaxdl.train import Learner
-from tests.parity import torch_models as T
+from jaxdl import torch_reference as T
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -169,6 +169,41 @@ def bench(name, spec, reps, window_s):
             "jax_compile_s": compile_s, "jax_end_to_end_s": jax_e2e, "torch_end_to_end_s": torch_e2e}
 
 
+def bench_loader(batch: int = 64) -> list[dict]:
+    """Seconds per epoch of Fashion-MNIST's 60,000 training images at ``batch``, batches
+    moved to the device (every batch waited for), jaxdl's two modes vs torch's DataLoader."""
+    from jaxdl import data
+    from jaxdl.data import DataLoader
+
+    try:
+        ds = data.load("fashion_mnist")
+    except data.sources.DataNotFoundError:
+        ds = data.load("mnist_5k")
+    rows = []
+    for mode, loader in [("jaxdl host arrays", DataLoader(ds.train, batch, shuffle=True)),
+                         ("jaxdl device_resident", DataLoader(ds.train, batch, shuffle=True, device_resident=True))]:
+        times = []
+        for e in range(4):
+            t0 = time.perf_counter()
+            for b in loader.epoch(e):
+                jax.block_until_ready(b)
+            times.append(time.perf_counter() - t0)
+        rows.append({"loader": mode, "dataset": ds.name, "examples": len(ds.train), "batch": batch,
+                     "epoch_s": statistics.median(times[1:])})
+    x, y = ds.train.arrays
+    tl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                                     batch_size=batch, shuffle=True)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _b in tl:
+            pass
+        times.append(time.perf_counter() - t0)
+    rows.append({"loader": "torch DataLoader(TensorDataset)", "dataset": ds.name, "examples": len(ds.train),
+                 "batch": batch, "epoch_s": statistics.median(times)})
+    return rows
+
+
 def device_name() -> str:
     d = jax.devices()[0]
     if d.platform == "cpu":
@@ -176,7 +211,7 @@ def device_name() -> str:
     return d.device_kind.lower().replace(" ", "-")
 
 
-def render(rows, meta) -> str:
+def render(rows, meta, loader_rows=()) -> str:
     head = ["| workload | batch | jaxdl steps/s (min-max) | PyTorch steps/s (min-max) | ratio | jaxdl img/s | "
             "compile s | end-to-end jaxdl / PyTorch s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     body = [f"| {r['workload']} | {r['batch']} | {r['jax_steps_s']:.0f} ({r['jax_min']:.0f}-{r['jax_max']:.0f}) | "
@@ -185,24 +220,32 @@ def render(rows, meta) -> str:
             for r in rows]
     info = (f"{meta['device']}: {meta['processor']}; jax {meta['jax']}, torch {meta['torch']} "
             f"({meta['torch_threads']} threads); {meta['date']}; `python -m benchmarks`")
-    return "\n".join([f"# jaxdl vs PyTorch training steps ({meta['device']})", "", info, "", *head, *body, ""])
+    loader = ["", "One epoch of data loading (each batch on the device, waited for):", "",
+              "| loader | data | examples | batch | seconds per epoch |", "|---|---|---:|---:|---:|",
+              *[f"| {r['loader']} | {r['dataset']} | {r['examples']:,} | {r['batch']} | {r['epoch_s']:.3f} |"
+                for r in loader_rows]] if loader_rows else []
+    return "\n".join([f"# jaxdl vs PyTorch training steps ({meta['device']})", "", info, "", *head, *body,
+                      *loader, ""])
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", help="workload names")
+    p.add_argument("--only", nargs="+", help="workload names (and/or 'loader')")
     p.add_argument("--quick", action="store_true", help="2 repetitions of ~0.5 s")
     p.add_argument("--out", default=None, help="results file stem (default: benchmarks/results/<device>)")
     args = p.parse_args(argv)
     torch.set_num_threads(os.cpu_count())
     workloads = _workloads()
-    names = args.only or list(workloads)
-    unknown = set(names) - set(workloads)
+    names = args.only or [*workloads, "loader"]
+    unknown = set(names) - set(workloads) - {"loader"}
     if unknown:
         p.error(f"unknown workload(s) {sorted(unknown)}; known: {', '.join(workloads)}")
     reps, window = (2, 0.5) if args.quick else (5, 1.5)
     rows = []
-    for name in names:
+    loader_rows = bench_loader() if "loader" in names else []
+    for r in loader_rows:
+        print(f"loader: {r['loader']:32s} {r['epoch_s']:.3f} s/epoch ({r['examples']} examples, batch {r['batch']})")
+    for name in (n for n in names if n != "loader"):
         r = bench(name, workloads[name], reps, window)
         rows.append(r)
         print(f"{name:14s} jaxdl {r['jax_steps_s']:8.0f} steps/s  PyTorch {r['torch_steps_s']:8.0f} steps/s  "
@@ -212,8 +255,8 @@ def main(argv=None):
             "date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0]}
     stem = Path(args.out) if args.out else RESULTS / meta["device"]
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".md").write_text(render(rows, meta))
-    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    stem.with_suffix(".md").write_text(render(rows, meta, loader_rows))
+    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "loader": loader_rows}, indent=1))
     print(f"wrote {stem.with_suffix('.md')} and .json")
     return rows
 

@@ -56,11 +56,14 @@ class Checkpointer:
         if not os.access(self.directory, os.W_OK):
             raise PermissionError(f"checkpoint directory {self.directory} is not writable; "
                                   "choose another --workdir.")
-        opts = lambda n: ocp.CheckpointManagerOptions(max_to_keep=n, create=True, cleanup_tmp_directories=True)
+        # two managers: distinct barrier names, or multi-process saves of one step collide
+        opts = lambda n, key: ocp.CheckpointManagerOptions(
+            max_to_keep=n, create=True, cleanup_tmp_directories=True,
+            multiprocessing_options=ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=key))
         handlers = lambda: {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
-        self._last = ocp.CheckpointManager(self.directory / "last", options=opts(max_to_keep),
+        self._last = ocp.CheckpointManager(self.directory / "last", options=opts(max_to_keep, "last"),
                                            item_handlers=handlers())
-        self._best = ocp.CheckpointManager(self.directory / "best", options=opts(1), item_handlers=handlers())
+        self._best = ocp.CheckpointManager(self.directory / "best", options=opts(1, "best"), item_handlers=handlers())
         self.best_value = self._stored_best()
 
     # -------------------------------------------------------------- saving

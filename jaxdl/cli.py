@@ -48,12 +48,30 @@ def existing_dir(text: str) -> str:
     return text
 
 
+class _Parser(argparse.ArgumentParser):
+    """Starts JAX's multi-process runtime when ``--coordinator`` is given, right after
+    parsing and before any JAX computation (models are built after the flags)."""
+
+    distributed = False
+
+    def parse_args(self, args=None, namespace=None):
+        ns = super().parse_args(args, namespace)
+        if getattr(ns, "coordinator", None):
+            import jax
+
+            if not _Parser.distributed:  # no jax.devices()/backend query before this call
+                jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives
+                jax.distributed.initialize(coordinator_address=ns.coordinator,
+                                           num_processes=ns.num_processes, process_id=ns.process_id)
+                _Parser.distributed = True
+        return ns
+
+
 def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: int = 0,
            datasets: Sequence[str] | None = None, dataset: str | None = None,
            workdir: str | None = None) -> argparse.ArgumentParser:
     """An ArgumentParser with the shared flags and the given defaults."""
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training set")
     p.add_argument("--batch-size", type=positive_int, default=batch_size, help="examples per step")
     p.add_argument("--lr", type=positive_float, default=lr, help="learning rate")
@@ -70,6 +88,10 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--data-parallel", choices=["auto", "on", "off"], default="auto",
                    help="shard batches over all devices (auto: when there is more than one)")
+    multi = p.add_argument_group("multi-host (jax.distributed; one process per host or GPU)")
+    multi.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, e.g. 10.0.0.1:1234")
+    multi.add_argument("--num-processes", type=positive_int, default=1)
+    multi.add_argument("--process-id", type=int, default=0)
     return p
 
 

@@ -77,6 +77,9 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     ``curves.png`` and ``confusion_matrix.png``. Returns the metrics dict, plus the final
     ``state`` and the ``learner`` (not written to JSON)."""
     workdir = run_dir(args)
+    primary = jax.process_index() == 0
+    if not primary:  # one process speaks and writes files; all of them train and checkpoint
+        log = lambda *_: None
     log(devices.describe())
     log(f"{name}: {data}")
     num_classes = len(data.classes) if data.classes and task != "regression" else None
@@ -132,17 +135,19 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
         cm = np.asarray(result["confusion"])
         out.update(metrics.summary(cm, data.classes))
         report = metrics.classification_report(cm, data.classes)
-        (workdir / "report.txt").write_text(report + "\n")
-        plots.confusion_matrix(cm, data.classes, workdir / "confusion_matrix.png", title=f"{name}: test")
+        if primary:
+            (workdir / "report.txt").write_text(report + "\n")
+            plots.confusion_matrix(cm, data.classes, workdir / "confusion_matrix.png", title=f"{name}: test")
         per_class = metrics.recall(cm)
         lines.append("per-class accuracy: " + ", ".join(f"{c} {100 * a:.1f}%" for c, a in zip(data.classes, per_class)))
         lines.append(report)
-    if history.rows:
+    if history.rows and primary:
         plots.curves(history.rows, workdir / "curves.png", title=name)
         write_json(workdir / "history.json", history.rows)
     if out["steady_examples_per_s"]:
         lines.append(f"steady-state training throughput: {out['steady_examples_per_s']:.0f} examples/s")
-    write_json(workdir / "metrics.json", out)
+    if primary:
+        write_json(workdir / "metrics.json", out)
     written = ["metrics.json"] + [f for f in ("history.json", "report.txt", "curves.png", "confusion_matrix.png")
                                   if (workdir / f).exists()] + ["checkpoints/"]
     lines.append(f"wrote {workdir}/: {', '.join(written)}")

@@ -57,5 +57,7 @@ print("layer 0 frozen bit-exactly; layer 1 trained the same as torch")
 # %%
 try:
     optim.freeze(optim.sgd(0.1), ["features"]).init(params)
+    raise AssertionError("a pattern matching nothing must be refused")
 except ValueError as e:
+    assert "layers.0.kernel" in str(e)
     print(str(e)[:120], "...")

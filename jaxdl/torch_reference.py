@@ -1,4 +1,5 @@
-"""The notes' PyTorch classes, written as the notes write them (reference side of the parity tests)."""
+"""The notes' PyTorch classes, written as the notes write them: the reference side of the
+parity tests, notebooks and benchmarks. Needs torch (the `dev` extra)."""
 
 import torch
 import torch.nn as nn
