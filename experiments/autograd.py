@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxdl import cli
 from jaxdl.experiment import finish
+from jaxdl.layers import leaky_relu
 
 
 def polynomial(x):
@@ -36,7 +37,7 @@ def main(argv=None) -> dict:
     print(f"x = 2, y = x**2 + 4x**3 + 5x + 1:  y = {polynomial(2.0)}, x.grad = {g}  (2x + 12x^2 + 5 = 57)")
     out["polynomial_grad_at_2"] = float(g)
     relu_g = jax.grad(jax.nn.relu)(-1.0)
-    leaky_g = jax.grad(lambda x: jax.nn.leaky_relu(x, negative_slope=0.05))(-1.0)
+    leaky_g = jax.grad(lambda x: leaky_relu(x, 0.05))(-1.0)
     print(f"nn.ReLU at x = -1: gradient {relu_g};  nn.LeakyReLU(0.05) at -1: gradient {leaky_g}")
     out["relu_grad_at_-1"], out["leaky_relu_0.05_grad_at_-1"] = float(relu_g), float(leaky_g)
 

@@ -94,7 +94,7 @@ CONCEPTS: list[Concept] = [
     L("x.view(-1, 16*5*5) after convs", "jaxdl.layers.flatten(x)", "Flattens NHWC, so fc1's rows are in (H, W, C) order; jaxdl.interop permutes them when loading torch weights.",
       "jaxdl.layers.flatten", ["experiments/mnist_cnn.py"]),
     L("F.relu / nn.ReLU()", "jax.nn.relu", "Functions, not modules; gradient 0 at 0 as torch.", "jax.nn.relu", ["experiments/mnist_cnn.py"], ("F.relu", "nn.ReLU", "nn.ReLu")),
-    L("nn.LeakyReLU(negative_slope=0.05)", "jnp.where(x > 0, x, 0.05 * x)", "jax.nn.leaky_relu has gradient 1 at exactly 0 where torch gives the slope.", None, ["experiments/autograd.py"]),
+    L("nn.LeakyReLU(negative_slope=0.05)", "jaxdl.layers.leaky_relu(x, 0.05)", "jax.nn.leaky_relu has gradient 1 at exactly 0 where torch gives the slope; jaxdl's matches torch.", "jaxdl.layers.leaky_relu", ["experiments/autograd.py"]),
     L("F.sigmoid / nn.Sigmoid / F.tanh", "jax.nn.sigmoid / jnp.tanh", "Plain functions.", "jax.nn.sigmoid", ["experiments/diabetes.py"], ("F.sigmoid", "torch.nn.Sigmoid", "F.tanh", "F.reul")),
     L("F.softmax(x, dim=1) / F.log_softmax(x, dim=1)", "jax.nn.softmax(x, axis=-1) / jax.nn.log_softmax(x, axis=-1)", "`dim` is `axis`.", "jax.nn.log_softmax", ["experiments/mnist_cnn.py"], ("F.softmax", "F.log_softmax")),
     L("F.one_hot(y)", "jax.nn.one_hot(y, num_classes)", "The number of classes is required (static shapes).", "jax.nn.one_hot", ["experiments/iris.py"]),

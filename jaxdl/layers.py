@@ -153,6 +153,13 @@ def flatten(x: jax.Array) -> jax.Array:
     return x.reshape(x.shape[0], -1)
 
 
+# ---------------------------------------------------------------- activations
+def leaky_relu(x: jax.Array, negative_slope: float = 0.01) -> jax.Array:
+    """torch: ``F.leaky_relu(x, negative_slope)`` / ``nn.LeakyReLU``, with torch's
+    gradient at exactly 0 (``negative_slope``); ``jax.nn.leaky_relu`` gives 1 there."""
+    return jnp.where(x > 0, x, negative_slope * x)
+
+
 # ---------------------------------------------------------------- pooling
 def max_pool2d(x_NHWC: jax.Array, kernel_size: int | Sequence[int],
                stride: int | Sequence[int] | None = None) -> jax.Array:

@@ -154,3 +154,17 @@ def test_torchvision_layout_is_found(tmp_path):
         (raw / stem).write_bytes(header + arr.tobytes())
     ds = load("mnist", tmp_path, fallback=False)
     assert len(ds.train) == 3 and ds.test.arrays[1].tolist() == [0, 1]
+
+
+def test_validation_split_by_fraction_and_count_stratified():
+    d = load("mnist_5k")
+    v = d.split_validation(0.1, seed=1)
+    assert (len(v.train), len(v.val), len(v.test)) == (3600, 400, 1000)
+    assert np.bincount(v.val.arrays[1]).tolist() == [40] * 10  # stratified
+    assert len(d.split_validation(250).val) == 250
+    a, b = d.split_validation(0.1, seed=1), d.split_validation(0.1, seed=1)
+    np.testing.assert_array_equal(a.val.arrays[1], b.val.arrays[1])
+    both = np.concatenate([v.train.arrays[0].reshape(3600, -1)[:, 300], v.val.arrays[0].reshape(400, -1)[:, 300]])
+    assert np.isclose(both.sum(), d.train.arrays[0].reshape(4000, -1)[:, 300].sum())  # a partition
+    with pytest.raises(ValueError, match="non-empty"):
+        d.split_validation(4000)

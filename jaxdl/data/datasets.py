@@ -52,6 +52,22 @@ class Data:
         return dataclasses.replace(self, name=name or self.name, train=split(self.train), test=split(self.test),
                                    val=split(self.val), classes=self.classes if classes is ... else classes)
 
+    def split_validation(self, size: float | int = 0.1, *, seed: int = 0, stratify: bool = True) -> "Data":
+        """Hold out ``size`` of the training set (a fraction in (0, 1) or a count) as
+        ``val``, stratified by label for classification sets (sklearn's
+        ``train_test_split(..., stratify=y)``); the test set is untouched."""
+        n = len(self.train)
+        count = int(round(size * n)) if isinstance(size, float) else int(size)
+        if not 0 < count < n:
+            raise ValueError(f"validation size {size!r} must leave both parts non-empty ({n} training examples)")
+        y = self.train.arrays[-1]
+        if stratify and self.classes:  # class labels, (N,) or (N, 1)
+            tr, va = stratified_split(y.reshape(len(y), -1)[:, 0], count, seed)
+        else:
+            perm = np.random.default_rng(seed).permutation(n)
+            tr, va = np.sort(perm[count:]), np.sort(perm[:count])
+        return dataclasses.replace(self, train=ArrayDataset(*self.train[tr]), val=ArrayDataset(*self.train[va]))
+
     def __repr__(self) -> str:
         val = f", val={len(self.val)}" if self.val is not None else ""
         return f"Data({self.name!r}: train={len(self.train)}, test={len(self.test)}{val}; {self.source})"
