@@ -49,13 +49,17 @@ def existing_dir(text: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Starts JAX's multi-process runtime when ``--coordinator`` is given, right after
-    parsing and before any JAX computation (models are built after the flags)."""
+    """After parsing: turns on the persistent compilation cache, and starts JAX's
+    multi-process runtime when ``--coordinator`` is given, before any JAX computation
+    (models are built after the flags)."""
 
     distributed = False
 
     def parse_args(self, args=None, namespace=None):
         ns = super().parse_args(args, namespace)
+        from jaxdl.devices import enable_compilation_cache
+
+        enable_compilation_cache()  # a config setting: does not start the backend
         if getattr(ns, "coordinator", None):
             import jax
 
