@@ -55,8 +55,10 @@ def main(argv=None) -> dict:
         rows.append(f"| {name} | {p_drop} | {wd:g} | {train_eval['loss']:.4f} | {r['test_loss']:.4f} | {gap:.4f} "
                     f"| {100 * r['test_accuracy']:.2f}% |")
         h = json.loads(Path(sub.workdir, "history.json").read_text())
-        lines += [([row["epoch"] for row in h], [row["val_loss"] for row in h], f"{name} validation"),
-                  ([row["epoch"] for row in h], [row["train_loss"] for row in h], f"{name} training")]
+        color = f"C{len(lines) // 2}"
+        lines += [([row["epoch"] for row in h], [row["val_loss"] for row in h], f"{name} validation", {"color": color}),
+                  ([row["epoch"] for row in h], [row["train_loss"] for row in h], f"{name} training",
+                   {"color": color, "ls": "--"})]
     table = "\n".join(["| variant | dropout | weight decay | train loss | val loss | gap | val accuracy |",
                        "|---|---:|---:|---:|---:|---:|---:|", *rows])
     print(table)

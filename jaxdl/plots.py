@@ -79,10 +79,11 @@ def image_grid(images_NHWC: np.ndarray, path: str | os.PathLike, *, true: Sequen
 
 def series(path: str | os.PathLike, *lines: tuple[Sequence, Sequence, str], title: str = "",
            xlabel: str = "", ylabel: str = "") -> str:
-    """Several (x, y, label) lines on one axis: data and fit, forecasts, loss over w."""
+    """Several (x, y, label) lines on one axis: data and fit, forecasts, loss over w. A
+    fourth element, a dict, passes matplotlib styles (``{"color": "C1", "ls": "--"}``)."""
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    for x, y, label in lines:
-        ax.plot(x, y, label=label)
+    for x, y, label, *style in lines:
+        ax.plot(x, y, label=label, **(style[0] if style else {}))
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
