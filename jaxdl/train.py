@@ -50,7 +50,7 @@ class TrainState:
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss or a gradient became NaN/Inf; the offending updates were not applied."""
+    """The loss or a gradient became NaN/Inf during an epoch; nothing of that epoch was saved."""
 
 
 class Learner:
@@ -60,8 +60,13 @@ class Learner:
     ``task`` selects what accuracy means: ``'multiclass'`` (argmax), ``'binary'`` (logit
     > 0), ``'binary_probs'`` (probability >= 0.5) or ``'regression'`` (no accuracy).
     With ``num_classes`` the eval step also accumulates a confusion matrix.
-    ``skip_nonfinite``: a step whose loss or gradients are NaN/Inf leaves the state
-    unchanged (always); ``fit`` then raises unless ``skip_nonfinite=True``.
+    Every step reports whether its loss and gradients were finite; ``fit`` stops at the
+    end of an epoch that had a NaN/Inf step, before any checkpoint of it is written (the
+    state in memory is then unusable; the checkpoints on disk are intact).
+    ``skip_nonfinite=True`` instead leaves the state unchanged on such a step and goes
+    on (torch has no such guard). It costs time: the old state must be kept until the
+    step knows, which stops XLA from updating in place (measured: the 5-layer MLP at
+    batch 64 goes from 1.7 to 2.35 ms a step on 2 CPU cores), so it is off by default.
     """
 
     def __init__(self, model: nnx.Module, loss_fn: LossFn, optimizer: optax.GradientTransformation,
@@ -124,9 +129,12 @@ class Learner:
         params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
             [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
-        new_state = TrainState(keep(params, state.params), keep(model_state, state.model_state),
-                               keep(opt_state, state.opt_state), state.step + finite.astype(jnp.int32))
+        if self.skip_nonfinite:
+            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+            new_state = TrainState(keep(params, state.params), keep(model_state, state.model_state),
+                                   keep(opt_state, state.opt_state), state.step + finite.astype(jnp.int32))
+        else:
+            new_state = TrainState(params, model_state, opt_state, state.step + 1)
         metrics = self._batch_metrics(loss, outputs, y)
         metrics["nonfinite"] = (~finite).astype(jnp.int32)
         metrics["step"] = state.step
@@ -241,7 +249,7 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
         if bad and not learner.skip_nonfinite:
             raise NonFiniteLossError(
                 f"loss or gradients became NaN/Inf at step {bad[0]} (epoch {epoch}; {len(bad)} bad "
-                "steps, none applied). The last checkpoint saved before this epoch is intact; "
+                "steps). Nothing of this epoch was saved: the last checkpoint before it is intact; "
                 "lower the learning rate, check the data, or pass skip_nonfinite=True "
                 "(--skip-nonfinite) to skip such steps.")
         logs["skipped_steps"] = len(bad)
