@@ -10,6 +10,9 @@ Then the course's recursive forecast: predict a month, append it to the window, 
 same for the 12 months after the data (seeded with the last 12 real months; the course
 retrains on the whole series first, ``--retrain`` does that).
 The hidden state starts at zero for every sequence (the course resets ``model.hidden``).
+Measured: held-out RMSE 984 with the default seed, 653-1105 over seeds 0-3; "same month
+last year" scores 827 and the previous year's mean 1655, so the recursive forecast beats
+the simple baselines but not reliably the seasonal one.
 """
 
 from __future__ import annotations
