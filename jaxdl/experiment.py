@@ -24,7 +24,7 @@ from jaxdl import devices, metrics, plots
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.data import Data, DataLoader
 from jaxdl.layers import count_params
-from jaxdl.parallel import DataParallel
+from jaxdl.parallel import for_mode
 from jaxdl.train import History, Learner, NonFiniteLossError, evaluate, fit, steady_throughput
 
 
@@ -83,8 +83,7 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     log(devices.describe())
     log(f"{name}: {data}")
     num_classes = len(data.classes) if data.classes and task != "regression" else None
-    mode = getattr(args, "data_parallel", "auto")
-    parallel = DataParallel() if mode == "on" or (mode == "auto" and jax.device_count() > 1) else None
+    parallel = for_mode(getattr(args, "data_parallel", "auto"))
     learner = Learner(model, loss_fn, optimizer, task=task, num_classes=num_classes,
                       skip_nonfinite=getattr(args, "skip_nonfinite", False), parallel=parallel)
     if parallel:

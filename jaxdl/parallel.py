@@ -53,6 +53,9 @@ class DataParallel:
         return tuple(jax.device_put(a, sharding) for a in batch)
 
 
-def auto() -> DataParallel | None:
-    """A DataParallel over all devices when there is more than one, else None."""
-    return DataParallel() if jax.device_count() > 1 else None
+def for_mode(mode: str = "auto") -> DataParallel | None:
+    """The ``--data-parallel`` flag: ``'on'`` a DataParallel over all devices, ``'off'``
+    None, ``'auto'`` the former when there is more than one device."""
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"data-parallel mode must be auto, on or off, got {mode!r}")
+    return DataParallel() if mode == "on" or (mode == "auto" and jax.device_count() > 1) else None
