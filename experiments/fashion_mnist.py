@@ -16,13 +16,12 @@ reproduced by either framework. TinyVGG: 88.5% (the notes 87.16%).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim
-from jaxdl.experiment import finish, train_and_evaluate
+from jaxdl.experiment import finish, sub_args, train_and_evaluate
 from jaxdl.models import FashionMNISTModel, TinyVGG
 
 MODELS = {
@@ -40,8 +39,7 @@ def main(argv=None) -> dict:
     rows, out = [], {}
     for key in args.models:
         title, make, notes = MODELS[key]
-        sub = argparse.Namespace(**{**vars(args), "workdir": str(Path(args.workdir) / key)})
-        r = train_and_evaluate(sub, name=f"fashion_mnist/{key}", data=ds, model=make(nnx.Rngs(args.seed)),
+        r = train_and_evaluate(sub_args(args, Path(args.workdir) / key), name=f"fashion_mnist/{key}", data=ds, model=make(nnx.Rngs(args.seed)),
                                loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr))
         out[key] = {k: r[k] for k in ("test_accuracy", "test_loss", "macro_f1", "train_wall_s",
                                       "steady_examples_per_s", "parameters") if k in r}

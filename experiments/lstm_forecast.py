@@ -17,7 +17,6 @@ the simple baselines but not reliably the seasonal one.
 
 from __future__ import annotations
 
-import argparse
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +27,7 @@ from flax import nnx
 from jaxdl import cli, data, losses, optim, plots
 from jaxdl.data import ArrayDataset, Data
 from jaxdl.data.transforms import MinMaxScaler, split_last, windows
-from jaxdl.experiment import train_and_evaluate, write_json
+from jaxdl.experiment import sub_args, train_and_evaluate, write_json
 from jaxdl.models import LSTMNetwork
 
 
@@ -56,16 +55,15 @@ def main(argv=None) -> dict:
               source=f"FRED S4248SM144NCEN, {len(series)} months; {len(x)} training windows")
 
     def run(ds, workdir):
-        sub = argparse.Namespace(**{**vars(args), "workdir": workdir})
-        return train_and_evaluate(sub, name="lstm_forecast", data=ds, model=LSTMNetwork(rngs=nnx.Rngs(args.seed)),
+        return train_and_evaluate(sub_args(args, workdir), name="lstm_forecast", data=ds, model=LSTMNetwork(rngs=nnx.Rngs(args.seed)),
                                   loss_fn=losses.mse_loss, optimizer=optim.adam(args.lr), task="regression",
                                   shuffle=False, log_every=max(1, args.epochs // 10),
                                   checkpoint_every=max(1, args.epochs // 5))
 
     result = run(ds, args.workdir)
     learner, state = result["learner"], result["state"]
-    predict = jax.jit(lambda w: learner._predict(state, w))
-    pred = scaler.inverse_transform(forecast(predict, scaled[-args.window:], args.test_size)[:, None])[:, 0]
+    scaled_pred = forecast(lambda w: learner.predict(state, w), scaled[-args.window:], args.test_size)
+    pred = scaler.inverse_transform(scaled_pred[:, None])[:, 0]
     rmse = float(np.sqrt(np.mean((pred - test_part) ** 2)))
     print(f"held-out {args.test_size} months: RMSE {rmse:.1f} (sales in millions of dollars; "
           f"mean of the year {test_part.mean():.0f})")
@@ -79,7 +77,7 @@ def main(argv=None) -> dict:
         future_scaler, future_state = full, again["state"]
     last = future_scaler.transform(series.to_numpy()[-args.window:].reshape(-1, 1))[:, 0]
     future = future_scaler.inverse_transform(
-        forecast(jax.jit(lambda w: learner._predict(future_state, w)), last, 12)[:, None])[:, 0]
+        forecast(lambda w: learner.predict(future_state, w), last, 12)[:, None])[:, 0]
     future_months = pd.date_range(months[-1] + pd.offsets.MonthBegin(1), periods=12, freq="MS")
     plots.series(f"{args.workdir}/forecast.png", (months, series.to_numpy(), "sales"),
                  (months[-args.test_size:], pred, f"forecast of the held-out year (RMSE {rmse:.0f})"),

@@ -12,8 +12,6 @@ eval mode, without dropout, so the variants compare fairly).
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from flax import nnx
 
 from jaxdl import cli, data, losses, optim, plots
 from jaxdl.data import ArrayDataset, DataLoader
-from jaxdl.experiment import finish, train_and_evaluate
+from jaxdl.experiment import finish, sub_args, train_and_evaluate
 from jaxdl.models import MLP
 from jaxdl.train import evaluate
 
@@ -43,8 +41,7 @@ def main(argv=None) -> dict:
     sizes = [int(np.prod(ds.train.arrays[0].shape[1:])), *args.hidden, len(ds.classes)]
     rows, out, lines = [], {}, []
     for name, (p_drop, wd) in variants.items():
-        sub = argparse.Namespace(**{**vars(args), "workdir": str(Path(args.workdir) / name)})
-        r = train_and_evaluate(sub, name=f"regularization/{name}", data=ds,
+        r = train_and_evaluate(sub_args(args, Path(args.workdir) / name), name=f"regularization/{name}", data=ds,
                                model=MLP(sizes, dropout=p_drop, rngs=nnx.Rngs(params=args.seed, dropout=args.seed + 1)),
                                loss_fn=losses.cross_entropy, optimizer=optim.adam(args.lr, weight_decay=wd),
                                log_every=max(1, args.epochs // 4), checkpoint_every=args.epochs)
@@ -54,7 +51,7 @@ def main(argv=None) -> dict:
                      "val_loss": r["test_loss"], "gap": gap, "val_accuracy": r["test_accuracy"]}
         rows.append(f"| {name} | {p_drop} | {wd:g} | {train_eval['loss']:.4f} | {r['test_loss']:.4f} | {gap:.4f} "
                     f"| {100 * r['test_accuracy']:.2f}% |")
-        h = json.loads(Path(sub.workdir, "history.json").read_text())
+        h = r["history"]
         color = f"C{len(lines) // 2}"
         lines += [([row["epoch"] for row in h], [row["val_loss"] for row in h], f"{name} validation", {"color": color}),
                   ([row["epoch"] for row in h], [row["train_loss"] for row in h], f"{name} training",

@@ -14,7 +14,6 @@ frozen weight is bit-identical after fine-tuning.
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from flax import nnx
 from jaxdl import cli, data, losses, optim, tree
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.data import ArrayDataset
-from jaxdl.experiment import finish, train_and_evaluate
+from jaxdl.experiment import finish, sub_args, train_and_evaluate
 from jaxdl.layers import Linear
 from jaxdl.models import ConvolutionalNetwork
 from jaxdl.train import Learner
@@ -47,7 +46,7 @@ def main(argv=None) -> dict:
     pick = np.sort(np.random.default_rng(args.seed).permutation(len(task_b.train))[: args.finetune_size])
     task_b.train = ArrayDataset(*task_b.train[pick])
     workdir = Path(args.workdir)
-    sub = lambda name, **kw: argparse.Namespace(**{**vars(args), "workdir": str(workdir / name), **kw})
+    sub = lambda name, **kw: sub_args(args, workdir / name, **kw)
 
     # 1. pre-train on task A; the checkpoint is the notes' torch.save(model.state_dict())
     pre = train_and_evaluate(sub("pretrain"), name="transfer/pretrain", data=task_a,

@@ -8,6 +8,7 @@ shape); none of them writes a loop.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -55,6 +56,12 @@ def run_dir(args, min_free_mb: int = 50) -> Path:
     return workdir
 
 
+def sub_args(args, workdir, **changes):
+    """``args`` for one of several trainings in an experiment: its own ``workdir`` (and
+    any flag in ``changes``)."""
+    return argparse.Namespace(**{**vars(args), "workdir": str(workdir), **changes})
+
+
 def finish(args, result: dict, log: Callable[[str], None] = print) -> dict:
     """Write ``result`` to ``args.workdir/metrics.json`` (for the experiments that are
     not one supervised run) and return it."""
@@ -75,7 +82,7 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     ``args.workdir/checkpoints``, resuming with ``args.resume``; then evaluate on
     ``data.test`` and write ``metrics.json``, ``history.json``, ``report.txt``,
     ``curves.png`` and ``confusion_matrix.png``. Returns the metrics dict, plus the final
-    ``state`` and the ``learner`` (not written to JSON)."""
+    ``state``, the ``learner`` and the ``history`` rows (not in metrics.json)."""
     workdir = run_dir(args)
     primary = jax.process_index() == 0
     if not primary:  # one process speaks and writes files; all of them train and checkpoint
@@ -152,5 +159,5 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     lines.append(f"wrote {workdir}/: {', '.join(written)}")
     for line in lines:
         log(line)
-    out["state"], out["learner"] = state, learner
+    out["state"], out["learner"], out["history"] = state, learner, history.rows
     return out
