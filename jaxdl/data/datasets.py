@@ -217,27 +217,6 @@ def alcohol_sales():
     return df.set_index(df.columns[0]).iloc[:, 0].rename("sales").astype(np.float64)
 
 
-LOADERS: dict[str, Callable[..., Data]] = {
-    "mnist": mnist,
-    "mnist_5k": mnist_5k,
-    "fashion_mnist": fashion_mnist,
-    "cifar10": cifar10,
-    "cifar100": cifar100,
-    "iris": iris,
-    "pima": pima,
-}
-
-
-def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs) -> Data:
-    """Load a data set of the notes by name (see ``LOADERS``)."""
-    if name not in LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
-    fn = LOADERS[name]
-    if "data_dir" in inspect.signature(fn).parameters:
-        kwargs["data_dir"] = data_dir
-    return fn(**kwargs)
-
-
 # ---------------------------------------------------------------- tabular (categorical + continuous)
 def _tabular_arrays(df, cat_cols, cont_cols, target, *, seed: int, test_size: float, name: str,
                     source: str, classes=None, y_dtype=np.float32) -> Data:
@@ -313,5 +292,24 @@ def taxi_fares(path: str | os.PathLike, seed: int = 0, test_size: float = 0.2) -
                            name="taxi_fares", source=f"{path}")
 
 
-LOADERS["affairs"] = affairs
-LOADERS["taxi_fares"] = taxi_fares
+LOADERS: dict[str, Callable[..., Data]] = {
+    "mnist": mnist,
+    "mnist_5k": mnist_5k,
+    "fashion_mnist": fashion_mnist,
+    "cifar10": cifar10,
+    "cifar100": cifar100,
+    "iris": iris,
+    "pima": pima,
+    "affairs": affairs,
+    "taxi_fares": taxi_fares,
+}
+
+
+def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs) -> Data:
+    """Load a data set of the notes by name (see ``LOADERS``)."""
+    if name not in LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
+    fn = LOADERS[name]
+    if "data_dir" in inspect.signature(fn).parameters:
+        kwargs["data_dir"] = data_dir
+    return fn(**kwargs)
