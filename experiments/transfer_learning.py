@@ -14,7 +14,6 @@ frozen weight is bit-identical after fine-tuning.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import jax
@@ -66,7 +65,7 @@ def main(argv=None) -> dict:
     fine = train_and_evaluate(sub("finetune", epochs=args.finetune_epochs), name="transfer/finetune", data=task_b,
                               model=model, loss_fn=losses.nll_loss, optimizer=tx)
     after = fine["state"].params
-    frozen = [p for p in tree.paths(before) if any(re.match(f, p) for f in args.freeze)]
+    frozen = optim.frozen_paths(before, args.freeze)
     trained = sorted({p.rsplit(".", 1)[0] for p in tree.paths(before) if p not in frozen})
     flat_b, flat_a = dict(zip(tree.paths(before), jax.tree.leaves(before))), dict(zip(tree.paths(after), jax.tree.leaves(after)))
     unchanged = all(np.array_equal(np.asarray(flat_b[k]), np.asarray(flat_a[k])) for k in frozen)

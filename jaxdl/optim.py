@@ -98,19 +98,24 @@ def freeze(tx: optax.GradientTransformation, patterns: Sequence[str]) -> optax.G
     leaves get a zero update (``optax.set_to_zero``), so neither ``tx`` nor its weight
     decay touches them; a pattern that matches nothing raises, listing the paths.
     """
-    compiled = [re.compile(p) for p in patterns]
-
     def labels(params):
-        paths = tree.paths(params)
-        for pat in compiled:
-            if not any(pat.match(p) for p in paths):
-                raise ValueError(f"freeze pattern {pat.pattern!r} matches no parameter; "
-                                 f"parameter paths are: {', '.join(paths)}")
-        flat, treedef = jax.tree_util.tree_flatten(params)
-        tags = ["frozen" if any(c.match(p) for c in compiled) else "train" for p in paths]
-        return jax.tree_util.tree_unflatten(treedef, tags)
+        frozen = set(frozen_paths(params, patterns))
+        treedef = jax.tree_util.tree_structure(params)
+        return jax.tree_util.tree_unflatten(treedef, ["frozen" if p in frozen else "train" for p in tree.paths(params)])
 
     return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
+
+
+def frozen_paths(params, patterns: Sequence[str]) -> list[str]:
+    """The dotted parameter paths that ``freeze(tx, patterns)`` freezes (``re.match``);
+    a pattern matching nothing raises, listing the paths."""
+    paths = tree.paths(params)
+    compiled = [re.compile(p) for p in patterns]
+    for pat in compiled:
+        if not any(pat.match(p) for p in paths):
+            raise ValueError(f"freeze pattern {pat.pattern!r} matches no parameter; "
+                             f"parameter paths are: {', '.join(paths)}")
+    return [p for p in paths if any(c.match(p) for c in compiled)]
 
 
 BY_NAME = {"sgd": sgd, "adam": adam, "adamw": adamw}
