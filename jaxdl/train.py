@@ -34,6 +34,7 @@ import optax
 from flax import nnx
 
 from jaxdl import metrics as M
+from jaxdl.devices import keep_freed_host_memory
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -77,6 +78,8 @@ class Learner:
         if task.startswith("binary"):
             num_classes = 2 if num_classes is None else num_classes
         self.task, self.num_classes, self.skip_nonfinite = task, num_classes, skip_nonfinite
+        if jax.default_backend() == "cpu":
+            keep_freed_host_memory()  # XLA:CPU's per-step scratch: see its docstring
         self.parallel = parallel  # a jaxdl.parallel.DataParallel, or None for one device
         self.loss_fn, self.tx = loss_fn, optimizer
         model.train()
