@@ -92,16 +92,16 @@ class Conv2d(nnx.Module):
     NHWC in and out; ``kernel`` is HWIO = torch's ``weight.transpose(2, 3, 1, 0)``.
     Padding 0 by default as torch (``nnx.Conv`` defaults to ``'SAME'``).
 
-    Stride 1 without padding (the notes' MNIST, LeNet and CIFAR convs) is computed as
-    im2col in channel-major order: the input is turned to (C, N, H, W), its kh*kw shifted
-    views are stacked in two passes (the kw column shifts, then the kh row shifts of
-    those, each a copy of contiguous rows) into a (C*kh*kw, N*Ho*Wo) matrix, and one
-    matmul with the (Cout, C*kh*kw) kernel gives the output, turned back to NHWC. On
-    XLA:CPU that trains the notes' conv nets 1.2-1.5x faster than
-    ``lax.conv_general_dilated`` at every batch size (the MNIST CNN at batch 10: 1.75x ->
-    2.2x PyTorch), and beats the NHWC im2col (one 25-way channel concatenate, which
-    XLA:CPU materialises slice by slice). Padded convs (TinyVGG) keep
-    ``lax.conv_general_dilated``: padding first and then im2col was no faster. The sums
+    Stride-1 convs (all of the notes') are computed as im2col in channel-major order:
+    the (zero-padded) input is turned to (C, N, H, W), its kh*kw shifted views are
+    stacked in two passes (the kw column shifts, then the kh row shifts of those, each a
+    copy of contiguous rows) into a (C*kh*kw, N*Ho*Wo) matrix, and one matmul with the
+    (Cout, C*kh*kw) kernel gives the output, turned back to NHWC. On XLA:CPU that trains
+    the notes' conv nets 1.2-1.5x faster than ``lax.conv_general_dilated`` at every batch
+    size (the MNIST CNN at batch 10: 1.75x -> 2.2x PyTorch), beats the NHWC im2col (one
+    25-way channel concatenate, which XLA:CPU materialises slice by slice), and, unlike
+    ``lax.conv_general_dilated`` (TinyVGG: 6x slower), stays fast inside ``lax.scan``
+    (``Learner.train_steps``). Strided convs use ``lax.conv_general_dilated``. The sums
     are reassociated: results differ from torch by float rounding only (parity: 1e-5).
     """
 
@@ -124,7 +124,9 @@ class Conv2d(nnx.Module):
                 "NCHW batch converts with x.transpose(0, 2, 3, 1).")
         ph, pw = self.padding
         kernel = self.kernel[...].astype(x_NHWC.dtype)
-        if self.stride == (1, 1) and not (ph or pw):
+        if self.stride == (1, 1):
+            if ph or pw:
+                x_NHWC = jnp.pad(x_NHWC, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
             y = _conv_im2col(x_NHWC, kernel)
         else:
             y = lax.conv_general_dilated(

@@ -1,5 +1,5 @@
-"""Both convolution formulations of jaxdl.layers.Conv2d (im2col without padding,
-lax.conv with padding) against torch.nn.Conv2d: outputs and gradients."""
+"""Both convolution formulations of jaxdl.layers.Conv2d (im2col for stride 1, with and
+without padding; lax.conv for strided convs) against torch.nn.Conv2d: outputs and gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -12,15 +12,17 @@ from jaxdl import interop
 from jaxdl.layers import Conv2d
 
 
-@pytest.mark.parametrize("batch,cin,cout,k,pad", [(4, 3, 6, 5, 0), (32, 3, 6, 5, 0),
-                                                  (64, 6, 16, 3, 0), (64, 1, 10, 3, 1)])
-def test_conv2d_matches_torch(batch, cin, cout, k, pad):
+@pytest.mark.parametrize("batch,cin,cout,k,pad,stride", [(4, 3, 6, 5, 0, 1), (32, 3, 6, 5, 0, 1),
+                                                         (64, 6, 16, 3, 0, 1), (64, 1, 10, 3, 1, 1),
+                                                         (8, 3, 4, 3, 1, 2)])
+def test_conv2d_matches_torch(batch, cin, cout, k, pad, stride):
     torch.manual_seed(0)
-    tc = torch.nn.Conv2d(cin, cout, k, padding=pad)
-    jc = Conv2d(cin, cout, k, padding=pad, rngs=nnx.Rngs(0))
+    tc = torch.nn.Conv2d(cin, cout, k, stride=stride, padding=pad)
+    jc = Conv2d(cin, cout, k, stride=stride, padding=pad, rngs=nnx.Rngs(0))
     interop.from_torch(jc, tc.state_dict())
     x = np.random.default_rng(0).normal(size=(batch, cin, 20, 20)).astype(np.float32)
-    r = np.random.default_rng(1).normal(size=(batch, cout, 20 - k + 1 + 2 * pad, 20 - k + 1 + 2 * pad)).astype(np.float32)
+    side = (20 + 2 * pad - k) // stride + 1
+    r = np.random.default_rng(1).normal(size=(batch, cout, side, side)).astype(np.float32)
     xt = torch.tensor(x, requires_grad=True)
     (tc(xt) * torch.from_numpy(r)).sum().backward()
     graphdef, params = nnx.split(jc, nnx.Param)
