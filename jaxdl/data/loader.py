@@ -93,35 +93,60 @@ class DataLoader:
         self._device_arrays = tuple(jax.device_put(a) for a in dataset.arrays) if device_resident else None
         self._epoch = 0
         self._augment = jax.jit(augment) if augment is not None else None
+        self._augment_stacked = jax.jit(jax.vmap(augment)) if augment is not None else None
 
     def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
     def epoch(self, epoch: int) -> Iterator[tuple[jax.Array, ...]]:
-        if self._augment is None:
-            yield from self._batches(epoch)
-            return
-        key = jax.random.fold_in(jax.random.key(self.seed), epoch)
-        for i, (x, *rest) in enumerate(self._batches(epoch)):
-            yield (self._augment(jax.random.fold_in(key, i), x), *rest)
+        """The batches of epoch ``epoch``, one tuple of device arrays each."""
+        for stacked, batch in self.epoch_chunks(epoch, 1):
+            yield batch
 
-    def _batches(self, epoch: int) -> Iterator[tuple[jax.Array, ...]]:
+    def epoch_chunks(self, epoch: int, steps: int) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
+        """Epoch ``epoch`` as ``(stacked, batch)`` pairs for ``Learner.train_steps``: runs of
+        ``steps`` full batches stacked on a new leading axis (``stacked=True``), then the
+        rest of the epoch one batch at a time. Same batches, same order, same
+        augmentation as :meth:`epoch`."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        key = jax.random.fold_in(jax.random.key(self.seed), epoch) if self._augment else None
+        first = 0
+        for stacked, batch in self._batches(epoch, steps):
+            k = batch[0].shape[0] if stacked else 1
+            if key is not None:
+                x, *rest = batch
+                if stacked:
+                    keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(first, first + k))
+                    x = self._augment_stacked(keys, x)
+                else:
+                    x = self._augment(jax.random.fold_in(key, first), x)
+                batch = (x, *rest)
+            first += k
+            yield stacked, batch
+
+    def _batches(self, epoch: int, steps: int) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
         order = epoch_order(len(self.dataset), self.seed, epoch, self.shuffle)
         b = self.batch_size
         if self.process_count > 1:  # this process's slice of every global batch
             per = b // self.process_count
             take = (np.arange(len(self))[:, None] * b + self.process_index * per + np.arange(per)).ravel()
             order, b = order[take], per
+        n_stacked = (len(order) // b) // steps * steps if steps > 1 else 0  # batches that go in stacks
+        spans = [(True, i * b, (i + steps) * b) for i in range(0, n_stacked, steps)]
+        spans += [(False, i * b, (i + 1) * b) for i in range(n_stacked, len(self))]
         if self.device_resident:
             order_d = jax.device_put(order.astype(np.int32))
-            for i in range(len(self)):
-                yield _take(self._device_arrays, order_d[i * b:(i + 1) * b])
+            for stacked, lo, hi in spans:
+                idx = order_d[lo:hi]
+                yield stacked, _take(self._device_arrays, idx.reshape(steps, b) if stacked else idx)
             return
         reorder = self.shuffle or self.process_count > 1
         arrays = tuple(a[order] for a in self.dataset.arrays) if reorder else self.dataset.arrays
-        for i in range(len(self)):
-            yield tuple(jax.device_put(a[i * b:(i + 1) * b]) for a in arrays)
+        for stacked, lo, hi in spans:
+            yield stacked, tuple(jax.device_put(a[lo:hi].reshape(steps, b, *a.shape[1:]) if stacked else a[lo:hi])
+                                 for a in arrays)
 
     def __iter__(self) -> Iterator[tuple[jax.Array, ...]]:
         self._epoch += 1
