@@ -145,8 +145,10 @@ def _conv_im2col(x_NHWC: jax.Array, kernel_HWIO: jax.Array) -> jax.Array:
     x_CNHW = x_NHWC.transpose(3, 0, 1, 2)
     cols_w = jnp.stack([x_CNHW[..., j:j + wo] for j in range(kw)], axis=1)  # C, kw, N, H, Wo
     cols = jnp.stack([cols_w[..., i:i + ho, :] for i in range(kh)], axis=1)  # C, kh, kw, N, Ho, Wo
-    kernel_OK = kernel_HWIO.transpose(3, 2, 0, 1).reshape(co, ci * kh * kw)
-    y = kernel_OK @ cols.reshape(ci * kh * kw, n * ho * wo)
+    kernel_KO = kernel_HWIO.transpose(2, 0, 1, 3).reshape(ci * kh * kw, co)
+    # kernel^T @ cols with the kernel kept (K, Cout): the backward then forms the kernel
+    # gradient as cols @ dy (K, Cout), twice as fast on XLA:CPU as dy^T @ cols^T (Cout, K)
+    y = lax.dot_general(kernel_KO, cols.reshape(ci * kh * kw, n * ho * wo), (((0,), (0,)), ((), ())))
     return y.reshape(co, n, ho, wo).transpose(1, 2, 3, 0)
 
 
