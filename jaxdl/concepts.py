@@ -89,7 +89,7 @@ CONCEPTS: list[Concept] = [
       "jaxdl.layers.Linear", ["experiments/iris.py"], ("torch.nn.Linear",)),
     L("nn.Conv2d(in, out, k, stride, padding)", "jaxdl.layers.Conv2d(in, out, k, stride, padding, rngs=rngs)", "NHWC activations and HWIO kernels; padding 0 by default as torch (nnx.Conv: 'SAME').",
       "jaxdl.layers.Conv2d", ["experiments/mnist_cnn.py"]),
-    L("F.max_pool2d(x, 2, 2) / nn.MaxPool2d(2, 2)", "jaxdl.layers.max_pool2d(x, 2)", "Stride defaults to the window as torch (Flax: 1); tied maxima share the gradient.",
+    L("F.max_pool2d(x, 2, 2) / nn.MaxPool2d(2, 2)", "jaxdl.layers.max_pool2d(x, 2)", "Stride defaults to the window as torch (Flax: 1); the gradient goes to each window's first maximum, as torch, ties included.",
       "jaxdl.layers.max_pool2d", ["experiments/mnist_cnn.py"], ("F.max_pool2d", "nn.MaxPool2d")),
     L("x.view(-1, 16*5*5) after convs", "jaxdl.layers.flatten(x)", "Flattens NHWC, so fc1's rows are in (H, W, C) order; jaxdl.interop permutes them when loading torch weights.",
       "jaxdl.layers.flatten", ["experiments/mnist_cnn.py"]),

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from flax import nnx
 
 from jaxdl import interop
-from jaxdl.layers import LSTM, RNN, Embedding, LayerNorm, leaky_relu
+from jaxdl.layers import LSTM, RNN, Embedding, LayerNorm, avg_pool2d, leaky_relu, max_pool2d
 
 X = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0], [1.0, -1.0, 0.0, 2.0, -3.0]])
 
@@ -84,3 +84,24 @@ def test_layernorm_and_embedding_match_torch():
     np.testing.assert_array_equal(np.asarray(jem(jnp.asarray(idx))), tem(torch.from_numpy(idx)).detach().numpy())
     with pytest.raises(IndexError, match="out of range"):
         jem(jnp.asarray([10]))
+
+
+@pytest.mark.parametrize("kernel,stride", [(2, None), (3, None), (3, 2)])
+def test_pooling_matches_torch_with_ties(kernel, stride):
+    """Integer-valued inputs make most windows hold tied maxima: torch routes the gradient
+    to the first of them (row-major), and so must max_pool2d, exactly."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, size=(4, 3, 13, 13)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    out_t = F.max_pool2d(xt, kernel, stride)
+    r = rng.normal(size=out_t.shape).astype(np.float32)
+    (out_t * torch.from_numpy(r)).sum().backward()
+    x_j = jnp.asarray(x.transpose(0, 2, 3, 1))
+    y = jax.jit(lambda x: max_pool2d(x, kernel, stride))(x_j)
+    np.testing.assert_array_equal(np.asarray(y).transpose(0, 3, 1, 2), out_t.detach().numpy())
+    if stride is None:  # the tiled path: exact gradient; reduce_window's shares ties
+        g = jax.jit(jax.grad(lambda x: jnp.sum(max_pool2d(x, kernel, stride) * r.transpose(0, 2, 3, 1))))(x_j)
+        np.testing.assert_array_equal(np.asarray(g).transpose(0, 3, 1, 2), xt.grad.numpy())
+    a = jax.jit(lambda x: avg_pool2d(x, kernel, stride))(x_j)
+    np.testing.assert_allclose(np.asarray(a).transpose(0, 3, 1, 2), F.avg_pool2d(torch.tensor(x), kernel, stride).numpy(),
+                               rtol=1e-6)
