@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from flax import nnx
 
 from jaxdl import interop, losses, optim
 from jaxdl.train import Learner
