@@ -90,6 +90,8 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     p.add_argument("--skip-nonfinite", action="store_true",
                    help="skip steps whose loss/gradients are NaN/Inf instead of stopping")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--steps-per-call", type=positive_int, default=32,
+                   help="training steps per compiled call (lax.scan over stacked batches); 1: one per call")
     p.add_argument("--data-parallel", choices=["auto", "on", "off"], default="auto",
                    help="shard batches over all devices (auto: when there is more than one)")
     multi = p.add_argument_group("multi-host (jax.distributed; one process per host or GPU)")

@@ -121,7 +121,8 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
                 state, history = fit(learner, state, train_loader, epochs=args.epochs, val_loader=val_loader,
                                      start_epoch=start, callbacks=[ckpt, *callbacks], history=history,
                                      progress=None if not getattr(args, "no_progress", False) else False,
-                                     log=log, log_every=log_every)
+                                     log=log, log_every=log_every,
+                                     steps_per_call=getattr(args, "steps_per_call", 32))
             except NonFiniteLossError as e:
                 ckpt.wait()
                 last = ckpt.latest_epoch()

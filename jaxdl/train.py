@@ -242,6 +242,8 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
     """
     if epochs < 1 or start_epoch < 0:
         raise ValueError(f"epochs must be >= 1 and start_epoch >= 0, got {epochs}, {start_epoch}")
+    if int(steps_per_call) < 1:
+        raise ValueError(f"steps_per_call must be >= 1 (1: one step per call), got {steps_per_call}")
     history = history or History()
     progress = sys.stderr.isatty() if progress is None else progress
     chunked = steps_per_call > 1 and learner.parallel is None and hasattr(train_loader, "epoch_chunks")

@@ -75,3 +75,12 @@ def test_epoch_chunks_are_the_epoch_batches():
             np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
     with pytest.raises(ValueError, match="steps must be >= 1"):
         next(loader.epoch_chunks(1, 0))
+
+
+def test_fit_rejects_steps_per_call_below_one():
+    x, y = _images(20)
+    learner = Learner(MNISTClassifier(rngs=nnx.Rngs(0)), losses.cross_entropy, optim.sgd(0.1))
+    state = learner.init_state()
+    with pytest.raises(ValueError, match="steps_per_call must be >= 1"):
+        fit(learner, state, DataLoader((x, y), 4), epochs=1, steps_per_call=0, log=None)
+    assert int(state.step) == 0  # nothing trained, the state is intact
