@@ -75,6 +75,8 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
            datasets: Sequence[str] | None = None, dataset: str | None = None,
            workdir: str | None = None) -> argparse.ArgumentParser:
     """An ArgumentParser with the shared flags and the given defaults."""
+    from jaxdl.train import STEPS_PER_CALL
+
     p = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training set")
     p.add_argument("--batch-size", type=positive_int, default=batch_size, help="examples per step")
@@ -90,7 +92,7 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     p.add_argument("--skip-nonfinite", action="store_true",
                    help="skip steps whose loss/gradients are NaN/Inf instead of stopping")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--steps-per-call", type=positive_int, default=32,
+    p.add_argument("--steps-per-call", type=positive_int, default=STEPS_PER_CALL,
                    help="training steps per compiled call (lax.scan over stacked batches); 1: one per call")
     p.add_argument("--data-parallel", choices=["auto", "on", "off"], default="auto",
                    help="shard batches over all devices (auto: when there is more than one)")

@@ -51,8 +51,9 @@ def keep_freed_host_memory() -> bool:
     with this); the MNIST CNN at batch 256 trains 1.5x faster. It sets glibc's
     ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` (``mallopt``) for the whole process, so
     freed memory stays with the process: its resident size stays at its peak. PyTorch's
-    speed is unaffected (measured). ``Learner`` calls it when JAX runs on the CPU; ``JAXDL_KEEP_HOST_MEMORY=0``
-    turns it off. Returns whether it is in effect (False off glibc, e.g. macOS).
+    speed is unaffected (measured). ``Learner`` calls it when JAX runs on the CPU;
+    ``JAXDL_KEEP_HOST_MEMORY=0`` turns it off. Returns whether it is in effect (False off
+    glibc, e.g. macOS).
     """
     global _HOST_MEMORY_KEPT
     import ctypes

@@ -26,7 +26,7 @@ from jaxdl.checkpoint import Checkpointer
 from jaxdl.data import Data, DataLoader
 from jaxdl.layers import count_params
 from jaxdl.parallel import for_mode
-from jaxdl.train import History, Learner, NonFiniteLossError, evaluate, fit, steady_throughput
+from jaxdl.train import STEPS_PER_CALL, History, Learner, NonFiniteLossError, evaluate, fit, steady_throughput
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -122,7 +122,7 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
                                      start_epoch=start, callbacks=[ckpt, *callbacks], history=history,
                                      progress=None if not getattr(args, "no_progress", False) else False,
                                      log=log, log_every=log_every,
-                                     steps_per_call=getattr(args, "steps_per_call", 32))
+                                     steps_per_call=getattr(args, "steps_per_call", STEPS_PER_CALL))
             except NonFiniteLossError as e:
                 ckpt.wait()
                 last = ckpt.latest_epoch()

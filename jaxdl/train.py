@@ -38,6 +38,8 @@ from jaxdl.devices import keep_freed_host_memory
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
+STEPS_PER_CALL = 32  # fit's default: batches stacked into one train_steps call
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -151,8 +153,8 @@ class Learner:
         axis (``DataLoader.epoch_chunks``); ``lax.scan`` runs ``train_step`` over them on
         the device and returns the last state and each step's metrics stacked. It gives
         the same results as k ``train_step`` calls without k Python dispatches: measured
-        on 2 CPU cores, 1.2-1.3x the steps/s for the notes' small conv nets and MLPs and
-        12x for full-batch iris (see benchmarks/). ``fit`` uses it by default.
+        on 2 CPU cores, 1.05-1.3x the steps/s for the notes' conv nets, MLP and LSTM and
+        5x for full-batch iris (benchmarks/results/). ``fit`` uses it by default.
         """
         return jax.lax.scan(self._train_step, state, batches)
 
@@ -225,7 +227,7 @@ def _progress(total: int, desc: str, enabled: bool):
 def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_loader=None,
         start_epoch: int = 0, callbacks: Sequence[Callback] = (), history: History | None = None,
         progress: bool | None = None, log: Callable[[str], None] | None = print,
-        log_every: int = 1, steps_per_call: int = 32) -> tuple[TrainState, History]:
+        log_every: int = 1, steps_per_call: int = STEPS_PER_CALL) -> tuple[TrainState, History]:
     """Train for epochs ``start_epoch+1 .. epochs`` and return the final state and history.
 
     Each epoch iterates ``train_loader.epoch(e)`` (its order depends on the loader's seed
