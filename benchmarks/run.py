@@ -39,7 +39,7 @@ from flax import nnx
 import jaxdl.models as M
 from jaxdl import interop, losses, optim
 from jaxdl.train import Learner
-from jaxdl import torch_reference as T
+import torch_reference as T
 
 RESULTS = Path(__file__).parent / "results"
 

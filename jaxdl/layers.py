@@ -19,14 +19,16 @@ Activations are NHWC throughout: a PyTorch NCHW batch converts with
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+import numpy as np
 from jax import lax
+
+from jaxdl import platform
 
 Initializer = Callable[..., jax.Array]
 
@@ -88,33 +90,32 @@ class Linear(nnx.Linear):
 
 
 class Conv2d(nnx.Module):
-    """torch: ``nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0)``.
+    """torch: ``nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
+    dilation=1, groups=1, bias=True)``.
 
-    NHWC in and out; ``kernel`` is HWIO = torch's ``weight.transpose(2, 3, 1, 0)``.
-    Padding 0 by default as torch (``nnx.Conv`` defaults to ``'SAME'``).
-
-    Stride-1 convs (all of the notes') are computed as im2col in channel-major order:
-    the (zero-padded) input is turned to (C, N, H, W), its kh*kw shifted views are
-    stacked in two passes (the kw column shifts, then the kh row shifts of those, each a
-    copy of contiguous rows) into a (C*kh*kw, N*Ho*Wo) matrix, and one matmul with the
-    (C*kh*kw, Cout) kernel gives the output, turned back to NHWC. On XLA:CPU that trains
-    the notes' conv nets 1.2-1.5x faster than ``lax.conv_general_dilated`` at every batch
-    size (the MNIST CNN at batch 10: 1.75x -> 2.2x PyTorch), beats the NHWC im2col (one
-    25-way channel concatenate, which XLA:CPU materialises slice by slice), and, unlike
-    ``lax.conv_general_dilated`` (TinyVGG: 6x slower), stays fast inside ``lax.scan``
-    (``Learner.train_steps``). Strided convs use ``lax.conv_general_dilated``. The sums
-    are reassociated: results differ from torch by float rounding only (parity: 1e-5).
+    NHWC in and out; ``kernel`` is HWIO = torch's ``weight.transpose(2, 3, 1, 0)`` (I is
+    ``in_channels // groups``). Padding 0 by default as torch (``nnx.Conv`` defaults to
+    ``'SAME'``); ``padding='same'`` pads as torch does (the odd pixel at the end).
+    The arithmetic is :func:`jaxdl.platform.conv2d`: on CPU a stride-1 conv is an
+    im2col matmul (faster on XLA:CPU), on GPU/TPU ``lax.conv_general_dilated``; the sums
+    are reassociated, so results differ from torch by float rounding only (parity: 1e-5).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
-                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, *,
-                 use_bias: bool = True, kernel_init: Initializer | None = None,
-                 bias_init: Initializer | None = None, rngs: nnx.Rngs):
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] | str = 0,
+                 dilation: int | Sequence[int] = 1, groups: int = 1, *, use_bias: bool = True,
+                 kernel_init: Initializer | None = None, bias_init: Initializer | None = None,
+                 rngs: nnx.Rngs):
         kh, kw = _pair(kernel_size)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = (kh, kw), _pair(stride), _pair(padding)
-        init = torch_default_init(in_channels * kh * kw)
-        self.kernel = nnx.Param((kernel_init or init)(rngs.params(), (kh, kw, in_channels, out_channels)))
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} "
+                             f"must both divide by groups={groups} (as torch)")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride, self.dilation = (kh, kw), _pair(stride), _pair(dilation)
+        self.padding = _conv_padding(padding, (kh, kw), self.dilation, self.stride)
+        init = torch_default_init(in_channels // groups * kh * kw)
+        shape = (kh, kw, in_channels // groups, out_channels)
+        self.kernel = nnx.Param((kernel_init or init)(rngs.params(), shape))
         self.bias = nnx.Param((bias_init or init)(rngs.params(), (out_channels,))) if use_bias else None
 
     def __call__(self, x_NHWC: jax.Array) -> jax.Array:
@@ -123,34 +124,27 @@ class Conv2d(nnx.Module):
                 f"Conv2d({self.in_channels}, {self.out_channels}) expects NHWC input with "
                 f"{self.in_channels} channels last, got shape {tuple(x_NHWC.shape)}; a PyTorch "
                 "NCHW batch converts with x.transpose(0, 2, 3, 1).")
-        ph, pw = self.padding
-        kernel = self.kernel[...].astype(x_NHWC.dtype)
-        if self.stride == (1, 1):
-            if ph or pw:
-                x_NHWC = jnp.pad(x_NHWC, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
-            y = _conv_im2col(x_NHWC, kernel)
-        else:
-            y = lax.conv_general_dilated(
-                x_NHWC, kernel, window_strides=self.stride, padding=((ph, ph), (pw, pw)),
-                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        y = platform.conv2d(x_NHWC, self.kernel[...].astype(x_NHWC.dtype), stride=self.stride,
+                            padding=self.padding, dilation=self.dilation, groups=self.groups)
         return y if self.bias is None else y + self.bias[...].astype(y.dtype)
 
 
-def _conv_im2col(x_NHWC: jax.Array, kernel_HWIO: jax.Array) -> jax.Array:
-    """A stride-1 VALID convolution as a channel-major im2col and one matmul."""
-    kh, kw, ci, co = kernel_HWIO.shape
-    n, h, w, _ = x_NHWC.shape
-    ho, wo = h - kh + 1, w - kw + 1
-    if ho < 1 or wo < 1:
-        raise ValueError(f"Conv2d kernel {kh}x{kw} is larger than the (padded) input {h}x{w}")
-    x_CNHW = x_NHWC.transpose(3, 0, 1, 2)
-    cols_w = jnp.stack([x_CNHW[..., j:j + wo] for j in range(kw)], axis=1)  # C, kw, N, H, Wo
-    cols = jnp.stack([cols_w[..., i:i + ho, :] for i in range(kh)], axis=1)  # C, kh, kw, N, Ho, Wo
-    kernel_KO = kernel_HWIO.transpose(2, 0, 1, 3).reshape(ci * kh * kw, co)
-    # kernel^T @ cols with the kernel kept (K, Cout): the backward then forms the kernel
-    # gradient as cols @ dy (K, Cout), twice as fast on XLA:CPU as dy^T @ cols^T (Cout, K)
-    y = lax.dot_general(kernel_KO, cols.reshape(ci * kh * kw, n * ho * wo), (((0,), (0,)), ((), ())))
-    return y.reshape(co, n, ho, wo).transpose(1, 2, 3, 0)
+def _conv_padding(padding, kernel: tuple[int, int], dilation: tuple[int, int],
+                  stride: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """torch's ``padding`` argument (int, pair, ``'valid'``, ``'same'``) -> ((top, bottom), (left, right))."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding != "same":
+            raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        if stride != (1, 1):
+            raise ValueError("padding='same' is not supported for strided convolutions (as torch)")
+        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        return tuple((t // 2, t - t // 2) for t in total)  # type: ignore[return-value]
+    ph, pw = _pair(padding)
+    if ph < 0 or pw < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    return (ph, ph), (pw, pw)
 
 
 def flatten(x: jax.Array) -> jax.Array:
@@ -171,56 +165,126 @@ def leaky_relu(x: jax.Array, negative_slope: float = 0.01) -> jax.Array:
 
 
 # ---------------------------------------------------------------- pooling
+def _pool_geometry(size: int, k: int, s: int, p: int, ceil_mode: bool) -> tuple[int, int]:
+    """torch's pooling output length along one axis, and the padding needed after the
+    input (``p`` plus what a ceil-mode window reaches past it; negative: rows dropped)."""
+    if p > k // 2:
+        raise ValueError(f"pooling padding {p} must be at most half the kernel size {k} (as torch)")
+    span = size + 2 * p - k
+    if span < 0:
+        raise ValueError(f"pooling kernel {k} is larger than the (padded) input {size + 2 * p}")
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:  # the last window must start inside the input
+        out -= 1
+    return out, (out - 1) * s + k - size - p
+
+
 def max_pool2d(x_NHWC: jax.Array, kernel_size: int | Sequence[int],
-               stride: int | Sequence[int] | None = None) -> jax.Array:
-    """torch: ``F.max_pool2d(x, kernel_size, stride=kernel_size)`` / ``nn.MaxPool2d``.
+               stride: int | Sequence[int] | None = None, padding: int | Sequence[int] = 0,
+               ceil_mode: bool = False) -> jax.Array:
+    """torch: ``F.max_pool2d(x, kernel_size, stride=kernel_size, padding=0, ceil_mode=False)``
+    / ``nn.MaxPool2d``.
 
-    Stride defaults to the kernel size as torch (Flax's ``max_pool`` defaults to 1); a
-    trailing row/column that does not fill a window is dropped (torch's floor mode).
-    Non-overlapping windows are computed as a reshape and a max, about twice as fast as
-    ``reduce_window`` on XLA:CPU, with a gradient rule that routes each window's gradient
-    to its first maximum like torch, exact ties included (``jax.grad`` of a plain max
-    would share it among tied elements); overlapping windows use ``reduce_window``.
+    Stride defaults to the kernel size as torch (Flax's ``max_pool`` defaults to 1);
+    padding counts as -inf; a trailing row/column that does not fill a window is
+    dropped unless ``ceil_mode``. The gradient of each window goes to its first maximum
+    like torch, exact ties included. Windows that tile the input exactly take the CPU's
+    fast path (:func:`jaxdl.platform.max_pool2d_tiled`).
     """
-    kh, kw = _pair(kernel_size)
-    sh, sw = _pair(stride) if stride is not None else (kh, kw)
+    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(stride) if stride is not None else _pair(kernel_size)
+    ph, pw = _pair(padding)
     n, h, w, c = x_NHWC.shape
-    if (sh, sw) == (kh, kw):
-        ho, wo = h // kh, w // kw
-        return _max_pool_tiled(x_NHWC[:, : ho * kh, : wo * kw, :], kh, kw)
-    return lax.reduce_window(x_NHWC, -jnp.inf, lax.max, (1, kh, kw, 1), (1, sh, sw, 1), "VALID")
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
-def _max_pool_tiled(x_NHWC: jax.Array, kh: int, kw: int) -> jax.Array:
-    """Max over non-overlapping kh x kw windows tiling the input: a reshape and a max."""
-    n, h, w, c = x_NHWC.shape
-    return x_NHWC.reshape(n, h // kh, kh, w // kw, kw, c).max(axis=(2, 4))
-
-
-@_max_pool_tiled.defjvp
-def _max_pool_tiled_jvp(kh, kw, primals, tangents):
-    """Each window passes on the tangent of its first maximum in row-major order, as
-    torch's kernel does (``val > maxval`` keeps the first): the same gradient as torch,
-    ties included. Written as a select over the kh*kw strided views, so the backward is
-    elementwise (JAX's own max rule counts the ties with a reduction and divides)."""
-    (x,), (t,) = primals, tangents
-    y = _max_pool_tiled(x, kh, kw)
-    views = [(x[:, i::kh, j::kw, :] == y, t[:, i::kh, j::kw, :]) for i in range(kh) for j in range(kw)]
-    taken, dy = views[0]
-    for at, t_ij in views[1:]:
-        dy = jnp.where(at & ~taken, t_ij, dy)
-        taken = taken | at
-    return y, dy
+    ho, bottom = _pool_geometry(h, kh, sh, ph, ceil_mode)
+    wo, right = _pool_geometry(w, kw, sw, pw, ceil_mode)
+    if (sh, sw) == (kh, kw) and ph == pw == 0 and bottom <= 0 and right <= 0:
+        return platform.max_pool2d_tiled(x_NHWC[:, : ho * kh, : wo * kw, :], kh, kw)
+    return platform.max_pool2d_window(x_NHWC, (kh, kw), (sh, sw), ((ph, max(bottom, 0)), (pw, max(right, 0))))
 
 
 def avg_pool2d(x_NHWC: jax.Array, kernel_size: int | Sequence[int],
-               stride: int | Sequence[int] | None = None) -> jax.Array:
-    """torch: ``F.avg_pool2d(x, kernel_size, stride=kernel_size)`` (no padding)."""
-    kh, kw = _pair(kernel_size)
-    sh, sw = _pair(stride) if stride is not None else (kh, kw)
-    s = lax.reduce_window(x_NHWC, 0.0, lax.add, (1, kh, kw, 1), (1, sh, sw, 1), "VALID")
-    return s / (kh * kw)
+               stride: int | Sequence[int] | None = None, padding: int | Sequence[int] = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> jax.Array:
+    """torch: ``F.avg_pool2d(x, kernel_size, stride=kernel_size, padding=0,
+    ceil_mode=False, count_include_pad=True)`` / ``nn.AvgPool2d``: zero padding, and each
+    window divided as torch divides it (by the cells inside the padded input, or only
+    the real ones with ``count_include_pad=False``)."""
+    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(stride) if stride is not None else _pair(kernel_size)
+    ph, pw = _pair(padding)
+    n, h, w, c = x_NHWC.shape
+    ho, bottom = _pool_geometry(h, kh, sh, ph, ceil_mode)
+    wo, right = _pool_geometry(w, kw, sw, pw, ceil_mode)
+    pads = ((0, 0), (ph, max(bottom, 0)), (pw, max(right, 0)), (0, 0))
+    window, strides = (1, kh, kw, 1), (1, sh, sw, 1)
+    total = lax.reduce_window(x_NHWC, 0.0, lax.add, window, strides, pads)
+    if ph == pw == 0 and bottom <= 0 and right <= 0:
+        return total / (kh * kw)
+    # the divisor of each window, counted on a mask of the cells torch counts (a constant)
+    inside = np.zeros((h + 2 * ph, w + 2 * pw), np.float32)
+    if count_include_pad:
+        inside[:] = 1
+    else:
+        inside[ph:ph + h, pw:pw + w] = 1
+    mask = np.pad(inside, ((0, max(bottom - ph, 0)), (0, max(right - pw, 0))))
+    counts = lax.reduce_window(jnp.asarray(mask), 0.0, lax.add, (kh, kw), (sh, sw), "VALID")
+    return total / counts[None, :ho, :wo, None].astype(total.dtype)
+
+
+def adaptive_avg_pool2d(x_NHWC: jax.Array, output_size: int | Sequence[int | None]) -> jax.Array:
+    """torch: ``F.adaptive_avg_pool2d(x, output_size)`` / ``nn.AdaptiveAvgPool2d``: output
+    cell i averages input rows ``floor(i*H/out) .. ceil((i+1)*H/out) - 1`` (windows may
+    overlap, or repeat rows when the input is smaller than the output). Evenly dividing
+    sizes are a reshape and a mean; others a product with the averaging matrices."""
+    n, h, w, c = x_NHWC.shape
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+    oh, ow = oh or h, ow or w
+    if h % oh == 0 and w % ow == 0:
+        return x_NHWC.reshape(n, oh, h // oh, ow, w // ow, c).mean(axis=(2, 4))
+    ah, aw = _adaptive_matrix(h, oh), _adaptive_matrix(w, ow)
+    return jnp.einsum("ih,jw,nhwc->nijc", ah.astype(x_NHWC.dtype), aw.astype(x_NHWC.dtype), x_NHWC)
+
+
+def _adaptive_matrix(size: int, out: int) -> np.ndarray:
+    m = np.zeros((out, size), np.float32)
+    for i in range(out):
+        lo, hi = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+class MaxPool2d(nnx.Module):
+    """torch: ``nn.MaxPool2d(kernel_size, stride=None, padding=0, ceil_mode=False)``; see
+    :func:`max_pool2d`. No parameters (a module so that ``nnx.Sequential`` positions
+    match torch's ``nn.Sequential`` indices)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
+        self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
+
+    def __call__(self, x_NHWC: jax.Array) -> jax.Array:
+        return max_pool2d(x_NHWC, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+
+
+class AvgPool2d(nnx.Module):
+    """torch: ``nn.AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False,
+    count_include_pad=True)``; see :func:`avg_pool2d`."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def __call__(self, x_NHWC: jax.Array) -> jax.Array:
+        return avg_pool2d(x_NHWC, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad)
+
+
+class AdaptiveAvgPool2d(nnx.Module):
+    """torch: ``nn.AdaptiveAvgPool2d(output_size)``; see :func:`adaptive_avg_pool2d`."""
+
+    def __init__(self, output_size):
+        self.output_size = output_size
+
+    def __call__(self, x_NHWC: jax.Array) -> jax.Array:
+        return adaptive_avg_pool2d(x_NHWC, self.output_size)
 
 
 # ---------------------------------------------------------------- normalisation

@@ -13,7 +13,7 @@ from flax import nnx
 from jaxdl import data, interop, losses, optim
 from jaxdl.models import CifarNet, ConvolutionalNetwork
 from jaxdl.train import Learner
-from jaxdl import torch_reference as T
+import torch_reference as T
 
 # %% [markdown]
 # ## Same weights, same outputs (NCHW input for torch, NHWC for JAX)

@@ -16,7 +16,7 @@ from jaxdl.data.transforms import MinMaxScaler, windows
 from jaxdl.data.datasets import alcohol_sales
 from jaxdl.models import LSTMNetwork
 from jaxdl.train import Learner
-from jaxdl import torch_reference as T
+import torch_reference as T
 
 # %%
 torch.manual_seed(101)

@@ -24,7 +24,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion, precision_recall_f
 
 from jaxdl import interop, metrics
 from jaxdl.models import FashionMNISTModel
-from jaxdl import torch_reference as T
+import torch_reference as T
 
 # %%
 torch.manual_seed(0)

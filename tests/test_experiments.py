@@ -13,7 +13,7 @@ from experiments import (autograd, diabetes, fashion_mnist, gradient_descent, hp
                          lenet5, linear_regression, logistic_regression, lstm_forecast, mnist_binary, mnist_bn_ln,
                          mnist_mlp, overfit_batch, regularization, simple_ann, tabular, tensor_basics,
                          transfer_learning)
-from jaxdl.torch_reference import IrisModel as TorchIrisModel
+from torch_reference import IrisModel as TorchIrisModel
 
 FAST = ["--no-progress"]
 

@@ -14,10 +14,10 @@ SCRIPT = r"""
 import resource, sys
 import jax, jax.numpy as jnp
 from jaxdl import devices
-from jaxdl.layers import _conv_im2col
+from jaxdl.platform import conv2d_im2col
 if sys.argv[1] == "on":
     assert devices.keep_freed_host_memory()
-conv = jax.jit(_conv_im2col)
+conv = jax.jit(conv2d_im2col)
 x, k = jnp.ones((128, 32, 32, 3)), jnp.ones((5, 5, 3, 6))
 for _ in range(3):
     conv(x, k).block_until_ready()

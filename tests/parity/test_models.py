@@ -14,7 +14,7 @@ from flax import nnx
 
 import jaxdl.models as M
 from jaxdl import interop
-from jaxdl import torch_reference as T
+import torch_reference as T
 
 # name: (jaxdl factory, torch class, torch input shape, input is an image)
 MODELS = {

@@ -1,0 +1,125 @@
+"""Per-platform formulations of convolution and pooling, chosen while lowering.
+
+The one place that knows XLA:CPU needs other formulations than cuDNN or the TPU
+compiler. Layers call :func:`conv2d` and :func:`max_pool2d_tiled`; each picks its
+branch with ``jax.lax.platform_dependent``, so the choice is made when the function is
+lowered for a platform, not when it is traced: a step exported or compiled ahead of
+time for ``cuda`` or ``tpu`` (``jax.export.export(..., platforms=["cuda"])``) gets the
+plain ``lax.conv_general_dilated`` / ``reduce_window`` ops those backends are built
+for, and a CPU lowering gets the CPU formulation. Nothing else in jaxdl asks which
+backend it runs on.
+
+CPU formulations (measured on 2 cores, XLA:CPU in jaxlib 0.10.2):
+
+* stride-1 convolution as a channel-major im2col and one matmul: 1.2-1.5x faster
+  training than ``lax.conv_general_dilated`` at the notes' batch sizes, and it stays
+  fast inside ``lax.scan`` (``lax.conv`` was 6x slower there);
+* non-overlapping max-pool as a reshape and a max, with an elementwise backward that
+  sends each window's gradient to its first maximum as torch does, ties included.
+
+Every branch computes the same function: the two differ by float rounding only
+(reassociated sums), and both are parity-tested against torch.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+Pair = tuple[int, int]
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+# ---------------------------------------------------------------- convolution
+def conv2d(x_NHWC: jax.Array, kernel_HWIO: jax.Array, *, stride: Pair = (1, 1),
+           padding: Sequence[Pair] = ((0, 0), (0, 0)), dilation: Pair = (1, 1),
+           groups: int = 1) -> jax.Array:
+    """torch: ``F.conv2d(x, w, stride, padding, dilation, groups)`` on NHWC / HWIO arrays
+    (``padding`` as ((top, bottom), (left, right))). Stride-1, undilated, ungrouped
+    convolutions lower to the CPU im2col on CPU; everything else, and every
+    convolution on GPU/TPU, is ``lax.conv_general_dilated``."""
+    padding = tuple((int(a), int(b)) for a, b in padding)
+
+    def native(x, k):
+        return lax.conv_general_dilated(x, k, window_strides=stride, padding=padding,
+                                        rhs_dilation=dilation, dimension_numbers=_NHWC,
+                                        feature_group_count=groups)
+
+    if tuple(stride) != (1, 1) or tuple(dilation) != (1, 1) or groups != 1:
+        return native(x_NHWC, kernel_HWIO)
+
+    def cpu(x, k):
+        if any(padding[0]) or any(padding[1]):
+            x = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
+        return conv2d_im2col(x, k)
+
+    return lax.platform_dependent(x_NHWC, kernel_HWIO, cpu=cpu, default=native)
+
+
+def conv2d_im2col(x_NHWC: jax.Array, kernel_HWIO: jax.Array) -> jax.Array:
+    """A stride-1 VALID convolution as a channel-major im2col and one matmul (the CPU
+    branch of :func:`conv2d`).
+
+    The input is turned to (C, N, H, W), its kh*kw shifted views are stacked in two
+    passes (the kw column shifts, then the kh row shifts of those, each a copy of
+    contiguous rows) into a (C*kh*kw, N*Ho*Wo) matrix, and one matmul with the
+    (C*kh*kw, Cout) kernel gives the output, turned back to NHWC. XLA:CPU materialises
+    a 25-way NHWC channel concatenate slice by slice; the two-pass stack avoids that.
+    """
+    kh, kw, ci, co = kernel_HWIO.shape
+    n, h, w, _ = x_NHWC.shape
+    ho, wo = h - kh + 1, w - kw + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"Conv2d kernel {kh}x{kw} is larger than the (padded) input {h}x{w}")
+    x_CNHW = x_NHWC.transpose(3, 0, 1, 2)
+    cols_w = jnp.stack([x_CNHW[..., j:j + wo] for j in range(kw)], axis=1)  # C, kw, N, H, Wo
+    cols = jnp.stack([cols_w[..., i:i + ho, :] for i in range(kh)], axis=1)  # C, kh, kw, N, Ho, Wo
+    kernel_KO = kernel_HWIO.transpose(2, 0, 1, 3).reshape(ci * kh * kw, co)
+    # kernel^T @ cols with the kernel kept (K, Cout): the backward then forms the kernel
+    # gradient as cols @ dy (K, Cout), twice as fast on XLA:CPU as dy^T @ cols^T (Cout, K)
+    y = lax.dot_general(kernel_KO, cols.reshape(ci * kh * kw, n * ho * wo), (((0,), (0,)), ((), ())))
+    return y.reshape(co, n, ho, wo).transpose(1, 2, 3, 0)
+
+
+# ---------------------------------------------------------------- pooling
+def max_pool2d_window(x_NHWC: jax.Array, window: Pair, stride: Pair,
+                      padding: Sequence[Pair] = ((0, 0), (0, 0))) -> jax.Array:
+    """Max over windows with -inf padding (``reduce_window``): every platform, any
+    window. Its gradient goes to the first maximum of each window, as torch's."""
+    return lax.reduce_window(x_NHWC, -jnp.inf, lax.max, (1, *window, 1), (1, *stride, 1),
+                             ((0, 0), *padding, (0, 0)))
+
+
+def max_pool2d_tiled(x_NHWC: jax.Array, kh: int, kw: int) -> jax.Array:
+    """Max over non-overlapping kh x kw windows that tile ``x`` exactly (H % kh == W % kw
+    == 0): a reshape and a max with torch's gradient rule on CPU, ``reduce_window``
+    elsewhere."""
+    return lax.platform_dependent(
+        x_NHWC, cpu=lambda x: _max_pool_reshaped(x, kh, kw),
+        default=lambda x: max_pool2d_window(x, (kh, kw), (kh, kw)))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _max_pool_reshaped(x_NHWC: jax.Array, kh: int, kw: int) -> jax.Array:
+    n, h, w, c = x_NHWC.shape
+    return x_NHWC.reshape(n, h // kh, kh, w // kw, kw, c).max(axis=(2, 4))
+
+
+@_max_pool_reshaped.defjvp
+def _max_pool_reshaped_jvp(kh, kw, primals, tangents):
+    """Each window passes on the tangent of its first maximum in row-major order, as
+    torch's kernel does (``val > maxval`` keeps the first): the same gradient as torch,
+    ties included. Written as a select over the kh*kw strided views, so the backward is
+    elementwise (JAX's own max rule counts the ties with a reduction and divides)."""
+    (x,), (t,) = primals, tangents
+    y = _max_pool_reshaped(x, kh, kw)
+    views = [(x[:, i::kh, j::kw, :] == y, t[:, i::kh, j::kw, :]) for i in range(kh) for j in range(kw)]
+    taken, dy = views[0]
+    for at, t_ij in views[1:]:
+        dy = jnp.where(at & ~taken, t_ij, dy)
+        taken = taken | at
+    return y, dy
