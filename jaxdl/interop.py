@@ -104,12 +104,34 @@ def _torch_shape(var: nnx.Variable, to_t) -> tuple:
     return tuple(to_t(np.zeros(var[...].shape, np.float32)).shape)
 
 
+def load_torch_file(path: str | os.PathLike) -> dict:
+    """torch: ``torch.load(path, weights_only=True)``: read a ``.pt`` / ``.pth`` file holding a
+    state_dict (a nested dict of tensors, as ``torch.save(model.state_dict(), path)``
+    writes). Only tensors and plain containers are unpickled, so a downloaded file
+    cannot run code; a file that holds a whole pickled module or other objects is
+    refused with :class:`UnsafeCheckpointError`."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafeCheckpointError(
+            f"{path} holds pickled Python objects, not only tensors (for example a whole model "
+            "saved with torch.save(model, path)); jaxdl loads weights without running code from "
+            "the file. Where you trust the file, re-save its weights in PyTorch: "
+            "torch.save(torch.load(path, weights_only=False).state_dict(), 'weights.pt'). "
+            f"(torch: {str(e).splitlines()[0]})") from None
+
+
+class UnsafeCheckpointError(ValueError):
+    """A ``.pt`` file holds pickled objects (code could run on load), not a state_dict."""
+
+
 def _load_state_dict(source) -> dict:
     if isinstance(source, (str, os.PathLike)):
-        import torch
-
-        obj = torch.load(source, map_location="cpu", weights_only=False)
-        source = obj.state_dict() if hasattr(obj, "state_dict") else obj
+        source = load_torch_file(source)
     if not hasattr(source, "items"):
         raise TypeError(f"expected a state_dict (a mapping of names to tensors) or a path, got {type(source).__name__}")
     return dict(source)

@@ -131,3 +131,65 @@ def test_load_download_fetches_mnist_files_then_reads_them(server, tmp_path, mon
     assert len(ds.train) == 6 and len(ds.test) == 4
     np.testing.assert_array_equal(ds.test.arrays[1], arrays[3])
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(r.filename for r in remotes)
+
+
+def _tar_with(tmp_path, add):
+    import io
+    import tarfile
+
+    path = tmp_path / "evil.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        ok = tarfile.TarInfo("cifar-10-batches-py/readme.txt")
+        ok.size = 2
+        tar.addfile(ok, io.BytesIO(b"ok"))
+        add(tar)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["traversal", "sibling_prefix", "symlink_out"])
+def test_unpack_refuses_members_outside_the_folder(tmp_path, kind):
+    import io
+    import tarfile
+
+    from jaxdl.data.download import unpack
+    from jaxdl.data.sources import CorruptDataError
+
+    dest = tmp_path / "cifar10"
+    dest.mkdir()
+
+    def add(tar):
+        if kind == "symlink_out":
+            link = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+            link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(link)
+            return
+        name = {"traversal": "../escaped.txt", "sibling_prefix": "../cifar10evil/x.txt"}[kind]
+        info = tarfile.TarInfo(name)
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+
+    archive = _tar_with(tmp_path, add)
+    with pytest.raises(CorruptDataError, match="refusing to unpack member"):
+        unpack(archive, dest)
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "cifar10evil").exists()
+    assert not (dest / "cifar-10-batches-py").exists()  # nothing extracted at all
+    assert not (dest / "evil.tar.gz.unpacked").exists()
+
+
+def test_unpack_keeps_absolute_member_paths_inside_the_folder(tmp_path):
+    import io
+    import tarfile
+
+    from jaxdl.data.download import unpack
+
+    dest = tmp_path / "cifar10"
+    dest.mkdir()
+
+    def add(tar):
+        info = tarfile.TarInfo(str(tmp_path / "abs.txt"))
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"data"))
+
+    unpack(_tar_with(tmp_path, add), dest)
+    assert not (tmp_path / "abs.txt").exists()  # the leading '/' is stripped: lands under dest
+    assert (dest / str(tmp_path / "abs.txt").lstrip("/")).read_bytes() == b"data"

@@ -141,14 +141,22 @@ def download(name: str, root: str | os.PathLike | None = None, *, progress: bool
 
 
 def unpack(archive: Path, directory: Path) -> None:
-    """Extract a tar.gz once (a marker file records it), refusing paths outside ``directory``."""
+    """Extract a tar archive once (a marker file records it) with tarfile's ``'data'``
+    filter: members with absolute paths or ``..`` that leave ``directory``, links that
+    point outside it, device files and setuid bits are refused (CorruptDataError), and
+    nothing is extracted from an archive that holds one."""
     marker = directory / (archive.name + ".unpacked")
     if marker.exists():
         return
+    if not hasattr(tarfile, "data_filter"):
+        raise RuntimeError("safe archive extraction needs Python 3.10.12 / 3.11.4 or newer "
+                           "(tarfile's 'data' filter); upgrade Python or unpack the archive by hand")
     with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            target = (directory / member.name).resolve()
-            if not str(target).startswith(str(directory.resolve())):
-                raise CorruptDataError(f"{archive}: member {member.name!r} points outside {directory}")
-        tar.extractall(directory)
+        members = tar.getmembers()
+        for member in members:  # check them all before writing anything
+            try:
+                tarfile.data_filter(member, str(directory))
+            except tarfile.FilterError as e:
+                raise CorruptDataError(f"{archive}: refusing to unpack member {member.name!r}: {e}") from None
+        tar.extractall(directory, members=members, filter="data")
     marker.touch()
