@@ -34,7 +34,6 @@ import optax
 from flax import nnx
 
 from jaxdl import metrics as M
-from jaxdl.devices import keep_freed_host_memory
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -70,6 +69,8 @@ class Learner:
     on (torch has no such guard). It costs time: the old state must be kept until the
     step knows, which stops XLA from updating in place (measured: the 5-layer MLP at
     batch 64 goes from 1.7 to 2.35 ms a step on 2 CPU cores), so it is off by default.
+    Constructing a Learner changes no process-wide setting: for the experiments' CPU
+    speed call :func:`jaxdl.devices.keep_freed_host_memory` once (``jaxdl.cli.setup`` does).
     """
 
     def __init__(self, model: nnx.Module, loss_fn: LossFn, optimizer: optax.GradientTransformation,
@@ -80,8 +81,6 @@ class Learner:
         if task.startswith("binary"):
             num_classes = 2 if num_classes is None else num_classes
         self.task, self.num_classes, self.skip_nonfinite = task, num_classes, skip_nonfinite
-        if jax.default_backend() == "cpu":
-            keep_freed_host_memory()  # XLA:CPU's per-step scratch: see its docstring
         self.parallel = parallel  # a jaxdl.parallel.DataParallel, or None for one device
         self.loss_fn, self.tx = loss_fn, optimizer
         model.train()
