@@ -33,11 +33,14 @@ def predict_labels(outputs: jax.Array, task: str) -> jax.Array:
     raise ValueError(f"no class predictions for task {task!r}; tasks: {TASKS}")
 
 
-def confusion_matrix(labels: jax.Array, preds: jax.Array, num_classes: int) -> jax.Array:
+def confusion_matrix(labels: jax.Array, preds: jax.Array, num_classes: int,
+                     mask: jax.Array | None = None) -> jax.Array:
     """torch: ``torchmetrics.ConfusionMatrix``; sklearn: ``confusion_matrix``. Jittable;
-    add the matrices of several batches to accumulate."""
+    add the matrices of several batches to accumulate. ``mask`` (N,) bool: count only
+    the examples where it is True (the padding of an evaluation batch is False)."""
     labels = labels.reshape(-1).astype(jnp.int32)
-    return jnp.zeros((num_classes, num_classes), jnp.int32).at[labels, preds.reshape(-1)].add(1)
+    counts = 1 if mask is None else mask.reshape(-1).astype(jnp.int32)
+    return jnp.zeros((num_classes, num_classes), jnp.int32).at[labels, preds.reshape(-1)].add(counts)
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -72,6 +72,27 @@ def test_loader_covers_every_example_once_and_is_deterministic(device_resident):
         DataLoader(ds, 0)
 
 
+@pytest.mark.parametrize("device_resident", [False, True])
+def test_padded_loader_gives_every_example_once_in_any_process_count(device_resident):
+    ds = ArrayDataset(np.arange(103, dtype=np.int32), np.arange(103, dtype=np.int32) % 7)
+    for count in (1, 2, 5):
+        seen, masks = [], []
+        for index in range(count):
+            dl = DataLoader(ds, 10, shuffle=True, seed=3, pad_last=True, process_index=index, process_count=count,
+                            device_resident=device_resident)
+            batches = list(dl.epoch(1))
+            assert len(dl) == len(batches) == 11 and all(len(b) == 3 for b in batches)  # x, y, mask
+            assert [len(x) for x, _, _ in batches] == [10 // count] * 10 + [-(-3 // count)]  # last: 3 padded up
+            seen += [np.asarray(x)[np.asarray(m)] for x, _, m in batches]
+            masks.append(np.concatenate([np.asarray(m) for *_, m in batches]))
+        assert sorted(np.concatenate(seen).tolist()) == list(range(103))  # each example once, none twice
+        assert sum((~m).sum() for m in masks) == -(-3 // count) * count - 3  # the padding, masked out
+    training = DataLoader(ds, 10, process_index=1, process_count=2)  # training keeps dropping the partial batch
+    assert len(training) == 10 and all(len(b) == 2 and len(b[0]) == 5 for b in training.epoch(1))
+    with pytest.raises(ValueError, match="exclude"):
+        DataLoader(ds, 10, drop_last=True, pad_last=True)
+
+
 def test_scalers_round_trip_and_fit_on_train_only():
     x = np.random.default_rng(0).normal(5, 3, (50, 3))
     for scaler in (MinMaxScaler((-1.0, 1.0)), StandardScaler()):
