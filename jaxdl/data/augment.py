@@ -48,12 +48,17 @@ _SIGNED = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness
 
 def trivial_augment_magnitudes(num_bins: int = 31) -> dict[str, np.ndarray | None]:
     """torchvision's ``TrivialAugmentWide._AUGMENTATION_SPACE``: each op's magnitude
-    bins (float32, as ``torch.linspace`` makes them), None for ops without one. Shear is
-    the tangent of the shear angle, translation pixels (not a fraction of the size),
-    rotation degrees, the colour ops ``factor - 1``, posterize bits, solarize the
-    threshold as a fraction of the maximum value. The ops in ``_SIGNED`` are negated
-    with probability 1/2."""
-    def linspace(lo, hi):  # torch.linspace's float32 values agree to the last bit or one ulp
+    bins as float32, None for ops without one. Shear is the tangent of the shear angle,
+    translation pixels (not a fraction of the size), rotation degrees, the colour ops
+    ``factor - 1``, posterize bits, solarize the threshold as a fraction of the maximum
+    value. Shear, translate, rotate and the four colour ops are negated with
+    probability 1/2 (torchvision's signed ops).
+
+    The bins are the exact values rounded once to float32. ``torch.linspace`` computes
+    them in float32 with its vector width, 1 ulp off for some: on an AVX-512 machine its
+    translate bin 15 is 15.999999, which ``int()`` makes a 15-pixel shift in torchvision
+    where the bin says 16 (jaxdl shifts by 16)."""
+    def linspace(lo, hi):
         return np.linspace(lo, hi, num_bins).astype(np.float32)
 
     colour = linspace(0.0, 0.99)
@@ -84,7 +89,8 @@ def _gray(img):
     """torchvision ``rgb_to_grayscale`` (ITU-R 601-2 luma), kept in float."""
     if img.shape[-1] == 1:
         return img
-    return (img[..., 0] * np.float32(0.2989) + img[..., 1] * np.float32(0.587) + img[..., 2] * np.float32(0.114))[..., None]
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    return (r * np.float32(0.2989) + g * np.float32(0.587) + b * np.float32(0.114))[..., None]
 
 
 def _blend(img, other, m):
@@ -198,16 +204,21 @@ def trivial_augment(num_magnitude_bins: int = 31, fill: float = 0.0) -> Augment:
     uniformly, negated with probability 1/2 for the signed ops. Float NHWC images in
     [0, 1] with 1 or 3 channels; all in one jitted function, on the device.
 
-    Each op follows torchvision's kernel for float images (measured against
-    ``torchvision.transforms.v2.functional`` in tests/test_augment.py). Where torchvision
-    works on uint8 images (the usual PIL/uint8 pipeline), float math gives other
-    values: the colour ops (Brightness, Color, Contrast, Sharpness, AutoContrast) keep
-    fractions where uint8 truncates to the level below (up to 1/255 apart); Posterize
-    keeps ``floor(x * 2**bits) / 2**bits`` (multiples of 1/2**bits, and 8 bits is not
-    the identity: 1.0 becomes 255/256) where uint8 clears the low bits of ``round(255x)``;
-    Equalize quantises to 8 bits as torchvision does for float input. The geometric
-    ops pick the same source pixels in both. Unlike torchvision's transform, which
-    draws one op for a whole batch tensor, every image draws its own.
+    Each op is torchvision's kernel for float images (tests/test_augment.py, against
+    ``torchvision.transforms.v2.functional`` on real images): identical there for Identity,
+    Translate, Rotate, Brightness, Posterize, Solarize and Equalize; within 1.5e-7
+    (float32 sums in another order) for Color, Contrast, Sharpness and AutoContrast;
+    the shears pick the same source pixels except where a source coordinate lies
+    exactly half-way between two pixels, a tie that float rounding breaks either way
+    (measured: 12 of 18,432 values at one magnitude). Where torchvision works on uint8
+    images (the usual PIL/uint8 pipeline), float math gives other values: the colour
+    ops (Brightness, Color, Contrast, Sharpness, AutoContrast) keep fractions where
+    uint8 truncates to the level below (up to 1/255 apart); Posterize gives
+    ``floor(x * 2**bits) / 2**bits`` (multiples of 1/2**bits; 8 bits is not the
+    identity: 1.0 becomes 255/256) where uint8 clears low bits (multiples of
+    2**(8-bits)/255); Equalize quantises to 8 bits first, as torchvision does for
+    float input. Unlike torchvision's transform, which draws one op for a whole batch
+    tensor, every image draws its own.
     """
     tables = trivial_augment_magnitudes(num_magnitude_bins)
     table = jnp.asarray(np.stack([tables[n] if tables[n] is not None else np.zeros(num_magnitude_bins, np.float32)
