@@ -38,6 +38,7 @@ from flax import nnx
 
 import jaxdl.models as M
 from jaxdl import interop, losses, optim
+from jaxdl.devices import keep_freed_host_memory
 from jaxdl.train import Learner
 import torch_reference as T
 
@@ -268,6 +269,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="2 repetitions of ~0.5 s")
     p.add_argument("--out", default=None, help="results file stem (default: benchmarks/results/<device>)")
     args = p.parse_args(argv)
+    if jax.default_backend() == "cpu":
+        keep_freed_host_memory()  # as the experiments' cli.setup does: jaxdl at its CLI speed
     torch.set_num_threads(os.cpu_count())
     workloads = _workloads()
     names = args.only or [*workloads, "loader"]

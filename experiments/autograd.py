@@ -32,6 +32,7 @@ def rnn_cell(W_x, W_h, x, prev_h):
 def main(argv=None) -> dict:
     p = cli.parser("autograd: the notes' gradients with jax.grad and jax.vjp", epochs=1, batch_size=1, lr=1.0)
     args = p.parse_args(argv)
+    cli.setup(args)
     out = {}
     g = jax.grad(polynomial)(2.0)
     print(f"x = 2, y = x**2 + 4x**3 + 5x + 1:  y = {polynomial(2.0)}, x.grad = {g}  (2x + 12x^2 + 5 = 57)")

@@ -37,6 +37,7 @@ def main(argv=None) -> dict:
     p.add_argument("--download", action="store_true", help="download CIFAR-10 if no local copy is found")
     p.add_argument("--augment", action="store_true", help="random crop and horizontal flip of training images")
     args = p.parse_args(argv)
+    cli.setup(args)
     try:
         ds = data.load("cifar10", args.data_dir, download=args.download)
     except DataNotFoundError as e:

@@ -24,6 +24,7 @@ def main(argv=None) -> dict:
     p = cli.parser("diabetes: the notes' wide & deep 8-6-4-1 sigmoid MLP on Pima", epochs=5000,
                    batch_size=614, lr=0.1, seed=1)
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load("pima")
     return train_and_evaluate(args, name="diabetes", data=ds, model=WideDeep(rngs=nnx.Rngs(args.seed)),
                               loss_fn=losses.bce_loss, optimizer=optim.sgd(args.lr), task="binary_probs",

@@ -35,6 +35,7 @@ def main(argv=None) -> dict:
                    lr=0.1, seed=42, datasets=["fashion_mnist", "mnist", "mnist_5k"])
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load(args.dataset, args.data_dir)
     rows, out = [], {}
     for key in args.models:

@@ -60,6 +60,7 @@ def main(argv=None) -> dict:
                    epochs=100, batch_size=1, lr=0.01)
     p.add_argument("--w0", type=float, default=1.0, help="the notes' random guess")
     args = p.parse_args(argv)
+    cli.setup(args)
     workdir = run_dir(args)
     ws = np.arange(0.0, 4.1, 0.1)
     mse = [float(jnp.mean(loss(w, X_DATA, Y_DATA))) for w in ws]

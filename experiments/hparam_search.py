@@ -78,6 +78,7 @@ def main(argv=None) -> dict:
     p.add_argument("--trials", type=cli.positive_int, default=10)
     p.add_argument("--sequential", action="store_true", help="train trials one by one (no vmap)")
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load(args.dataset, args.data_dir)
     values = trial_values(args.search, args.trials, args.seed)
     sizes = [int(np.prod(ds.train.arrays[0].shape[1:])), 128, 64, len(ds.classes)]

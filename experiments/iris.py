@@ -32,6 +32,7 @@ def main(argv=None) -> dict:
     p = cli.parser("iris: the notes' 4-8-9-3 MLP with Adam", epochs=150, batch_size=120, lr=0.01, seed=32)
     p.add_argument("--output-relu", action="store_true", help="ReLU on the logits, as the notes' model")
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load("iris")
     make = lambda: IrisModel(output_relu=args.output_relu, rngs=nnx.Rngs(args.seed))
     model = make()

@@ -26,6 +26,7 @@ def main(argv=None) -> dict:
                    datasets=["mnist", "mnist_5k", "fashion_mnist"])
     p.add_argument("--momentum", type=cli.nonnegative_float, default=0.9)
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load(args.dataset, args.data_dir).map(x=pad_to_32)
     return train_and_evaluate(args, name="lenet5", data=ds, model=LeNet5(rngs=nnx.Rngs(args.seed)),
                               loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr, momentum=args.momentum))

@@ -46,6 +46,7 @@ def main(argv=None) -> dict:
     p = cli.parser("linear_regression: Linear(1, 1), MSE, SGD", epochs=epochs, batch_size=50, lr=lr,
                    seed=59, datasets=list(RECIPES))
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = make_data(args.dataset, args.seed)
     result = train_and_evaluate(
         args, name="linear_regression", data=ds, model=LinearRegression(1, 1, rngs=nnx.Rngs(args.seed)),

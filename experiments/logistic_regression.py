@@ -20,6 +20,7 @@ def main(argv=None) -> dict:
     p = cli.parser("logistic_regression: sigmoid(Linear(1, 1)) with BCE on hours studied -> pass",
                    epochs=1000, batch_size=4, lr=0.01, seed=0)
     args = p.parse_args(argv)
+    cli.setup(args)
     x = np.array([[1.0], [2.0], [3.0], [4.0]], np.float32)
     y = np.array([[0.0], [0.0], [1.0], [1.0]], np.float32)
     ds = Data("hours", ArrayDataset(x, y), ArrayDataset(x, y), ["fail", "pass"],

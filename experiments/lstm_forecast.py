@@ -46,6 +46,7 @@ def main(argv=None) -> dict:
     p.add_argument("--test-size", type=cli.positive_int, default=12)
     p.add_argument("--retrain", action="store_true", help="retrain on the whole series before the future forecast")
     args = p.parse_args(argv)
+    cli.setup(args)
     series = data.datasets.alcohol_sales()
     train_part, test_part = split_last(series.to_numpy(), args.test_size)
     scaler = MinMaxScaler((-1.0, 1.0)).fit(train_part.reshape(-1, 1))

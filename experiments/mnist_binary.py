@@ -27,6 +27,7 @@ def main(argv=None) -> dict:
                    epochs=1, batch_size=1, lr=0.005, seed=1, datasets=["mnist", "mnist_5k"])
     p.add_argument("--momentum", type=cli.nonnegative_float, default=0.9)
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load(args.dataset, args.data_dir).map(
         y=lambda labels: (labels < 3).astype(np.float32)[:, None], name="digit < 3",
         classes=["3-9", "0-2"])

@@ -23,6 +23,7 @@ def main(argv=None) -> dict:
     p = cli.parser("mnist_bn_ln: the notes' BatchNorm + LayerNorm MNIST classifier",
                    epochs=3, batch_size=64, lr=1e-3, seed=0, datasets=["mnist", "mnist_5k", "fashion_mnist"])
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load(args.dataset, args.data_dir)
     result = train_and_evaluate(args, name="mnist_bn_ln", data=ds, model=MNISTClassifier(rngs=nnx.Rngs(args.seed)),
                                 loss_fn=losses.cross_entropy, optimizer=optim.adam(args.lr))

@@ -22,6 +22,7 @@ def main(argv=None) -> dict:
                    epochs=5, batch_size=10, lr=1e-3, seed=101,
                    datasets=["mnist", "fashion_mnist", "mnist_5k"])
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load(args.dataset, args.data_dir)
     return train_and_evaluate(
         args, name="mnist_cnn", data=ds,

@@ -33,6 +33,7 @@ def main(argv=None) -> dict:
                    epochs=9, batch_size=64, lr=0.01, seed=0, datasets=["mnist", "mnist_5k", "fashion_mnist"])
     p.add_argument("--momentum", type=cli.nonnegative_float, default=0.5)
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load(args.dataset, args.data_dir).map(x=normalize((0.1307,), (0.3081,)))
     return train_and_evaluate(args, name="mnist_mlp", data=ds, model=Net(rngs=nnx.Rngs(args.seed)),
                               loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr, momentum=args.momentum),

@@ -23,6 +23,7 @@ def main(argv=None) -> dict:
     p = cli.parser("overfit_batch: overfit one batch to loss ~0 and accuracy 1.0", epochs=200, batch_size=8,
                    lr=1e-3, seed=0, datasets=["mnist_5k", "mnist", "fashion_mnist"])
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load(args.dataset, args.data_dir)
     batch = ArrayDataset(*ds.train[: args.batch_size])
     learner = Learner(ConvolutionalNetwork(rngs=nnx.Rngs(args.seed)), losses.nll_loss, optim.adam(args.lr))

@@ -32,6 +32,7 @@ def main(argv=None) -> dict:
     p.add_argument("--weight-decay", type=cli.nonnegative_float, default=1e-3)
     p.add_argument("--hidden", type=cli.positive_int, nargs="+", default=[512, 512])
     args = p.parse_args(argv)
+    cli.setup(args)
     full = data.load(args.dataset, args.data_dir)
     ds = full.map(name=f"{full.name} ({args.train_size} random training examples)")
     pick = np.random.default_rng(args.seed).permutation(len(full.train))[: args.train_size]  # a random subset

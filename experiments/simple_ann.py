@@ -88,6 +88,7 @@ def main(argv=None) -> dict:
     p.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse")
     p.add_argument("--samples", type=cli.positive_int, default=100)
     args = p.parse_args(argv)
+    cli.setup(args)
     x, t = make_data(args.samples, args.seed)
     w0 = np.zeros(3)
     with jax.enable_x64(True):

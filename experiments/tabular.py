@@ -27,6 +27,7 @@ def main(argv=None) -> dict:
     p.add_argument("--layers", type=cli.positive_int, nargs="+", default=[200, 100])
     p.add_argument("--dropout", type=float, default=0.4)
     args = p.parse_args(argv)
+    cli.setup(args)
     ds = data.load("taxi_fares", path=args.csv) if args.csv else data.load("affairs")
     regression = args.csv is not None
     emb_szs = embedding_sizes(ds.info["cardinalities"])

@@ -22,6 +22,7 @@ from jaxdl.experiment import finish
 def main(argv=None) -> dict:
     p = cli.parser("tensor_basics: the notes' tensor operations in jax.numpy", epochs=1, batch_size=1, lr=1.0)
     args = p.parse_args(argv)
+    cli.setup(args)
     out: dict = {}
 
     def show(name, value):

@@ -38,6 +38,7 @@ def main(argv=None) -> dict:
     p.add_argument("--freeze", nargs="+", default=[r"conv"],
                    help="regular expressions of the parameter paths to freeze")
     args = p.parse_args(argv)
+    cli.setup(args)
     full = data.load(args.dataset, args.data_dir)
     task_a = full.map(keep=lambda y: y < 5, name=f"{full.name} classes 0-4", classes=full.classes[:5])
     task_b = full.map(keep=lambda y: y >= 5, y=lambda y: y - 5, name=f"{full.name} classes 5-9",

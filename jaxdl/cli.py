@@ -1,7 +1,8 @@
 """The flags every experiment shares, validated the argparse way (message + exit code 2).
 
 ``--epochs --batch-size --lr --seed --dataset --data-dir --workdir --resume``; each
-experiment sets its own defaults (the notes' recipe) and may add flags.
+experiment sets its own defaults (the notes' recipe) and may add flags, then calls
+:func:`setup` (compile cache, ``jax.distributed``, allocator) right after ``parse_args``.
 """
 
 from __future__ import annotations
@@ -48,36 +49,14 @@ def existing_dir(text: str) -> str:
     return text
 
 
-class _Parser(argparse.ArgumentParser):
-    """After parsing: turns on the persistent compilation cache, and starts JAX's
-    multi-process runtime when ``--coordinator`` is given, before any JAX computation
-    (models are built after the flags)."""
-
-    distributed = False
-
-    def parse_args(self, args=None, namespace=None):
-        ns = super().parse_args(args, namespace)
-        from jaxdl.devices import enable_compilation_cache
-
-        enable_compilation_cache()  # a config setting: does not start the backend
-        if getattr(ns, "coordinator", None):
-            import jax
-
-            if not _Parser.distributed:  # no jax.devices()/backend query before this call
-                jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives
-                jax.distributed.initialize(coordinator_address=ns.coordinator,
-                                           num_processes=ns.num_processes, process_id=ns.process_id)
-                _Parser.distributed = True
-        return ns
-
-
 def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: int = 0,
            datasets: Sequence[str] | None = None, dataset: str | None = None,
            workdir: str | None = None) -> argparse.ArgumentParser:
-    """An ArgumentParser with the shared flags and the given defaults."""
+    """An ArgumentParser with the shared flags and the given defaults. Parsing starts
+    nothing: :func:`setup` makes the process-wide settings the flags ask for."""
     from jaxdl.train import STEPS_PER_CALL
 
-    p = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training set")
     p.add_argument("--batch-size", type=positive_int, default=batch_size, help="examples per step")
     p.add_argument("--lr", type=positive_float, default=lr, help="learning rate")
@@ -101,6 +80,35 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     multi.add_argument("--num-processes", type=positive_int, default=1)
     multi.add_argument("--process-id", type=int, default=0)
     return p
+
+
+def setup(args: argparse.Namespace) -> argparse.Namespace:
+    """Make a run's process-wide settings, once, before any JAX computation; every
+    experiment calls it right after ``parse_args`` (the one place such settings are made:
+    importing jaxdl, parsing flags or building a ``Learner`` changes nothing process-wide).
+
+    1. the persistent compilation cache (:func:`jaxdl.devices.enable_compilation_cache`);
+    2. with ``--coordinator``: JAX's multi-process runtime (``jax.distributed.initialize``,
+       CPU collectives over gloo), which must precede anything that asks for devices;
+    3. on the CPU backend, glibc keeps freed memory mapped for XLA's per-step scratch
+       (:func:`jaxdl.devices.keep_freed_host_memory`: the measured CPU speed-ups).
+
+    Flags that change JAX's configuration (``jax.config.update(...)``) belong between 2
+    and 3. Calling it again in the same process changes nothing. Returns ``args``.
+    """
+    import jax
+
+    from jaxdl import devices
+
+    devices.enable_compilation_cache()  # a config setting: does not start the backend
+    if getattr(args, "coordinator", None) and not jax.distributed.is_initialized():
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives
+        jax.distributed.initialize(coordinator_address=args.coordinator,
+                                   num_processes=args.num_processes, process_id=args.process_id)
+    # settings of JAX's configuration from flags go here (before the backend starts below)
+    if jax.default_backend() == "cpu":  # starts the backend
+        devices.keep_freed_host_memory()
+    return args
 
 
 def run(main, argv: Sequence[str] | None = None) -> None:

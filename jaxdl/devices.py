@@ -51,9 +51,11 @@ def keep_freed_host_memory() -> bool:
     with this); the MNIST CNN at batch 256 trains 1.5x faster. It sets glibc's
     ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` (``mallopt``) for the whole process, so
     freed memory stays with the process: its resident size stays at its peak. PyTorch's
-    speed is unaffected (measured). ``Learner`` calls it when JAX runs on the CPU;
-    ``JAXDL_KEEP_HOST_MEMORY=0`` turns it off. Returns whether it is in effect (False off
-    glibc, e.g. macOS).
+    speed is unaffected (measured). The experiments' setup call (:func:`jaxdl.cli.setup`)
+    makes it when JAX runs on the CPU; nothing else does (not importing jaxdl, not
+    ``Learner``): a library user who wants the CPU speed calls it once at the start of the
+    program. ``JAXDL_KEEP_HOST_MEMORY=0`` turns it off. Returns whether it is in effect
+    (False off glibc, e.g. macOS).
     """
     global _HOST_MEMORY_KEPT
     import ctypes

@@ -98,8 +98,8 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     log(f"model {type(model).__name__}: {count_params(model):,} parameters")
     hosts = {"process_index": jax.process_index(), "process_count": jax.process_count()}
     train_loader = DataLoader(data.train, args.batch_size, shuffle=shuffle, seed=args.seed, augment=augment, **hosts)
-    val_loader = DataLoader(data.val if data.val is not None else data.test, eval_batch_size, **hosts)
-    test_loader = DataLoader(data.test, eval_batch_size, **hosts)
+    val_loader = DataLoader(data.val if data.val is not None else data.test, eval_batch_size, pad_last=True, **hosts)
+    test_loader = DataLoader(data.test, eval_batch_size, pad_last=True, **hosts)  # every example once
     monitor = monitor or ("val_loss" if task == "regression" else "val_accuracy")
     ckpt = Checkpointer(workdir / "checkpoints", monitor=monitor,
                         mode="min" if monitor.endswith("loss") else "max",

@@ -1,7 +1,9 @@
 """Classification metrics from a confusion matrix accumulated over batches.
 
 torch counterparts: ``torchmetrics.Accuracy / Precision / Recall / F1Score /
-ConfusionMatrix`` and ``sklearn.metrics.*`` (the notes use both). Rows of the confusion
+ConfusionMatrix`` and ``sklearn.metrics.*`` (the notes use both). The matrix is summed
+on the device inside the jitted eval step; everything derived from it on the host is
+computed by ``sklearn.metrics`` from the label pairs it counts. Rows of the confusion
 matrix are true classes, columns predicted classes (sklearn's convention). Precision,
 recall and F1 of a class with no support or no prediction are 0 (sklearn's
 ``zero_division=0``).
@@ -33,15 +35,32 @@ def predict_labels(outputs: jax.Array, task: str) -> jax.Array:
     raise ValueError(f"no class predictions for task {task!r}; tasks: {TASKS}")
 
 
-def confusion_matrix(labels: jax.Array, preds: jax.Array, num_classes: int) -> jax.Array:
+def confusion_matrix(labels: jax.Array, preds: jax.Array, num_classes: int,
+                     mask: jax.Array | None = None) -> jax.Array:
     """torch: ``torchmetrics.ConfusionMatrix``; sklearn: ``confusion_matrix``. Jittable;
-    add the matrices of several batches to accumulate."""
+    add the matrices of several batches to accumulate. ``mask`` (N,) bool: count only
+    the examples where it is True (the padding of an evaluation batch is False)."""
     labels = labels.reshape(-1).astype(jnp.int32)
-    return jnp.zeros((num_classes, num_classes), jnp.int32).at[labels, preds.reshape(-1)].add(1)
+    counts = 1 if mask is None else mask.reshape(-1).astype(jnp.int32)
+    return jnp.zeros((num_classes, num_classes), jnp.int32).at[labels, preds.reshape(-1)].add(counts)
 
 
-def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b != 0)
+def labels_of(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (true, predicted) label pairs that a confusion matrix counts, as two host
+    arrays grouped by cell (the data set's order is gone; no metric here needs it): the
+    input ``sklearn.metrics`` takes."""
+    cm = np.asarray(cm)
+    true, pred = np.divmod(np.arange(cm.size), len(cm))
+    counts = cm.ravel()
+    return np.repeat(true, counts), np.repeat(pred, counts)
+
+
+def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """sklearn's ``precision_recall_fscore_support`` per class (``zero_division=0``)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    return precision_recall_fscore_support(*labels_of(cm), labels=np.arange(len(cm)), average=None,
+                                           zero_division=0)
 
 
 def accuracy(cm: np.ndarray) -> float:
@@ -50,51 +69,46 @@ def accuracy(cm: np.ndarray) -> float:
 
 
 def precision(cm: np.ndarray) -> np.ndarray:
-    """Per class: TP / (TP + FP) (column sums)."""
-    cm = np.asarray(cm, np.float64)
-    return _safe_div(np.diag(cm), cm.sum(axis=0))
+    """Per class: TP / (TP + FP) (column sums); sklearn's ``precision_score(average=None)``."""
+    return _per_class(cm)[0]
 
 
 def recall(cm: np.ndarray) -> np.ndarray:
-    """Per class: TP / (TP + FN) (row sums)."""
-    cm = np.asarray(cm, np.float64)
-    return _safe_div(np.diag(cm), cm.sum(axis=1))
+    """Per class: TP / (TP + FN) (row sums); sklearn's ``recall_score(average=None)``."""
+    return _per_class(cm)[1]
 
 
 def f1(cm: np.ndarray) -> np.ndarray:
-    p, r = precision(cm), recall(cm)
-    return _safe_div(2 * p * r, p + r)
+    """Per class: the harmonic mean of precision and recall; sklearn's ``f1_score(average=None)``."""
+    return _per_class(cm)[2]
 
 
 def summary(cm: np.ndarray, class_names: Sequence[str] | None = None) -> dict:
     """Accuracy, per-class and macro precision / recall / F1, support, the matrix itself."""
     cm = np.asarray(cm)
     names = list(class_names) if class_names is not None else [str(i) for i in range(len(cm))]
-    p, r, f = precision(cm), recall(cm), f1(cm)
+    p, r, f, support = _per_class(cm)
     return {
         "accuracy": accuracy(cm),
         "precision_macro": float(p.mean()), "recall_macro": float(r.mean()), "f1_macro": float(f.mean()),
         "per_class": {n: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                          "support": int(cm[i].sum())} for i, n in enumerate(names)},
+                          "support": int(support[i])} for i, n in enumerate(names)},
         "confusion_matrix": cm.tolist(),
     }
 
 
 def classification_report(cm: np.ndarray, class_names: Sequence[str] | None = None) -> str:
-    """Text table like ``sklearn.metrics.classification_report``, with the matrix below."""
-    s = summary(cm, class_names)
-    names = list(s["per_class"])
-    w = max(12, *(len(n) for n in names))
-    lines = [f"{'':>{w}} precision    recall  f1-score   support"]
-    for n, v in s["per_class"].items():
-        lines.append(f"{n:>{w}} {v['precision']:9.4f} {v['recall']:9.4f} {v['f1']:9.4f} {v['support']:9d}")
-    total = int(np.asarray(cm).sum())
-    lines += ["", f"{'accuracy':>{w}} {'':9} {'':9} {s['accuracy']:9.4f} {total:9d}",
-              f"{'macro avg':>{w}} {s['precision_macro']:9.4f} {s['recall_macro']:9.4f} "
-              f"{s['f1_macro']:9.4f} {total:9d}", "", "confusion matrix (rows: true, columns: predicted)"]
+    """``sklearn.metrics.classification_report`` (4 digits, ``zero_division=0``) of the
+    labels the matrix counts, with the matrix below."""
+    from sklearn.metrics import classification_report as sk_report
+
     cm = np.asarray(cm)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(len(cm))]
+    text = sk_report(*labels_of(cm), labels=np.arange(len(cm)), target_names=names, digits=4, zero_division=0)
+    w = max(12, *(len(n) for n in names))
     cw = max(5, len(str(cm.max())) + 1)
-    lines.append(" " * w + "".join(f"{i:>{cw}}" for i in range(len(cm))))
+    lines = [text.rstrip("\n"), "", "confusion matrix (rows: true, columns: predicted)",
+             " " * w + "".join(f"{i:>{cw}}" for i in range(len(cm)))]
     for i, row in enumerate(cm):
         lines.append(f"{names[i]:>{w}}" + "".join(f"{v:>{cw}}" for v in row))
     return "\n".join(lines)

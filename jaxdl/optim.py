@@ -103,7 +103,7 @@ def freeze(tx: optax.GradientTransformation, patterns: Sequence[str]) -> optax.G
         treedef = jax.tree_util.tree_structure(params)
         return jax.tree_util.tree_unflatten(treedef, ["frozen" if p in frozen else "train" for p in tree.paths(params)])
 
-    return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
+    return optax.partition({"train": tx, "frozen": optax.set_to_zero()}, labels)
 
 
 def frozen_paths(params, patterns: Sequence[str]) -> list[str]:

@@ -37,10 +37,20 @@ class DataParallel:
         return f"DataParallel({self.num_devices} devices, {jax.process_count()} process(es))"
 
     def replicate(self, tree):
-        """Every leaf on every device (the parameters, optimizer state, step)."""
+        """Every leaf on every device (the parameters, optimizer state, step, and the
+        typed PRNG keys of dropout layers)."""
         if self.multi_process:
-            return jax.tree.map(lambda a: jax.make_array_from_process_local_data(self.replicated, np.asarray(a)), tree)
+            return jax.tree.map(self._replicate_across_processes, tree)
         return jax.device_put(tree, self.replicated)
+
+    def _replicate_across_processes(self, a):
+        """One leaf, identical in every process, as a global replicated array. A typed
+        PRNG key has no NumPy form: its raw data (``key_data``) travels and is wrapped
+        back with the key's own implementation."""
+        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+            data = jax.make_array_from_process_local_data(self.replicated, np.asarray(jax.random.key_data(a)))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
+        return jax.make_array_from_process_local_data(self.replicated, np.asarray(a))
 
     def shard(self, batch):
         """Split each array of ``batch`` over the devices along axis 0. A batch whose size

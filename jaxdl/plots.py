@@ -1,22 +1,31 @@
 """PNG figures of a run: learning curves, confusion matrix, image grids, forecasts
-(the notes' ``plt.plot(losses)``, ``plot_confusion_matrix``, ``make_grid`` + ``imshow``)."""
+(the notes' ``plt.plot(losses)``, ``plot_confusion_matrix``, ``make_grid`` + ``imshow``).
+
+Figures are drawn with matplotlib's object API (a ``Figure`` on its own Agg canvas),
+which writes PNG files without a display and without choosing matplotlib's global
+backend: importing or using this module leaves ``pyplot`` and a notebook's inline plots
+alone.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
-def _save(fig, path: str | os.PathLike) -> str:
+def _figure(**kwargs) -> Figure:
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)  # its own PNG canvas: no pyplot, no global backend
+    return fig
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return str(path)
 
 
@@ -24,7 +33,8 @@ def curves(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> st
     """Loss (and accuracy, when present) per epoch for train and validation."""
     epochs = [r["epoch"] for r in rows]
     has_acc = any("train_accuracy" in r for r in rows)
-    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(10 if has_acc else 5, 3.6), squeeze=False)
+    fig = _figure(figsize=(10 if has_acc else 5, 3.6))
+    axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)
     for ax, metric in zip(axes[0], ["loss", "accuracy"]):
         for split in ("train", "val"):
             key = f"{split}_{metric}"
@@ -42,7 +52,8 @@ def confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str | os.
                      title: str = "confusion matrix") -> str:
     cm = np.asarray(cm)
     n = len(cm)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n))
+    fig = _figure(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n))
+    ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     for i in range(n):
         for j in range(n):
@@ -62,7 +73,8 @@ def image_grid(images_NHWC: np.ndarray, path: str | os.PathLike, *, true: Sequen
     """Images with 'pred (true)' titles, red where wrong (torchvision's ``make_grid``)."""
     images = np.asarray(images_NHWC)
     rows = -(-len(images) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.6 * rows), squeeze=False)
+    fig = _figure(figsize=(1.4 * cols, 1.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     name = (lambda k: class_names[int(k)]) if class_names is not None else str
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -81,7 +93,8 @@ def series(path: str | os.PathLike, *lines: tuple[Sequence, Sequence, str], titl
            xlabel: str = "", ylabel: str = "") -> str:
     """Several (x, y, label) lines on one axis: data and fit, forecasts, loss over w. A
     fourth element, a dict, passes matplotlib styles (``{"color": "C1", "ls": "--"}``)."""
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig = _figure(figsize=(8, 3.6))
+    ax = fig.subplots()
     for x, y, label, *style in lines:
         ax.plot(x, y, label=label, **(style[0] if style else {}))
     ax.set_title(title)

@@ -34,7 +34,6 @@ import optax
 from flax import nnx
 
 from jaxdl import metrics as M
-from jaxdl.devices import keep_freed_host_memory
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -70,6 +69,8 @@ class Learner:
     on (torch has no such guard). It costs time: the old state must be kept until the
     step knows, which stops XLA from updating in place (measured: the 5-layer MLP at
     batch 64 goes from 1.7 to 2.35 ms a step on 2 CPU cores), so it is off by default.
+    Constructing a Learner changes no process-wide setting: for the experiments' CPU
+    speed call :func:`jaxdl.devices.keep_freed_host_memory` once (``jaxdl.cli.setup`` does).
     """
 
     def __init__(self, model: nnx.Module, loss_fn: LossFn, optimizer: optax.GradientTransformation,
@@ -80,8 +81,6 @@ class Learner:
         if task.startswith("binary"):
             num_classes = 2 if num_classes is None else num_classes
         self.task, self.num_classes, self.skip_nonfinite = task, num_classes, skip_nonfinite
-        if jax.default_backend() == "cpu":
-            keep_freed_host_memory()  # XLA:CPU's per-step scratch: see its docstring
         self.parallel = parallel  # a jaxdl.parallel.DataParallel, or None for one device
         self.loss_fn, self.tx = loss_fn, optimizer
         model.train()
@@ -113,12 +112,13 @@ class Learner:
         return nnx.merge(graphdef, state.params, state.model_state, copy=True)
 
     # -------------------------------------------------------------- steps (pure)
-    def _batch_metrics(self, loss, outputs, y) -> dict:
+    def _batch_metrics(self, loss, outputs, y, mask=None) -> dict:
         n = outputs.shape[0]
-        m = {"loss": loss, "n": jnp.asarray(n, jnp.int32)}
+        m = {"loss": loss, "n": jnp.asarray(n, jnp.int32) if mask is None else jnp.sum(mask, dtype=jnp.int32)}
         if self.task != "regression":
             preds = M.predict_labels(outputs, self.task)
-            m["correct"] = jnp.sum(preds == y.reshape(n).astype(preds.dtype)).astype(jnp.int32)
+            hit = preds == y.reshape(n).astype(preds.dtype)
+            m["correct"] = jnp.sum(hit if mask is None else hit & mask).astype(jnp.int32)
         return m
 
     def _train_step(self, state: TrainState, batch) -> tuple[TrainState, dict]:
@@ -161,12 +161,22 @@ class Learner:
     def _predict(self, state: TrainState, *xs: jax.Array) -> jax.Array:
         return nnx.merge(self.graphdef_eval, state.params, state.model_state, copy=True)(*xs)
 
-    def _eval_step(self, state: TrainState, batch) -> dict:
+    def _eval_step(self, state: TrainState, batch, mask=None) -> dict:
+        """``eval_step(state, batch[, mask])``: the batch's metrics; with ``mask`` (N,)
+        bool, the rows where it is False (an evaluation loader's padding) count nowhere:
+        not in the loss, ``n``, ``correct`` or the confusion matrix. The masked loss is
+        the mean of each example's loss alone (a batch of one), which equals the batch
+        loss for a loss that is a mean over examples (every jaxdl loss with 'mean')."""
         *xs, y = batch
         outputs = self._predict(state, *xs)
-        m = self._batch_metrics(self.loss_fn(outputs, y), outputs, y)
+        if mask is None:
+            loss = self.loss_fn(outputs, y)
+        else:
+            each = jax.vmap(lambda o, t: self.loss_fn(o[None], t[None]))(outputs, y)
+            loss = jnp.sum(jnp.where(mask, each, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
+        m = self._batch_metrics(loss, outputs, y, mask)
         if self.num_classes:
-            m["confusion"] = M.confusion_matrix(y, M.predict_labels(outputs, self.task), self.num_classes)
+            m["confusion"] = M.confusion_matrix(y, M.predict_labels(outputs, self.task), self.num_classes, mask)
         return m
 
 
@@ -212,8 +222,21 @@ def _reduce_metrics(batch_metrics: list[dict], prefix: str) -> dict:
 
 def evaluate(learner: Learner, state: TrainState, loader) -> dict:
     """Loss, accuracy and (with ``num_classes``) the confusion matrix over a whole loader
-    (torch: the ``model.eval()`` + ``torch.no_grad()`` test loop)."""
-    return _reduce_metrics([learner.eval_step(state, learner.shard(b)) for b in loader], "")
+    (torch: the ``model.eval()`` + ``torch.no_grad()`` test loop).
+
+    A ``DataLoader(..., pad_last=True)`` ends each batch with its padding mask, which
+    the eval step applies: every example counts exactly once, in any number of
+    processes. A multi-process loader without it (it drops the last partial batch) is
+    refused."""
+    masked = getattr(loader, "pad_last", False)
+    if getattr(loader, "process_count", 1) > 1 and not masked:
+        raise ValueError("this multi-process loader drops the last partial batch, so evaluation would miss "
+                         "examples; build evaluation loaders with DataLoader(..., pad_last=True)")
+    out = []
+    for batch in loader:
+        batch = learner.shard(batch)
+        out.append(learner.eval_step(state, batch[:-1], batch[-1]) if masked else learner.eval_step(state, batch))
+    return _reduce_metrics(out, "")
 
 
 def _progress(total: int, desc: str, enabled: bool):

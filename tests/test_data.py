@@ -72,15 +72,46 @@ def test_loader_covers_every_example_once_and_is_deterministic(device_resident):
         DataLoader(ds, 0)
 
 
-def test_scalers_round_trip_and_fit_on_train_only():
-    x = np.random.default_rng(0).normal(5, 3, (50, 3))
+@pytest.mark.parametrize("device_resident", [False, True])
+def test_padded_loader_gives_every_example_once_in_any_process_count(device_resident):
+    ds = ArrayDataset(np.arange(103, dtype=np.int32), np.arange(103, dtype=np.int32) % 7)
+    for count in (1, 2, 5):
+        seen, masks = [], []
+        for index in range(count):
+            dl = DataLoader(ds, 10, shuffle=True, seed=3, pad_last=True, process_index=index, process_count=count,
+                            device_resident=device_resident)
+            batches = list(dl.epoch(1))
+            assert len(dl) == len(batches) == 11 and all(len(b) == 3 for b in batches)  # x, y, mask
+            assert [len(x) for x, _, _ in batches] == [10 // count] * 10 + [-(-3 // count)]  # last: 3 padded up
+            seen += [np.asarray(x)[np.asarray(m)] for x, _, m in batches]
+            masks.append(np.concatenate([np.asarray(m) for *_, m in batches]))
+        assert sorted(np.concatenate(seen).tolist()) == list(range(103))  # each example once, none twice
+        assert sum((~m).sum() for m in masks) == -(-3 // count) * count - 3  # the padding, masked out
+    training = DataLoader(ds, 10, process_index=1, process_count=2)  # training keeps dropping the partial batch
+    assert len(training) == 10 and all(len(b) == 2 and len(b[0]) == 5 for b in training.epoch(1))
+    with pytest.raises(ValueError, match="exclude"):
+        DataLoader(ds, 10, drop_last=True, pad_last=True)
+
+
+def test_scalers_are_sklearns_keep_float32_and_fit_on_train_only():
+    from sklearn import preprocessing
+    from sklearn.exceptions import NotFittedError
+
+    assert MinMaxScaler is preprocessing.MinMaxScaler and StandardScaler is preprocessing.StandardScaler
+    x = np.random.default_rng(0).normal(5, 3, (50, 3)).astype(np.float32)
     for scaler in (MinMaxScaler((-1.0, 1.0)), StandardScaler()):
         z = scaler.fit_transform(x)
+        assert z.dtype == np.float32
         np.testing.assert_allclose(scaler.inverse_transform(z), x, rtol=1e-5, atol=1e-5)
     mm = MinMaxScaler((-1.0, 1.0)).fit(x[:25])
     assert mm.transform(x[:25]).min() == pytest.approx(-1) and mm.transform(x[:25]).max() == pytest.approx(1)
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises(NotFittedError, match="fit"):
         MinMaxScaler().transform(x)
+    p = load("pima")  # scaled by sklearn's scaler, fitted on the training split only
+    xtr = p.train.arrays[0]
+    assert isinstance(p.info["scaler"], preprocessing.MinMaxScaler) and xtr.dtype == np.float32
+    np.testing.assert_allclose(xtr.min(0), -1, atol=1e-6)
+    np.testing.assert_allclose(xtr.max(0), 1, atol=1e-6)
 
 
 def test_time_series_split_and_windows():
@@ -88,9 +119,15 @@ def test_time_series_split_and_windows():
     train, test = split_last(s, 12)
     assert len(train) == 18 and test[0] == 18
     x, y = windows(train, 12)
-    assert x.shape == (6, 12, 1) and y[:, 0].tolist() == list(range(12, 18)) and x[1, 0, 0] == 1
+    notes = [(train[i:i + 12], train[i + 12]) for i in range(len(train) - 12)]  # the notes' input_data(seq, ws)
+    np.testing.assert_array_equal(x[..., 0], [w for w, _ in notes])
+    np.testing.assert_array_equal(y[:, 0], [label for _, label in notes])
+    assert x.shape == (6, 12, 1) and y.shape == (6, 1)
+    assert np.shares_memory(x, train) and not x.flags.writeable  # sliding_window_view: no copy of the windows
     with pytest.raises(ValueError):
         split_last(s, 30)
+    with pytest.raises(ValueError, match="window"):
+        windows(train, 18)
 
 
 def test_augmentations_are_deterministic_and_correct():

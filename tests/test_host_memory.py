@@ -1,6 +1,6 @@
 """devices.keep_freed_host_memory: XLA:CPU's per-step scratch stops page-faulting in.
 
-Each run is a fresh process (the setting is process-wide and Learner applies it): the
+Each run is a fresh process (the setting is process-wide; cli.setup applies it): the
 CIFAR Net's first convolution at batch 128 (a 30 MB im2col temporary) is called 20 times
 and the minor page faults per call are counted with and without the setting."""
 

@@ -94,3 +94,13 @@ def test_non_positive_learning_rate_is_refused(lr):
 def test_step_lr_counts_epochs_in_steps():
     sched = optim.step_lr(0.1, step_size=2, gamma=0.5, steps_per_epoch=10)
     assert float(sched(19)) == pytest.approx(0.1) and float(sched(20)) == pytest.approx(0.05)
+
+
+def test_freeze_is_optax_partition_not_its_back_compat_alias():
+    # optax.multi_transform is the same function kept for backwards compatibility: a source check
+    import inspect
+
+    src = inspect.getsource(optim.freeze)
+    assert "optax.partition(" in src and "multi_transform" not in src
+    state = optim.freeze(optim.sgd(0.1), ["b"]).init(jax.tree.map(jnp.asarray, W0))
+    assert isinstance(state, optax.PartitionState) and set(state.inner_states) == {"train", "frozen"}

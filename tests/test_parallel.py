@@ -1,5 +1,7 @@
 """Data parallelism: two CPU devices in one process, and two processes on 127.0.0.1 with
-jax.distributed and CPU (gloo) collectives, against one device; resume across processes."""
+jax.distributed and CPU (gloo) collectives, against one device; resume across processes;
+a dropout model (typed PRNG keys in the state) across processes; evaluation that counts
+every example once in any number of processes (padded, masked last batch)."""
 
 import json
 import os
@@ -8,13 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _cmd(workdir, *extra, epochs=1):
-    return [sys.executable, "-m", "experiments.mnist_cnn", "--dataset", "mnist_5k", "--epochs", str(epochs),
+def _cmd(workdir, *extra, epochs=1, experiment="mnist_cnn"):
+    return [sys.executable, "-m", f"experiments.{experiment}", "--dataset", "mnist_5k", "--epochs", str(epochs),
             "--batch-size", "50", "--workdir", str(workdir), "--no-progress", *extra]
 
 
@@ -50,10 +53,10 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _two_processes(workdir, *extra, epochs=1):
+def _two_processes(workdir, *extra, epochs=1, experiment="mnist_cnn"):
     port = _free_port()
     procs = [subprocess.Popen(_cmd(workdir, "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-                                   "--process-id", str(i), *extra, epochs=epochs),
+                                   "--process-id", str(i), *extra, epochs=epochs, experiment=experiment),
                               cwd=ROOT, env=_env(1), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
@@ -70,3 +73,95 @@ def test_two_processes_equal_one_process_and_resume(tmp_path, one_device):
     assert "resumed from epoch 1" in outs[0]
     assert _metrics(tmp_path)["epochs"] == 2
     assert sorted(p.name for p in (tmp_path / "checkpoints" / "last").iterdir()) == ["1", "2"]
+
+
+@pytest.mark.slow
+def test_dropout_model_two_processes_equal_one_process(tmp_path):
+    # mnist_binary's model has dropout: its dropout RNG key is a typed key leaf of the train state
+    one = subprocess.run(_cmd(tmp_path / "one", "--batch-size", "100", experiment="mnist_binary"), cwd=ROOT,
+                         env=_env(1), capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    outs = _two_processes(tmp_path / "two", "--batch-size", "100", experiment="mnist_binary")
+    assert "DataParallel(2 devices, 2 process(es))" in outs[0]
+    m1, m2 = _metrics(tmp_path / "one"), _metrics(tmp_path / "two")
+    assert m2["test_loss"] == pytest.approx(m1["test_loss"], rel=1e-4)
+    assert abs(m2["test_accuracy"] - m1["test_accuracy"]) <= 0.002
+    assert sum(c["support"] for c in m2["per_class"].values()) == 1000  # every test example once
+
+
+EVALUATE = r"""
+import argparse, json, sys
+import jax, numpy as np
+from flax import nnx
+from jaxdl import cli, data, losses, optim
+from jaxdl.data import ArrayDataset, DataLoader
+from jaxdl.models import MLP
+from jaxdl.parallel import for_mode
+from jaxdl.train import Learner, evaluate
+n, port = int(sys.argv[1]), sys.argv[2]
+cli.setup(argparse.Namespace(coordinator=f"127.0.0.1:{port}" if n > 1 else None, num_processes=n,
+                             process_id=int(sys.argv[3])))
+ds = data.load("mnist_5k")
+test = ArrayDataset(*ds.test[:999])  # 999 examples: divides neither the batch (100) nor 2 processes
+learner = Learner(MLP([784, 64, 10], dropout=0.5, rngs=nnx.Rngs(params=0, dropout=1)), losses.cross_entropy,
+                  optim.adam(1e-3), num_classes=10, parallel=for_mode("auto"))
+loader = DataLoader(test, 100, pad_last=True, process_index=jax.process_index(), process_count=n)
+r = evaluate(learner, learner.init_state(), loader)
+print(json.dumps({"loss": r["loss"], "accuracy": r["accuracy"], "confusion": np.asarray(r["confusion"]).tolist(),
+                  "batches": len(loader), "devices": jax.device_count()}))
+"""
+
+
+def _evaluate(processes):
+    port = _free_port()
+    procs = [subprocess.Popen([sys.executable, "-c", EVALUATE, str(processes), str(port), str(i)], cwd=ROOT,
+                              env={**_env(1), "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(processes)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * processes, "".join(o[1][-3000:] for o in outs)
+    return [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+
+
+@pytest.mark.slow
+def test_evaluation_counts_every_example_once_in_two_processes():
+    (one,), two = _evaluate(1), _evaluate(2)
+    assert one["devices"] == 1 and two[0]["devices"] == 2 and two[0] == two[1]
+    assert np.sum(one["confusion"]) == np.sum(two[0]["confusion"]) == 999 and two[0]["batches"] == 10
+    assert two[0]["confusion"] == one["confusion"]
+    assert two[0]["accuracy"] == one["accuracy"]
+    assert two[0]["loss"] == pytest.approx(one["loss"], rel=1e-6)  # measured: 1e-8 apart (float32 sums)
+
+
+def test_masked_evaluation_ignores_padding_and_equals_unpadded():
+    from flax import nnx
+
+    from jaxdl import data, losses, optim
+    from jaxdl.data import ArrayDataset, DataLoader
+    from jaxdl.layers import Linear
+    from jaxdl.models import MLP
+    from jaxdl.train import Learner, evaluate
+
+    test = ArrayDataset(*data.load("mnist_5k").test[:999])
+    learner = Learner(MLP([784, 64, 10], dropout=0.5, rngs=nnx.Rngs(params=0, dropout=1)), losses.cross_entropy,
+                      optim.adam(1e-3), num_classes=10)
+    state = learner.init_state()
+    plain, padded = (evaluate(learner, state, DataLoader(test, 100, pad_last=pad)) for pad in (False, True))
+    np.testing.assert_array_equal(padded["confusion"], plain["confusion"])
+    assert padded["accuracy"] == plain["accuracy"] and np.sum(padded["confusion"]) == 999
+    assert padded["loss"] == pytest.approx(plain["loss"], rel=1e-6)  # measured: 1e-8 apart
+    # rows whose mask is False count nowhere, even NaN ones
+    x, y = test.arrays
+    junk_x = np.concatenate([x[:7], np.full((3, *x.shape[1:]), np.nan, np.float32)])
+    junk_y, mask = np.concatenate([y[:7], y[:3]]), np.arange(10) < 7
+    got, want = learner.eval_step(state, (junk_x, junk_y), mask), learner.eval_step(state, (x[:7], y[:7]))
+    assert (int(got["n"]), int(got["correct"])) == (7, int(want["correct"]))
+    np.testing.assert_array_equal(got["confusion"], want["confusion"])
+    assert float(got["loss"]) == pytest.approx(float(want["loss"]), rel=1e-6)
+    # a regression loss (mean over (N, 1) outputs) masks the same way
+    reg = Learner(Linear(784, 1, rngs=nnx.Rngs(0)), losses.mse_loss, optim.sgd(0.1), task="regression")
+    t = y[:10, None].astype(np.float32)
+    got = reg.eval_step(reg.init_state(), (x[:10].reshape(10, -1), np.where(mask[:, None], t, np.nan)), mask)
+    want = reg.eval_step(reg.init_state(), (x[:7].reshape(7, -1), t[:7]))
+    assert float(got["loss"]) == pytest.approx(float(want["loss"]), rel=1e-6) and int(got["n"]) == 7
+    with pytest.raises(ValueError, match="pad_last=True"):  # a multi-process loader that would drop examples
+        evaluate(learner, state, DataLoader(test, 100, process_index=0, process_count=2))

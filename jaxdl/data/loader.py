@@ -69,13 +69,19 @@ class DataLoader:
     ``process_index``/``process_count`` (multi-host data parallelism): every process
     walks the same global order and yields only its contiguous slice of each global
     batch; ``batch_size`` must divide by ``process_count`` and the last partial batch
-    is dropped (torch: ``DistributedSampler``).
+    is dropped (torch: ``DistributedSampler``), unless ``pad_last``.
+    ``pad_last=True`` (evaluation loaders): every example is seen exactly once, in any
+    number of processes. The last global batch is padded, with copies of the epoch's
+    first examples, to a size that divides by ``process_count``, and every batch ends
+    with one more array, a boolean mask (N,) that is False on the padding; ``evaluate``
+    gives the masked rows weight 0 in every metric (torch's ``DistributedSampler``
+    pads with repeated examples and counts them twice).
     """
 
     def __init__(self, dataset: ArrayDataset | Sequence[np.ndarray], batch_size: int = 1,
                  shuffle: bool = False, *, seed: int = 0, drop_last: bool = False,
                  device_resident: bool = False, augment=None, process_index: int = 0,
-                 process_count: int = 1):
+                 process_count: int = 1, pad_last: bool = False):
         if not isinstance(dataset, ArrayDataset):
             dataset = ArrayDataset(*dataset)
         if int(batch_size) < 1:
@@ -83,13 +89,16 @@ class DataLoader:
         if drop_last and batch_size > len(dataset):
             raise ValueError(f"drop_last with batch_size {batch_size} > {len(dataset)} examples "
                              "would give no batch at all")
+        if drop_last and pad_last:
+            raise ValueError("drop_last and pad_last exclude each other: pad_last keeps every example")
         if process_count > 1:
             if batch_size % process_count:
                 raise ValueError(f"batch_size {batch_size} must divide by the {process_count} processes")
-            drop_last = True
+            drop_last = not pad_last
         self.process_index, self.process_count = process_index, process_count
         self.dataset, self.batch_size, self.shuffle = dataset, int(batch_size), shuffle
         self.seed, self.drop_last, self.device_resident = seed, drop_last, device_resident
+        self.pad_last = pad_last
         self._device_arrays = tuple(jax.device_put(a) for a in dataset.arrays) if device_resident else None
         self._epoch = 0
         self._augment = jax.jit(augment) if augment is not None else None
@@ -126,27 +135,48 @@ class DataLoader:
             first += k
             yield stacked, batch
 
-    def _batches(self, epoch: int, steps: int) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
+    def _layout(self, epoch: int) -> tuple[np.ndarray, list[int], np.ndarray | None]:
+        """This process's example indices of epoch ``epoch`` in batch order, the size of
+        each of its batches, and (``pad_last``) which positions hold real examples."""
         order = epoch_order(len(self.dataset), self.seed, epoch, self.shuffle)
-        b = self.batch_size
-        if self.process_count > 1:  # this process's slice of every global batch
-            per = b // self.process_count
-            take = (np.arange(len(self))[:, None] * b + self.process_index * per + np.arange(per)).ravel()
-            order, b = order[take], per
-        n_stacked = (len(order) // b) // steps * steps if steps > 1 else 0  # batches that go in stacks
+        n, b, pc, pi = len(order), self.batch_size, self.process_count, self.process_index
+        full, rest = divmod(n, b)
+        last = 0 if self.drop_last or not rest else (-(-rest // pc) * pc if self.pad_last else rest)
+        valid = None
+        if self.pad_last:
+            order = np.concatenate([order, order[np.arange(full * b + last - n) % n]])
+            valid = np.arange(len(order)) < n
+        if pc == 1:
+            return order, [b] * full + ([last] if last else []), valid
+        per, last_per = b // pc, last // pc  # this process's contiguous slice of each global batch
+        take = np.concatenate([(np.arange(full)[:, None] * b + pi * per + np.arange(per)).ravel(),
+                               full * b + pi * last_per + np.arange(last_per)])
+        return order[take], [per] * full + ([last_per] if last else []), None if valid is None else valid[take]
+
+    def _batches(self, epoch: int, steps: int) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
+        order, sizes, valid = self._layout(epoch)
+        b = self.batch_size // self.process_count
+        n_full = sum(1 for z in sizes if z == b)  # every batch but a partial last one
+        n_stacked = n_full // steps * steps if steps > 1 else 0  # batches that go in stacks
+        starts = np.cumsum([0, *sizes])
         spans = [(True, i * b, (i + steps) * b) for i in range(0, n_stacked, steps)]
-        spans += [(False, i * b, (i + 1) * b) for i in range(n_stacked, len(self))]
+        spans += [(False, int(starts[i]), int(starts[i + 1])) for i in range(n_stacked, len(sizes))]
+
+        def shape(a, stacked):
+            return a.reshape(steps, b, *a.shape[1:]) if stacked else a
+
         if self.device_resident:
             order_d = jax.device_put(order.astype(np.int32))
+            valid_d = jax.device_put(valid) if valid is not None else None
             for stacked, lo, hi in spans:
-                idx = order_d[lo:hi]
-                yield stacked, _take(self._device_arrays, idx.reshape(steps, b) if stacked else idx)
+                batch = _take(self._device_arrays, shape(order_d[lo:hi], stacked))
+                yield stacked, batch if valid_d is None else (*batch, shape(valid_d[lo:hi], stacked))
             return
-        reorder = self.shuffle or self.process_count > 1
+        reorder = self.shuffle or self.process_count > 1 or (valid is not None and not valid.all())
         arrays = tuple(a[order] for a in self.dataset.arrays) if reorder else self.dataset.arrays
+        arrays += () if valid is None else (valid,)
         for stacked, lo, hi in spans:
-            yield stacked, tuple(jax.device_put(a[lo:hi].reshape(steps, b, *a.shape[1:]) if stacked else a[lo:hi])
-                                 for a in arrays)
+            yield stacked, tuple(jax.device_put(shape(a[lo:hi], stacked)) for a in arrays)
 
     def __iter__(self) -> Iterator[tuple[jax.Array, ...]]:
         self._epoch += 1

@@ -1,72 +1,18 @@
 """Splits, scalers and windowing (sklearn's ``train_test_split`` / ``MinMaxScaler`` /
 ``StandardScaler`` and the notes' ``input_data(seq, ws)``), numpy in and out.
 
-Scalers are fitted on training data only and invert exactly (forecasts back in
-original units).
+The scalers are scikit-learn's own classes (``sklearn.preprocessing``, re-exported
+here): fit them on training data only; ``inverse_transform`` brings forecasts back to
+the original units. They keep the input's float dtype (float32 in, float32 out).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-
-@dataclasses.dataclass
-class MinMaxScaler:
-    """sklearn: ``MinMaxScaler(feature_range=(-1, 1))`` (the notes' LSTM and Pima scaling)."""
-
-    feature_range: tuple[float, float] = (-1.0, 1.0)
-    min_: np.ndarray | None = None
-    max_: np.ndarray | None = None
-
-    def fit(self, x: np.ndarray) -> "MinMaxScaler":
-        x = np.asarray(x, np.float64)
-        self.min_, self.max_ = x.min(axis=0), x.max(axis=0)
-        return self
-
-    def _scale(self):
-        if self.min_ is None:
-            raise RuntimeError("MinMaxScaler: call fit() on the training data first")
-        span = np.where(self.max_ > self.min_, self.max_ - self.min_, 1.0)
-        lo, hi = self.feature_range
-        return (hi - lo) / span, lo
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        s, lo = self._scale()
-        return ((np.asarray(x, np.float64) - self.min_) * s + lo).astype(np.float32)
-
-    def fit_transform(self, x: np.ndarray) -> np.ndarray:
-        return self.fit(x).transform(x)
-
-    def inverse_transform(self, y: np.ndarray) -> np.ndarray:
-        s, lo = self._scale()
-        return (np.asarray(y, np.float64) - lo) / s + self.min_
-
-
-@dataclasses.dataclass
-class StandardScaler:
-    """sklearn: ``StandardScaler()``: zero mean, unit (population) variance per feature."""
-
-    mean_: np.ndarray | None = None
-    scale_: np.ndarray | None = None
-
-    def fit(self, x: np.ndarray) -> "StandardScaler":
-        x = np.asarray(x, np.float64)
-        self.mean_, std = x.mean(axis=0), x.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1.0)
-        return self
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        if self.mean_ is None:
-            raise RuntimeError("StandardScaler: call fit() on the training data first")
-        return ((np.asarray(x, np.float64) - self.mean_) / self.scale_).astype(np.float32)
-
-    def fit_transform(self, x: np.ndarray) -> np.ndarray:
-        return self.fit(x).transform(x)
-
-    def inverse_transform(self, y: np.ndarray) -> np.ndarray:
-        return np.asarray(y, np.float64) * self.scale_ + self.mean_
+__all__ = ["MinMaxScaler", "StandardScaler", "normalize", "split_last", "windows"]
 
 
 def split_last(series: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,12 +24,12 @@ def split_last(series: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def windows(series: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """The notes' ``input_data(seq, ws)``: every (series[i:i+w], series[i+w]) pair, as
-    arrays (N, w, 1) and (N, 1) for an LSTM with input_size 1."""
+    arrays (N, w, 1) and (N, 1) for an LSTM with input_size 1. Read-only views of the
+    float32 series (``sliding_window_view``): no copy of the N x w windows."""
     s = np.asarray(series, np.float32).reshape(-1)
     if not 0 < window < len(s):
         raise ValueError(f"window {window} must be between 1 and len(series)-1 = {len(s) - 1}")
-    idx = np.arange(window)[None, :] + np.arange(len(s) - window)[:, None]
-    return s[idx][..., None], s[window:][:, None]
+    return sliding_window_view(s[:-1], window)[..., None], s[window:, None]
 
 
 def normalize(mean, std):
