@@ -120,7 +120,7 @@ class Checkpointer:
     def _restore_meta(self, manager, step) -> dict:
         return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
-    def meta(self, which: str = "last", epoch: int | None = None) -> dict:
+    def read_meta(self, which: str = "last", epoch: int | None = None) -> dict:
         """A checkpoint's JSON side alone (``epoch``, ``logs``, ``history`` and the ``meta``
         given at construction, e.g. the run's ``args``), without reading its arrays."""
         manager, epoch = self._find(which, epoch)

@@ -49,9 +49,9 @@ def validation_size(text: str) -> float | int:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a fraction < 1 or a count, got {text!r}") from None
-    if v < 0 or (v >= 1 and v != int(v)):
+    if v < 0 or (v > 1 and not v.is_integer()):
         raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1) or a whole count, got {text}")
-    return v if v < 1 else int(v)
+    return int(v) if v.is_integer() else v
 
 
 def existing_dir(text: str) -> str:

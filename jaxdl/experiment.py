@@ -178,7 +178,7 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
         if ckpt.latest_epoch() is None:
             log(f"--resume: no checkpoint in {ckpt.directory}, starting from scratch")
         else:
-            saved = ckpt.meta()
+            saved = ckpt.read_meta()
             conflicts = resume_conflicts(saved["args"], args, saved["epoch"]) if "args" in saved else []
             if conflicts and not getattr(args, "resume_anyway", False):
                 ckpt.close()
