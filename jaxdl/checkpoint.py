@@ -169,6 +169,15 @@ class Checkpointer:
             template, out["state"])
         return state, dict(out["meta"])
 
+    def clear(self) -> None:
+        """Delete every checkpoint here, last and best (a new run in a used directory:
+        orbax would otherwise skip the new run's epochs that are not newer than the old
+        run's, and the old best would stand)."""
+        for manager in (self._last, self._best):
+            for step in manager.all_steps():
+                manager.delete(step)
+        self.best_value, self._history = None, []
+
     def wait(self) -> None:
         self._last.wait_until_finished()
         self._best.wait_until_finished()

@@ -174,7 +174,11 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
                         meta={"experiment": name, "args": {k: v for k, v in vars(args).items()}},
                         every=checkpoint_every)
     state, start, history = learner.init_state(), 0, History()
-    if getattr(args, "resume", False) or getattr(args, "resume_anyway", False):
+    resume = getattr(args, "resume", False) or getattr(args, "resume_anyway", False)
+    if not resume and (ckpt.latest_epoch() is not None or ckpt.best_epoch() is not None):
+        log(f"a new run: deleting the checkpoints of an earlier run in {ckpt.directory} (--resume continues one)")
+        ckpt.clear()
+    if resume:
         if ckpt.latest_epoch() is None:
             log(f"--resume: no checkpoint in {ckpt.directory}, starting from scratch")
         else:

@@ -167,3 +167,15 @@ def test_pick_refuses_an_unknown_metric_name():
 def test_early_stopping_without_validation_says_what_to_give_it(tmp_path):
     with pytest.raises(KeyError, match="validation split"):
         _run(_args(tmp_path, epochs=2), data.load("iris"), callbacks=(train.EarlyStopping("val_loss"),))
+
+
+def test_a_new_run_in_a_used_workdir_selects_among_its_own_epochs(tmp_path):
+    ds = data.load("iris")
+    _run(_args(tmp_path, "--val-size", "0.25", epochs=5), ds)
+    second = _run(_args(tmp_path, "--val-size", "0.25", "--lr", "0.001", epochs=2), ds)
+    assert second["selected_epoch"] <= 2  # not the earlier run's best epoch
+    with Checkpointer(tmp_path / "checkpoints") as ck:
+        assert ck.latest_epoch() == 2 and ck.read_meta()["args"]["lr"] == 0.001
+        with pytest.raises(FileNotFoundError):
+            ck.read_meta(epoch=5)  # the earlier run's checkpoints are gone
+        assert ck.read_meta("best")["args"]["lr"] == 0.001
