@@ -21,7 +21,7 @@ from pathlib import Path
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim
-from jaxdl.experiment import finish, sub_args, train_and_evaluate
+from jaxdl.experiment import finish, pick, sub_args, train_and_evaluate
 from jaxdl.models import FashionMNISTModel, TinyVGG
 
 MODELS = {
@@ -42,8 +42,8 @@ def main(argv=None) -> dict:
         title, make, notes = MODELS[key]
         r = train_and_evaluate(sub_args(args, Path(args.workdir) / key), name=f"fashion_mnist/{key}", data=ds, model=make(nnx.Rngs(args.seed)),
                                loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr))
-        out[key] = {k: r[k] for k in ("test_accuracy", "test_loss", "macro_f1", "train_wall_s",
-                                      "steady_examples_per_s", "parameters") if k in r}
+        out[key] = pick(r, ("test_accuracy", "test_loss", "f1_macro", "selected_on", "train_wall_s",
+                            "steady_examples_per_s", "parameters"))
         rows.append(f"| {title} | {r['parameters']:,} | {r['test_loss']:.4f} | {100 * r['test_accuracy']:.2f}% "
                     f"| {notes:.2f}% | {r['train_wall_s']:.1f} s |")
     table = "\n".join(["| model | parameters | test loss | test accuracy | the notes | training time |",

@@ -41,8 +41,11 @@ class Checkpointer:
     """Save every epoch (keep the newest ``max_to_keep``) and the best epoch by ``monitor``.
 
     Use as a ``fit`` callback (saving every ``every`` epochs: full-batch runs of
-    thousands of epochs need not write each one); ``latest_epoch()`` / ``restore()`` resume, and
+    thousands of epochs need not write each one; an epoch that improves ``monitor`` is
+    saved as the best whatever ``every``); ``latest_epoch()`` / ``restore()`` resume, and
     ``restore(template, which='best')`` loads the best weights for evaluation.
+    ``monitor=None`` keeps no best checkpoint. ``monitor`` must be a validation number:
+    choosing the best epoch on the test set would make the test figure a selected one.
     """
 
     def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3,
@@ -80,21 +83,30 @@ class Checkpointer:
             return True
         return value > self.best_value if self.mode == "max" else value < self.best_value
 
-    def save(self, epoch: int, state: TrainState, logs: dict | None = None, history: list | None = None):
+    def save(self, epoch: int, state: TrainState, logs: dict | None = None, history: list | None = None,
+             *, last: bool = True):
+        """Save ``epoch`` as the newest (unless ``last=False``) and, when its ``monitor``
+        value improved, as the best."""
         logs = {k: v for k, v in (logs or {}).items() if isinstance(v, (int, float, str, bool))}
         meta = {"epoch": epoch, "logs": logs, "history": history or [], **self.meta}
         args = ocp.args.Composite(state=ocp.args.StandardSave(_keys_to_data(state)),
                                   meta=ocp.args.JsonSave(meta))
-        self._last.save(epoch, args=args)
+        if last:
+            self._last.save(epoch, args=args)
         value = logs.get(self.monitor) if self.monitor else None
         if self._improved(value):
             self.best_value = value
+            stale = self._best.latest_step()
+            if stale is not None and stale >= epoch:  # a resumed run that took another path
+                self._best.delete(stale)  # (orbax ignores saves of older steps)
             self._best.save(epoch, args=args)
 
     def on_epoch_end(self, epoch: int, state: TrainState, logs: dict) -> bool:
         self._history = getattr(self, "_history", []) + [logs]
         if epoch % self.every == 0:
             self.save(epoch, state, logs, self._history)
+        elif self.monitor and self._improved(logs.get(self.monitor)):  # best is kept whatever ``every``
+            self.save(epoch, state, logs, self._history, last=False)
         return False
 
     # -------------------------------------------------------------- restoring
@@ -108,6 +120,20 @@ class Checkpointer:
     def _restore_meta(self, manager, step) -> dict:
         return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
+    def read_meta(self, which: str = "last", epoch: int | None = None) -> dict:
+        """A checkpoint's JSON side alone (``epoch``, ``logs``, ``history`` and the ``meta``
+        given at construction, e.g. the run's ``args``), without reading its arrays."""
+        manager, epoch = self._find(which, epoch)
+        return dict(self._restore_meta(manager, epoch))
+
+    def _find(self, which: str, epoch: int | None):
+        manager = {"last": self._last, "best": self._best}[which]
+        epoch = manager.latest_step() if epoch is None else epoch
+        if epoch is None or epoch not in manager.all_steps():
+            raise FileNotFoundError(f"no {which} checkpoint{'' if epoch is None else f' for epoch {epoch}'} "
+                                    f"in {manager.directory}")
+        return manager, epoch
+
     def restore(self, template: TrainState, *, which: str = "last", epoch: int | None = None
                 ) -> tuple[TrainState, dict]:
         """Load a checkpoint into the structure of ``template`` (e.g. ``learner.init_state()``).
@@ -117,11 +143,7 @@ class Checkpointer:
         mis-shaped entries when the checkpoint belongs to another model or optimizer,
         and FileNotFoundError when there is none.
         """
-        manager = {"last": self._last, "best": self._best}[which]
-        epoch = manager.latest_step() if epoch is None else epoch
-        if epoch is None or epoch not in manager.all_steps():
-            raise FileNotFoundError(f"no {which} checkpoint{'' if epoch is None else f' for epoch {epoch}'} "
-                                    f"in {manager.directory}")
+        manager, epoch = self._find(which, epoch)
         target = _keys_to_data(template)
         try:
             saved = manager.item_metadata(epoch)["state"]
@@ -146,6 +168,15 @@ class Checkpointer:
             lambda t, r: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if _is_key(t) else r,
             template, out["state"])
         return state, dict(out["meta"])
+
+    def clear(self) -> None:
+        """Delete every checkpoint here, last and best (a new run in a used directory:
+        orbax would otherwise skip the new run's epochs that are not newer than the old
+        run's, and the old best would stand)."""
+        for manager in (self._last, self._best):
+            for step in manager.all_steps():
+                manager.delete(step)
+        self.best_value, self._history = None, []
 
     def wait(self) -> None:
         self._last.wait_until_finished()

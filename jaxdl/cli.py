@@ -1,8 +1,9 @@
 """The flags every experiment shares, validated the argparse way (message + exit code 2).
 
-``--epochs --batch-size --lr --seed --dataset --data-dir --workdir --resume``; each
-experiment sets its own defaults (the notes' recipe) and may add flags, then calls
-:func:`setup` (compile cache, ``jax.distributed``, allocator) right after ``parse_args``.
+``--epochs --batch-size --lr --seed --dataset --data-dir --workdir --resume
+--resume-anyway --val-size``; each experiment sets its own defaults (the notes' recipe)
+and may add flags, then calls :func:`setup` (compile cache, ``jax.distributed``,
+allocator) right after ``parse_args``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,17 @@ def nonnegative_float(text: str) -> float:
     return v
 
 
+def validation_size(text: str) -> float | int:
+    """A fraction in [0, 1) of the training set, or a count of examples (0: none)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction < 1 or a count, got {text!r}") from None
+    if v < 0 or (v > 1 and not v.is_integer()):
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1) or a whole count, got {text}")
+    return int(v) if v.is_integer() else v
+
+
 def existing_dir(text: str) -> str:
     if not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"data directory {text!r} does not exist")
@@ -51,7 +63,7 @@ def existing_dir(text: str) -> str:
 
 def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: int = 0,
            datasets: Sequence[str] | None = None, dataset: str | None = None,
-           workdir: str | None = None) -> argparse.ArgumentParser:
+           workdir: str | None = None, val_size: float = 0) -> argparse.ArgumentParser:
     """An ArgumentParser with the shared flags and the given defaults. Parsing starts
     nothing: :func:`setup` makes the process-wide settings the flags ask for."""
     from jaxdl.train import STEPS_PER_CALL
@@ -68,6 +80,13 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     p.add_argument("--workdir", default=workdir or os.path.join("runs", description.split(":")[0].strip()),
                    help="where checkpoints, metrics and plots go")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --workdir")
+    p.add_argument("--resume-anyway", action="store_true",
+                   help="--resume even when flags that change the run (--lr, --batch-size, --seed, ...) "
+                        "differ from the checkpoint's")
+    p.add_argument("--val-size", type=validation_size, default=val_size,
+                   help="validation split carved from the training set (a fraction < 1 or a count; "
+                        "seeded by --seed, stratified by class): per-epoch validation, and the test "
+                        "set measures the best epoch on it; 0: none, the last epoch is tested")
     p.add_argument("--skip-nonfinite", action="store_true",
                    help="skip steps whose loss/gradients are NaN/Inf instead of stopping")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -2,8 +2,9 @@
 
 One source of truth: ``CONCEPTS``. ``python -m jaxdl.concepts`` writes
 ``docs/pytorch_to_jax.md`` from it; the tests fail when that file is stale, when an
-entry's ``symbol`` does not import, when a place it is ``shown`` in does not exist, and
-when a name that the notes use (``NOTES_NAMES``, extracted from the notes) has no entry.
+entry's ``symbol`` does not import, when a file it is ``shown`` in does not exist or
+never writes the symbol's name, and when a name that the notes use (the data file
+``docs/notes_names.txt``, extracted from the notes, read by the tests) has no entry.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class Concept:
     jax: str  # the JAX / jaxdl form
     differs: str  # one sentence on what differs
     symbol: str | None = None  # the jaxdl (or jax/optax/flax) object, as an importable dotted path
-    shown: tuple[str, ...] = ()  # experiments/NAME.py or notebooks/NAME.py where it is used
+    shown: tuple[str, ...] = ()  # files that use the symbol by name: an experiment, a notebook, a model
     aliases: tuple[str, ...] = ()  # other spellings in the notes (torch.nn.X for nn.X, typos)
     section: str = ""
 
@@ -59,59 +60,59 @@ CONCEPTS: list[Concept] = [
       "jax.random.normal", ["experiments/tensor_basics.py"], ("torch.rand", "torch.randn")),
     T("torch.rand_like / randn_like / randint_like(x, 0, 11)", "jax.random.uniform(key, x.shape) / normal / randint(key, x.shape, 0, 11)", "No *_like random functions: pass `x.shape` and `x.dtype`, and a key.",
       "jax.random.randint", ["experiments/tensor_basics.py"], ("torch.rand_like", "torch.randn_like", "torch.randint_like")),
-    T("torch.manual_seed(101)", "key = jax.random.key(101); nnx.Rngs(101)", "A seed becomes a key passed where randomness is used (init, dropout, shuffling), instead of global state.",
+    T("torch.manual_seed(101)", "key = jax.random.key(101); nnx.Rngs(101)", "A seed becomes a key passed where randomness is used (init, dropout, shuffling), instead of global state; JAX's generator is not torch's, so the same seed draws other numbers.",
       "flax.nnx.Rngs", ["experiments/mnist_cnn.py"]),
-    T("x.type(torch.int32) / x.float() / x.long()", "x.astype(jnp.int32) / x.astype(jnp.float32)", "One method, astype, for every dtype.", None, ["experiments/tensor_basics.py"], (".type", ".float")),
-    T("x.view(-1, 4) / x.reshape(-1, 4)", "x.reshape(-1, 4)", "No views: reshape returns a new array (XLA avoids the copy where it can).", None, ["experiments/tensor_basics.py"], (".view", ".reshape")),
-    T("x.size() / x.shape", "x.shape", "A plain tuple.", None, ["experiments/tensor_basics.py"], (".size",)),
-    T("x.item()", "x.item() / float(x)", "Same, and it waits for the device: keep it out of the training loop.", None, ["experiments/tensor_basics.py"], (".item",)),
-    T("x.numpy() / x.detach().numpy()", "np.asarray(x)", "Nothing to detach: JAX arrays carry no graph.", None, ["experiments/linear_regression.py"], (".numpy", ".detach")),
-    T("x * y, x @ y.T, torch.mm(x, y)", "x * y, x @ y.T, jnp.matmul(x, y)", "Same operators.", "jax.numpy.matmul", ["experiments/tensor_basics.py"], ("torch.mm",)),
-    T("torch.max(y, 1)[1] / y.argmax(dim=1)", "jnp.argmax(y, axis=1)", "`dim` is `axis`; max and argmax are separate functions.", "jax.numpy.argmax", ["experiments/mnist_cnn.py"], ("torch.max", ".argmax")),
-    T("torch.softmax / torch.sigmoid(x)", "jax.nn.softmax(x, axis=-1) / jax.nn.sigmoid(x)", "Activations live in jax.nn.", "jax.nn.softmax", ["experiments/fashion_mnist.py"], ("torch.softmax", "torch.sigmoid")),
+    T("x.type(torch.int32) / x.float() / x.long()", "x.astype(jnp.int32) / x.astype(jnp.float32)", "One method, astype, for every dtype.", "jax.Array.astype", ["experiments/tensor_basics.py"], (".type", ".float")),
+    T("x.view(-1, 4) / x.reshape(-1, 4)", "x.reshape(-1, 4)", "No views: reshape returns a new array (XLA avoids the copy where it can).", "jax.Array.reshape", ["experiments/tensor_basics.py"], (".view", ".reshape")),
+    T("x.size() / x.shape", "x.shape", "A plain tuple.", "jax.Array.shape", ["experiments/tensor_basics.py"], (".size",)),
+    T("x.item()", "x.item() / float(x)", "Same, and it waits for the device: keep it out of the training loop.", "jax.Array.item", ["notebooks/01_tensors.py"], (".item",)),
+    T("x.numpy() / x.detach().numpy()", "np.asarray(x)", "Nothing to detach: JAX arrays carry no graph.", "numpy.asarray", ["experiments/linear_regression.py"], (".numpy", ".detach")),
+    T("x * y, x @ y.T, torch.mm(x, y)", "x * y, x @ y.T, jnp.matmul(x, y)", "Same operators.", "jax.numpy.matmul", ["notebooks/01_tensors.py"], ("torch.mm",)),
+    T("torch.max(y, 1)[1] / y.argmax(dim=1)", "jnp.argmax(y, axis=1)", "`dim` is `axis`; max and argmax are separate functions.", "jax.numpy.argmax", ["experiments/iris.py"], ("torch.max", ".argmax")),
+    T("torch.softmax / torch.sigmoid(x)", "jax.nn.softmax(x, axis=-1) / jax.nn.sigmoid(x)", "Activations live in jax.nn.", "jax.nn.softmax", ["notebooks/01_tensors.py"], ("torch.softmax", "torch.sigmoid")),
     T("x.to(device) / x.cuda() / x.cpu()", "jax.device_put(x) / np.asarray(x)", "Arrays are created on the default accelerator; the same code runs on CPU, GPU and TPU with no .to(device).",
-      "jax.device_put", ["experiments/mnist_cnn.py"], (".to", ".cuda", ".cpu")),
+      "jax.device_put", ["notebooks/01_tensors.py"], (".to", ".cuda", ".cpu")),
     T("torch.device / torch.cuda.is_available()", "jax.devices(), jax.default_backend()", "JAX picks the accelerator itself; jaxdl prints what it uses at start.",
-      "jaxdl.devices.describe", ["experiments/mnist_cnn.py"], ("torch.device", "torch.cuda.is_available", "torch.backends.mps.is_available", "torch.backends.mps.is_built", "torch.backends.cuda.is_available")),
+      "jaxdl.devices.describe", ["notebooks/01_tensors.py"], ("torch.device", "torch.cuda.is_available", "torch.backends.mps.is_available", "torch.backends.mps.is_built", "torch.backends.cuda.is_available")),
     # ------------------------------------------------------------------ autograd
     A("x = torch.tensor(2., requires_grad=True); y.backward(); x.grad", "jax.grad(f)(2.0)", "Gradients are a function of a function, returned rather than stored in .grad.",
       "jax.grad", ["experiments/autograd.py"], (".requires_grad", ".backward", ".grad", "torch.autograd")),
-    A("loss.item(); loss.backward()", "loss, grads = jax.value_and_grad(loss_fn)(params)", "The value and the gradient in one pass.", "jax.value_and_grad", ["experiments/gradient_descent.py"]),
+    A("loss.item(); loss.backward()", "loss, grads = jax.value_and_grad(loss_fn)(params)", "The value and the gradient in one pass.", "jax.value_and_grad", ["notebooks/02_autograd.py"]),
     A("out.backward(torch.ones_like(out))", "_, vjp = jax.vjp(f, x); vjp(jnp.ones_like(out))", "A non-scalar output needs an explicit cotangent, as torch's `gradient=` argument.", "jax.vjp", ["experiments/autograd.py"]),
     A("x.grad accumulates over backward() calls", "fresh gradients per call", "Nothing accumulates, so there is nothing to zero.", "jax.grad", ["experiments/autograd.py"]),
     A("with torch.no_grad():", "(nothing)", "JAX computes gradients only where jax.grad is applied; evaluation code is plain code.", "jaxdl.train.Learner", ["experiments/iris.py"], ("torch.no_grad", ".no_grad")),
-    A("with torch.inference_mode():", "learner.predict(state, x)", "Same as no_grad: the eval step is a separate jitted function with no gradient.", "jaxdl.train.Learner", ["experiments/fashion_mnist.py"], ("torch.inference_mode", ".inference_mode")),
+    A("with torch.inference_mode():", "learner.predict(state, x)", "Same as no_grad: the eval step is a separate jitted function with no gradient.", "jaxdl.train.Learner", ["experiments/iris.py"], ("torch.inference_mode", ".inference_mode")),
     # ------------------------------------------------------------------ layers
     L("class Model(nn.Module): __init__ + forward", "class Model(nnx.Module): __init__(..., rngs) + __call__", "Layers are built eagerly with an explicit RNG; `forward` is `__call__`.",
-      "flax.nnx.Module", ["experiments/iris.py"], ("nn.Module", "torch.nn.Module", "torch.nn")),
-    L("nn.Parameter", "nnx.Param", "Parameters are Variables that the train step splits out as a pytree.", "flax.nnx.Param", ["experiments/linear_regression.py"], ("torch.nn.Parameter",)),
-    L("nn.Linear(in, out)", "jaxdl.layers.Linear(in, out, rngs=rngs)", "kernel is weight.T (in, out); torch's init (Flax's default init has 1.73x the spread).",
-      "jaxdl.layers.Linear", ["experiments/iris.py"], ("torch.nn.Linear",)),
+      "flax.nnx.Module", ["jaxdl/models/basic.py"], ("nn.Module", "torch.nn.Module", "torch.nn")),
+    L("nn.Parameter", "nnx.Param", "Parameters are Variables that the train step splits out as a pytree.", "flax.nnx.Param", ["jaxdl/layers.py"], ("torch.nn.Parameter",)),
+    L("nn.Linear(in, out)", "jaxdl.layers.Linear(in, out, rngs=rngs)", "kernel is weight.T (in, out); torch's init distribution, not its values (JAX's generator draws other numbers from a seed; Flax's default init has 1.73x the spread).",
+      "jaxdl.layers.Linear", ["jaxdl/models/basic.py"], ("torch.nn.Linear",)),
     L("nn.Conv2d(in, out, k, stride, padding)", "jaxdl.layers.Conv2d(in, out, k, stride, padding, rngs=rngs)", "NHWC activations and HWIO kernels; padding 0 by default as torch (nnx.Conv: 'SAME').",
-      "jaxdl.layers.Conv2d", ["experiments/mnist_cnn.py"]),
+      "jaxdl.layers.Conv2d", ["jaxdl/models/cnn.py"]),
     L("F.max_pool2d(x, 2, 2) / nn.MaxPool2d(2, 2)", "jaxdl.layers.max_pool2d(x, 2)", "Stride defaults to the window as torch (Flax: 1); the gradient goes to each window's first maximum, as torch, ties included.",
-      "jaxdl.layers.max_pool2d", ["experiments/mnist_cnn.py"], ("F.max_pool2d", "nn.MaxPool2d")),
+      "jaxdl.layers.max_pool2d", ["jaxdl/models/cnn.py"], ("F.max_pool2d", "nn.MaxPool2d")),
     L("x.view(-1, 16*5*5) after convs", "jaxdl.layers.flatten(x)", "Flattens NHWC, so fc1's rows are in (H, W, C) order; jaxdl.interop permutes them when loading torch weights.",
-      "jaxdl.layers.flatten", ["experiments/mnist_cnn.py"]),
-    L("F.relu / nn.ReLU()", "jax.nn.relu", "Functions, not modules; gradient 0 at 0 as torch.", "jax.nn.relu", ["experiments/mnist_cnn.py"], ("F.relu", "nn.ReLU", "nn.ReLu")),
+      "jaxdl.layers.flatten", ["jaxdl/models/cnn.py"]),
+    L("F.relu / nn.ReLU()", "jax.nn.relu", "Functions, not modules; gradient 0 at 0 as torch.", "jax.nn.relu", ["jaxdl/models/cnn.py"], ("F.relu", "nn.ReLU", "nn.ReLu", "torch.nn.functional", "nn.functional")),
     L("nn.LeakyReLU(negative_slope=0.05)", "jaxdl.layers.leaky_relu(x, 0.05)", "jax.nn.leaky_relu has gradient 1 at exactly 0 where torch gives the slope; jaxdl's matches torch.", "jaxdl.layers.leaky_relu", ["experiments/autograd.py"]),
     L("F.sigmoid / nn.Sigmoid / F.tanh", "jax.nn.sigmoid / jnp.tanh", "Plain functions.", "jax.nn.sigmoid", ["experiments/diabetes.py"], ("F.sigmoid", "torch.nn.Sigmoid", "F.tanh", "F.reul")),
     L("F.softmax(x, dim=1) / F.log_softmax(x, dim=1)", "jax.nn.softmax(x, axis=-1) / jax.nn.log_softmax(x, axis=-1)", "`dim` is `axis`.", "jax.nn.log_softmax", ["experiments/mnist_cnn.py"], ("F.softmax", "F.log_softmax")),
-    L("F.one_hot(y)", "jax.nn.one_hot(y, num_classes)", "The number of classes is required (static shapes).", "jax.nn.one_hot", ["experiments/iris.py"]),
-    L("nn.Sequential(nn.Linear(8, 4), nn.ReLU(), ...)", "nnx.Sequential(Linear(8, 4, rngs=rngs), jax.nn.relu, ...)", "Takes modules and plain functions alike.", "flax.nnx.Sequential", ["experiments/regularization.py"], ("nn.Sequential",)),
+    L("F.one_hot(y)", "jax.nn.one_hot(y, num_classes)", "The number of classes is required (static shapes).", "jax.nn.one_hot", ["notebooks/01_tensors.py"]),
+    L("nn.Sequential(nn.Linear(8, 4), nn.ReLU(), ...)", "nnx.Sequential(Linear(8, 4, rngs=rngs), jax.nn.relu, ...)", "Takes modules and plain functions alike.", "flax.nnx.Sequential", ["jaxdl/models/mlp.py"], ("nn.Sequential",)),
     L("nn.Dropout(p=0.3)", "jaxdl.layers.Dropout(0.3, rngs=nnx.Rngs(dropout=seed))", "The mask comes from an RNG stream carried in the train state; eval mode is a separate step, not a flag to remember.",
       "jaxdl.layers.Dropout", ["experiments/mnist_binary.py", "experiments/regularization.py"], ("torch.nn.Dropout",)),
     L("nn.BatchNorm1d(50)", "jaxdl.layers.BatchNorm(50)", "momentum 0.1 and the unbiased running variance as torch (nnx.BatchNorm: 0.99 keep-rate, biased variance); running stats live in the train state.",
       "jaxdl.layers.BatchNorm", ["experiments/mnist_bn_ln.py"], ("nn.BatchNorm1D", "torch.nn.BatchNorm1D")),
     L("nn.LayerNorm(20)", "jaxdl.layers.LayerNorm(20, rngs=rngs)", "eps 1e-5 as torch (Flax: 1e-6).", "jaxdl.layers.LayerNorm", ["experiments/mnist_bn_ln.py"], ("torch.nn.LayerNorm",)),
-    L("nn.Embedding(n, d)", "jaxdl.layers.Embedding(n, d, rngs=rngs)", "N(0, 1) init as torch; out-of-range indices must be caught in the data (no exception under jit).", "jaxdl.layers.Embedding", ["experiments/tabular.py"]),
+    L("nn.Embedding(n, d)", "jaxdl.layers.Embedding(n, d, rngs=rngs)", "N(0, 1) init as torch (in distribution: other values from a seed); out-of-range indices must be caught in the data (no exception under jit).", "jaxdl.layers.Embedding", ["jaxdl/models/tabular.py"]),
     L("nn.LSTM(1, 100); self.hidden = (h0, c0)", "jaxdl.layers.LSTM(1, 100, rngs=rngs)", "Two biases and torch's gate order; the hidden state is an argument (zeros by default), not module state to reset.",
       "jaxdl.layers.LSTM", ["experiments/lstm_forecast.py"]),
-    L("nn.init.uniform_(layer.weight)", "Linear(..., kernel_init=jaxdl.layers.uniform_init())", "Init is chosen when the layer is built, not applied afterwards in place.", "jaxdl.layers.uniform_init", ["experiments/linear_regression.py"]),
-    L("model.parameters()", "nnx.state(model, nnx.Param)", "A pytree of arrays; the optimizer takes it as data.", "flax.nnx.state", ["experiments/iris.py"], (".parameters",)),
+    L("nn.init.uniform_(layer.weight)", "Linear(..., kernel_init=jaxdl.layers.uniform_init())", "Init is chosen when the layer is built, not applied afterwards in place.", "jaxdl.layers.uniform_init", ["notebooks/03_linear_models.py"]),
+    L("model.parameters()", "nnx.state(model, nnx.Param)", "A pytree of arrays; the optimizer takes it as data.", "flax.nnx.state", ["experiments/transfer_learning.py"], (".parameters",)),
     # ------------------------------------------------------------------ losses
     X("nn.MSELoss() / MSELoss(size_average=False)", "jaxdl.losses.mse_loss(p, t) / reduction='sum'", "optax.l2_loss is half of it.", "jaxdl.losses.mse_loss", ["experiments/linear_regression.py"], ("torch.nn.MSELoss",)),
-    X("nn.L1Loss()", "jaxdl.losses.l1_loss", "Gradient 0 at a zero residual as torch.", "jaxdl.losses.l1_loss", ["experiments/regularization.py"], ("torch.nn.L1Loss",)),
+    X("nn.L1Loss()", "jaxdl.losses.l1_loss", "Gradient 0 at a zero residual as torch.", "jaxdl.losses.l1_loss", ["notebooks/03_linear_models.py"], ("torch.nn.L1Loss",)),
     X("nn.BCELoss()", "jaxdl.losses.bce_loss", "Logs clamped at -100 and torch's gradient, so saturated sigmoids stay finite.", "jaxdl.losses.bce_loss", ["experiments/diabetes.py"], ("torch.nn.BCELoss",)),
     X("nn.BCEWithLogitsLoss()", "jaxdl.losses.bce_with_logits_loss", "Stable for large logits.", "jaxdl.losses.bce_with_logits_loss", ["experiments/mnist_binary.py"]),
     X("nn.CrossEntropyLoss()", "jaxdl.losses.cross_entropy(logits, labels)", "optax returns per-example values; jaxdl reduces like torch.", "jaxdl.losses.cross_entropy", ["experiments/iris.py"], ("torch.nn.CrossEntropyLoss",)),
@@ -120,62 +121,41 @@ CONCEPTS: list[Concept] = [
     O("optim.SGD(params, lr, momentum, weight_decay)", "jaxdl.optim.sgd(lr, momentum, weight_decay=...)", "An optax GradientTransformation: no params at construction; coupled L2 decay and dampening as torch.",
       "jaxdl.optim.sgd", ["experiments/mnist_mlp.py"], ("torch.optim.SGD", "optim.SGD", "torch.optim")),
     O("optim.Adam(params, lr, weight_decay=1e-8)", "jaxdl.optim.adam(lr, weight_decay=1e-8)", "Coupled decay as torch's Adam; optax.adamw is the decoupled AdamW.", "jaxdl.optim.adam", ["experiments/mnist_cnn.py"], ("torch.optim.Adam",)),
-    O("optim.AdamW(params, lr)", "jaxdl.optim.adamw(lr)", "weight_decay defaults to 0.01 as torch (optax: 1e-4).", "jaxdl.optim.adamw", ["experiments/regularization.py"]),
-    O("optimizer.zero_grad()", "(nothing)", "Gradients are return values, never accumulated.", "jaxdl.train.Learner", ["experiments/mnist_cnn.py"], (".zero_grad",)),
-    O("loss.backward(); optimizer.step()", "state, metrics = learner.train_step(state, batch)", "One pure jitted function computes the gradient and returns the updated state.", "jaxdl.train.Learner", ["experiments/mnist_cnn.py"], (".step",)),
+    O("optim.AdamW(params, lr)", "jaxdl.optim.adamw(lr)", "weight_decay defaults to 0.01 as torch (optax: 1e-4).", "jaxdl.optim.adamw", ["notebooks/07_regularization_normalization.py"]),
+    O("optimizer.zero_grad()", "(nothing)", "Gradients are return values, never accumulated.", "jaxdl.train.Learner", ["notebooks/04_ann_tabular.py"], (".zero_grad",)),
+    O("loss.backward(); optimizer.step()", "state, metrics = learner.train_step(state, batch)", "One pure jitted function computes the gradient and returns the updated state.", "jaxdl.train.Learner", ["notebooks/04_ann_tabular.py"], (".step",)),
     O("for p in model.features.parameters(): p.requires_grad = False", "jaxdl.optim.freeze(tx, ['conv.*'])", "Freezing is data: regex paths get a zero update and no decay.", "jaxdl.optim.freeze", ["experiments/transfer_learning.py"]),
     # ------------------------------------------------------------------ data
-    D("TensorDataset(X, y)", "jaxdl.data.ArrayDataset(X, y)", "Holds numpy arrays; batches are one vectorised gather.", "jaxdl.data.ArrayDataset", ["experiments/iris.py"], ("torch.utils.data",)),
-    D("DataLoader(ds, batch_size, shuffle=True)", "jaxdl.data.DataLoader(ds, batch_size, shuffle=True, seed=0)", "The order of epoch e depends on (seed, e) only, so runs and resumes repeat exactly.", "jaxdl.data.DataLoader", ["experiments/mnist_cnn.py"], ("torch.utils.data.DataLoader",)),
+    D("TensorDataset(X, y)", "jaxdl.data.ArrayDataset(X, y)", "Holds numpy arrays; batches are one vectorised gather.", "jaxdl.data.ArrayDataset", ["notebooks/04_ann_tabular.py"], ("torch.utils.data",)),
+    D("DataLoader(ds, batch_size, shuffle=True)", "jaxdl.data.DataLoader(ds, batch_size, shuffle=True, seed=0)", "The order of epoch e depends on (seed, e) only, so runs and resumes repeat exactly.", "jaxdl.data.DataLoader", ["notebooks/04_ann_tabular.py"], ("torch.utils.data.DataLoader",)),
     D("class MyData(torch.utils.data.Dataset)", "jaxdl.data.ArrayDataset / jaxdl.data.load", "In-memory arrays instead of per-item __getitem__ (25-100x faster here).", "jaxdl.data.load", ["experiments/tabular.py"], ("torch.utils.data.Dataset",)),
     D("datasets.MNIST(root, train, download, transform=ToTensor())", "jaxdl.data.load('mnist', data_dir)", "NHWC float32 in [0, 1]; reads torchvision's folder layout too.", "jaxdl.data.load", ["experiments/mnist_cnn.py"], ("datasets.MNIST",)),
     D("torchvision.datasets.CIFAR10(root='./data', ...)", "jaxdl.data.load('cifar10', data_dir)", "Same canonical files.", "jaxdl.data.load", ["experiments/cifar10.py"]),
     D("transforms.ToTensor() / Normalize / Compose", "arrays scaled once at load; jaxdl.data.augment", "Preprocessing is done on whole arrays; augmentation runs on device inside jit.", "jaxdl.data.load", ["experiments/fashion_mnist.py"], ("transforms.ToTensor", "transforms.Normalize", "transforms.Compose", "torchvision.transforms")),
-    D("transforms.TrivialAugmentWide() / RandAugment()", "jaxdl.data.augment", "Random ops take a key and run on device.", None, ["experiments/fashion_mnist.py"], ("transforms.TrivialAugmentWide", "transforms.RandAugment")),
+    D("transforms.TrivialAugmentWide() / RandAugment()", "jaxdl.data.augment", "Random ops take a key and run on device.", "jaxdl.data.augment", ["experiments/cifar10.py"], ("transforms.TrivialAugmentWide", "transforms.RandAugment")),
     D("train_test_split(X, y, test_size=0.2, random_state=42)", "jaxdl.data.load('iris') (the same split)", "sklearn is used as is.", "jaxdl.data.datasets.iris", ["experiments/iris.py"]),
     D("MinMaxScaler(feature_range=(-1, 1))", "jaxdl.data.transforms.MinMaxScaler", "Fitted on train only, inverts exactly.", "jaxdl.data.transforms.MinMaxScaler", ["experiments/lstm_forecast.py"]),
     D("df[c].astype('category').cat.codes; np.stack(...)", "the tabular loader of jaxdl.data", "Codes and embedding sizes come with the data.", "jaxdl.data.load", ["experiments/tabular.py"]),
     # ------------------------------------------------------------------ loop idioms
-    R("model.train() / model.eval()", "learner.train_step / learner.eval_step", "Two graph definitions fixed at construction: the mode is which step you call, not a flag you can forget.", "jaxdl.train.Learner", ["experiments/mnist_bn_ln.py"], (".train", ".eval")),
-    R("for epoch in range(epochs): for X, y in loader: ...", "jaxdl.train.fit(learner, state, loader, epochs=...)", "One loop for every experiment: progress bar, validation, history, callbacks.", "jaxdl.train.fit", ["experiments/mnist_cnn.py"]),
-    R("for X, y in loader: (one optimizer step per Python iteration)", "state, metrics = learner.train_steps(state, stacked_batches)", "k steps in one compiled lax.scan over batches stacked on the device (DataLoader.epoch_chunks): no per-step Python dispatch; fit does this by default.", "jaxdl.train.Learner", ["experiments/mnist_cnn.py"]),
-    R("losses.append(loss.item())", "history['train_loss']", "Per-epoch metrics are reduced on device and fetched once per epoch.", "jaxdl.train.History", ["experiments/iris.py"]),
+    R("model.train() / model.eval()", "learner.train_step / learner.eval_step", "Two graph definitions fixed at construction: the mode is which step you call, not a flag you can forget.", "jaxdl.train.Learner", ["notebooks/07_regularization_normalization.py"], (".train", ".eval")),
+    R("for epoch in range(epochs): for X, y in loader: ...", "jaxdl.train.fit(learner, state, loader, epochs=...)", "One loop for every experiment: progress bar, validation, history, callbacks.", "jaxdl.train.fit", ["experiments/overfit_batch.py"]),
+    R("for X, y in loader: (one optimizer step per Python iteration)", "state, metrics = learner.train_steps(state, stacked_batches)", "k steps in one compiled lax.scan over batches stacked on the device (DataLoader.epoch_chunks): no per-step Python dispatch; fit does this by default.", "jaxdl.train.Learner", ["notebooks/09_training_loop_metrics.py"]),
+    R("losses.append(loss.item())", "history['train_loss']", "Per-epoch metrics are reduced on device and fetched once per epoch.", "jaxdl.train.History", ["notebooks/09_training_loop_metrics.py"]),
     R("torch.save(model.state_dict(), 'm.pt')", "jaxdl.checkpoint.Checkpointer(dir).save(epoch, state)", "orbax writes the whole train state atomically (params, BatchNorm stats, RNG, optimizer).", "jaxdl.checkpoint.Checkpointer", ["experiments/iris.py"], ("torch.save", ".state_dict")),
     R("model.load_state_dict(torch.load('m.pt'))", "Checkpointer(dir).restore(learner.init_state())", "Restores into a template and lists every mismatch.", "jaxdl.checkpoint.Checkpointer", ["experiments/iris.py"], ("torch.load", ".load_state_dict")),
-    R("a PyTorch .pt state_dict", "jaxdl.interop.from_torch(model, 'm.pt') / to_torch(model)", "Transposes and permutes by layer; errors list missing, unexpected and mis-shaped keys.", "jaxdl.interop.from_torch", ["experiments/iris.py"]),
+    R("a PyTorch .pt state_dict", "jaxdl.interop.from_torch(model, 'm.pt') / to_torch(model)", "Transposes and permutes by layer; errors list missing, unexpected and mis-shaped keys.", "jaxdl.interop.from_torch", ["notebooks/04_ann_tabular.py"]),
     R("torch.save(model, 'm.pkl') (the whole object)", "Checkpointer + the model class", "Code is not pickled: the class rebuilds the graph and the checkpoint fills it.", "jaxdl.checkpoint.Checkpointer", ["experiments/iris.py"]),
     R("self.hidden = (zeros, zeros) before each sequence", "model(seq) starts from zeros", "The LSTM's state is an argument and a return value: there is nothing to reset.", "jaxdl.layers.LSTM", ["experiments/lstm_forecast.py"]),
     # ------------------------------------------------------------------ vision, metrics, tools
-    V("torchmetrics.Accuracy / Precision / Recall / F1Score", "jaxdl.metrics.summary(confusion)", "Computed from a confusion matrix accumulated on device across batches.", "jaxdl.metrics.summary", ["experiments/fashion_mnist.py"], ("torchmetrics.Accuracy", "torchmetrics.Precision", "torchmetrics.Recall", "torchmetrics.F1Score")),
-    V("torchmetrics.classification.ConfusionMatrix", "jaxdl.metrics.confusion_matrix", "Jittable; rows true, columns predicted.", "jaxdl.metrics.confusion_matrix", ["experiments/mnist_cnn.py"]),
-    V("sklearn classification_report / plot_confusion_matrix", "jaxdl.metrics.classification_report, jaxdl.plots.confusion_matrix", "Written to the workdir as text and PNG.", "jaxdl.metrics.classification_report", ["experiments/mnist_cnn.py"]),
+    V("torchmetrics.Accuracy / Precision / Recall / F1Score", "jaxdl.metrics.summary(confusion)", "Computed from a confusion matrix accumulated on device across batches.", "jaxdl.metrics.summary", ["notebooks/09_training_loop_metrics.py"], ("torchmetrics.Accuracy", "torchmetrics.Precision", "torchmetrics.Recall", "torchmetrics.F1Score")),
+    V("torchmetrics.classification.ConfusionMatrix", "jaxdl.metrics.confusion_matrix", "Jittable; rows true, columns predicted.", "jaxdl.metrics.confusion_matrix", ["notebooks/09_training_loop_metrics.py"]),
+    V("sklearn classification_report / plot_confusion_matrix", "jaxdl.metrics.classification_report, jaxdl.plots.confusion_matrix", "Written to the workdir as text and PNG.", "jaxdl.metrics.classification_report", ["notebooks/09_training_loop_metrics.py"]),
     V("torchvision.utils.make_grid + imshow", "jaxdl.plots.image_grid", "Titles show predicted and true labels.", "jaxdl.plots.image_grid", ["experiments/cifar10.py"]),
     V("torchinfo.summary(model)", "jaxdl.summary.summary(model, x)", "Built on nnx.tabulate.", "jaxdl.summary.summary", ["experiments/iris.py"]),
-    V("calculate_capacity(model)", "jaxdl.layers.count_params(model)", "Counts nnx.Param leaves.", "jaxdl.layers.count_params", ["experiments/iris.py"]),
-    V("torchvision.models.alexnet(pretrained=True) + replace classifier", "a jaxdl model pre-trained and checkpointed, then a new head", "No hub downloads offline: pre-train on one task, fine-tune on another.", None, ["experiments/transfer_learning.py"],
+    V("calculate_capacity(model)", "jaxdl.layers.count_params(model)", "Counts nnx.Param leaves.", "jaxdl.layers.count_params", ["notebooks/04_ann_tabular.py"]),
+    V("torchvision.models.alexnet(pretrained=True) + replace classifier", "a jaxdl model pre-trained and checkpointed, then a new head", "No hub downloads offline: pre-train on one task, fine-tune on another.", "jaxdl.checkpoint.Checkpointer", ["experiments/transfer_learning.py"],
       ("torchvision.models.alexnet", "torchvision.models", "torchvision.models.vgg.vgg16", "torchvision.models.vgg.vgg19", "torchvision.models.resnet.resnet18", "torchvision.models.resnet.resnet152", "torchvision.models.inception.inception_v3")),
 ]
-
-# Every torch name and idiom used in the notes (extracted with a regex over their text:
-# torch/nn/F/optim/torchvision/torchmetrics/torchinfo/transforms/datasets names and the
-# tensor/module methods), normalised: torch.nn.X -> nn.X, torch.nn.functional.X -> F.X.
-NOTES_NAMES = """
-nn.Linear F.relu torch.tensor torch.Tensor nn.Module nn.Sequential nn.Conv2d torch.utils.data.DataLoader
-torch.randn torch.LongTensor nn.ReLU nn.CrossEntropyLoss torch.zeros optim.SGD torch.no_grad transforms.ToTensor
-torch.utils.data torch.save torch.load torch.from_numpy torch.FloatTensor datasets.MNIST torch.optim torch.max
-torch.autograd nn.Dropout transforms.Normalize transforms.Compose torchvision.transforms torchmetrics.Accuracy
-torch.rand torch.optim.Adam torch.ones nn.BCELoss torch.float torch.device nn.init.uniform_ nn.MaxPool2d
-torchvision.utils.make_grid torchvision.models.alexnet torchvision.datasets.CIFAR10 torch.softmax nn.Sigmoid
-nn.MSELoss torch.mm torch.manual_seed torch.int32 torch.inference_mode torch.cuda.is_available torch.arange
-nn.BCEWithLogitsLoss F.tanh F.softmax F.sigmoid F.one_hot F.max_pool2d transforms.TrivialAugmentWide
-transforms.RandAugment torchvision.models torchmetrics.classification.ConfusionMatrix torchmetrics.Recall
-torchmetrics.Precision torchmetrics.F1Score torchinfo.summary torch.utils.data.Dataset torch.sigmoid
-torch.randn_like torch.randint_like torch.rand_like nn.Parameter nn.LayerNorm nn.L1Loss torch.linspace
-torch.empty torch.as_tensor nn.NLLLoss nn.LeakyReLU nn.LSTM nn.BatchNorm1D F.log_softmax nn.Embedding
-.backward .parameters .item .step .zero_grad .view .float .eval .numpy .grad .cuda .type .reshape .argmax
-.train .size .requires_grad .to .state_dict .load_state_dict .cpu .detach calculate_capacity
-""".split()
-
 
 def _normalise(name: str) -> str:
     for long, short in (("torch.nn.functional.", "F."), ("torch.nn.", "nn."), ("torch.optim.", "optim.")):
@@ -197,9 +177,10 @@ def covered_names() -> set[str]:
     return names
 
 
-def missing_names() -> list[str]:
+def missing_names(names) -> list[str]:
+    """The names of ``names`` (e.g. ``docs/notes_names.txt``'s) that no entry covers."""
     covered = covered_names()
-    return [n for n in NOTES_NAMES if _normalise(n) not in covered]
+    return [n for n in names if _normalise(n) not in covered]
 
 
 def resolve(symbol: str):

@@ -87,10 +87,22 @@ def _torch_prefix(path: tuple, sequential_paths: set) -> str:
     return ".".join(str(p) for i, p in enumerate(path) if not (p == "layers" and path[:i] in sequential_paths))
 
 
+def _in_definition_order(model: nnx.Module, modules) -> list:
+    """``(path, module)`` pairs in the order the submodules were assigned, torch's
+    ``state_dict`` order (``nnx.iter_modules`` sorts them by name)."""
+    def rank(path):
+        node, out = model, []
+        for p in path:
+            out.append(p if isinstance(p, int) else list(vars(node)).index(p))
+            node = node[p] if isinstance(p, int) else getattr(node, p)
+        return out
+    return sorted(modules, key=lambda pm: rank(tuple(pm[0])))
+
+
 def _entries(model: nnx.Module) -> dict[str, tuple[nnx.Variable, Callable, Callable]]:
     """{torch key: (jaxdl Variable, to_torch, from_torch)} for every convertible leaf."""
     flatten = dict(getattr(model, "torch_flatten", {}) or {})
-    modules = list(nnx.iter_modules(model))
+    modules = _in_definition_order(model, nnx.iter_modules(model))
     sequential = {tuple(path) for path, m in modules if isinstance(m, nnx.Sequential)}
     out = {}
     for path, module in modules:

@@ -3,15 +3,17 @@
 Where Flax's default differs from PyTorch, the layer here follows PyTorch and the
 docstring says what Flax would have done:
 
-* init: torch's default for Linear/Conv (``kaiming_uniform_(a=sqrt(5))`` weights,
-  ``U(+-1/sqrt(fan_in))`` biases); Flax uses truncated lecun-normal kernels (1.73x the
-  spread) and zero biases.
+* init: torch's default distributions for Linear/Conv (``kaiming_uniform_(a=sqrt(5))``
+  weights, ``U(+-1/sqrt(fan_in))`` biases); Flax uses truncated lecun-normal kernels
+  (1.73x the spread) and zero biases. Equal to torch's in distribution, not in values:
+  the draws come from JAX's generator, so a seed gives other weights than in torch
+  (``jaxdl.interop.from_torch`` copies torch's when the values must match).
 * Conv2d: padding 0 by default (Flax: ``'SAME'``); NHWC activations, HWIO kernels.
 * pooling: stride = kernel size by default (Flax: stride 1).
 * BatchNorm: momentum 0.1 in torch's sense, the unbiased variance in the running
   variance (Flax stores the biased one), eps 1e-5, two-pass variance.
 * LayerNorm: eps 1e-5 (Flax: 1e-6).
-* LSTM / RNN: two biases (``b_ih``, ``b_hh``) trained separately, torch's init.
+* LSTM / RNN: two biases (``b_ih``, ``b_hh``) trained separately, torch's init distribution.
 
 Activations are NHWC throughout: a PyTorch NCHW batch converts with
 ``x.transpose(0, 2, 3, 1)``.
@@ -352,7 +354,7 @@ class Dropout(nnx.Dropout):
 
 
 class Embedding(nnx.Embed):
-    """torch: ``nn.Embedding(num_embeddings, embedding_dim)``, init N(0, 1) as torch.
+    """torch: ``nn.Embedding(num_embeddings, embedding_dim)``, init N(0, 1) as torch (in distribution).
 
     ``embedding`` equals torch's ``weight`` (no transpose). Concrete (non-traced) indices
     are range-checked like torch; under jit, validate codes in the data pipeline
@@ -374,7 +376,7 @@ class Embedding(nnx.Embed):
 
 # ---------------------------------------------------------------- recurrent
 class _Recurrent(nnx.Module):
-    """Shared parts of torch's single-layer ``nn.LSTM`` / ``nn.RNN``: two biases, torch init."""
+    """Shared parts of torch's single-layer ``nn.LSTM`` / ``nn.RNN``: two biases, torch's init distribution."""
 
     gates = 1
 

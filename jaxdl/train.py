@@ -357,6 +357,9 @@ class EarlyStopping:
         self.best, self.bad_epochs = None, 0
 
     def on_epoch_end(self, epoch: int, state: TrainState, logs: dict) -> bool:
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which this run does not log ({sorted(logs)}): "
+                           "give fit a val_loader on a validation split (never the test set), e.g. --val-size")
         value = logs[self.monitor]
         better = self.best is None or (value < self.best - self.min_delta if self.mode == "min"
                                        else value > self.best + self.min_delta)

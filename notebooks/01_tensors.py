@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
+from jaxdl import devices
+
 # %% [markdown]
 # ## Creation and dtypes
 
@@ -49,6 +51,24 @@ assert x_t.view(-1, 4).shape == x_j.reshape(-1, 4).shape == (3, 4)
 assert x_t.view(3, 4).sum().item() == float(x_j.reshape(3, 4).sum())
 m = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
 assert np.allclose((torch.from_numpy(m) @ torch.from_numpy(m).T).numpy(), jnp.asarray(m) @ jnp.asarray(m).T, atol=1e-5)
+assert np.allclose(torch.mm(torch.from_numpy(m), torch.from_numpy(m).T).numpy(), jnp.matmul(m, m.T), atol=1e-5)
+assert x_t.sum().item() == x_j.sum().item()   # .item() on a JAX array too: it waits for the device
+
+# %% [markdown]
+# ## One-hot labels
+# `F.one_hot(y)` infers the number of classes; `jax.nn.one_hot(y, num_classes)` must be told
+# (shapes are static under `jit`), and returns floats where torch returns int64.
+
+# %%
+y = np.array([0, 2, 1, 2])
+assert np.array_equal(torch.nn.functional.one_hot(torch.from_numpy(y)).numpy(), jax.nn.one_hot(y, 3))
+
+# %% [markdown]
+# ## Activations are functions in `jax.nn`; `dim` is `axis`
+
+# %%
+assert np.allclose(torch.softmax(torch.from_numpy(m), dim=1).numpy(), jax.nn.softmax(m, axis=1), atol=1e-6)
+assert np.allclose(torch.sigmoid(torch.from_numpy(m)).numpy(), jax.nn.sigmoid(m), atol=1e-6)
 
 # %% [markdown]
 # ## Random numbers: a global seed vs explicit keys
@@ -76,3 +96,4 @@ y = jax.device_put(np.ones(3), d)
 t = torch.ones(3).to("cpu")                      # x.to(device)
 assert y.devices() == {d} and np.array_equal(np.asarray(y), t.numpy())
 print("runs on", d)
+print(devices.describe())   # torch.cuda.is_available(): what JAX found, as every experiment prints it

@@ -76,3 +76,21 @@ p7_t = torch.sigmoid(tl(torch.tensor([[7.0]]))).item()
 p7_j = float(learner.predict(state, jnp.array([[7.0]]))[0, 0])
 assert abs(p7_t - p7_j) < 1e-4
 print("predict 7 hours:", p7_t > 0.5, p7_j > 0.5)
+
+# %% [markdown]
+# ## `nn.init.uniform_` and `nn.L1Loss`
+# torch re-initialises a built layer in place; in JAX the initialiser is chosen when the layer
+# is built (`kernel_init=uniform_init()`). Same distribution U(0, 1), other draws (another
+# generator). `jaxdl.losses.l1_loss` is `nn.L1Loss()`: the mean absolute error.
+
+# %%
+from jaxdl.layers import Linear, uniform_init
+
+tu = torch.nn.Linear(1000, 20)
+torch.nn.init.uniform_(tu.weight)                      # U(0, 1), in place
+ju = Linear(1000, 20, kernel_init=uniform_init(), rngs=nnx.Rngs(0))
+kt, kj = tu.weight.detach().numpy(), np.asarray(ju.kernel[...])
+assert kj.min() >= 0 and kj.max() < 1 and abs(kj.mean() - kt.mean()) < 0.01 and abs(kj.std() - kt.std()) < 0.01
+pred, target = np.random.default_rng(1).normal(size=(2, 16, 1)).astype(np.float32)
+l1_t = torch.nn.L1Loss()(torch.from_numpy(pred), torch.from_numpy(target)).item()
+assert abs(float(losses.l1_loss(jnp.asarray(pred), jnp.asarray(target))) - l1_t) < 1e-6

@@ -17,6 +17,7 @@ from flax import nnx
 from jaxdl import data, interop, losses, optim
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.data import DataLoader
+from jaxdl.layers import count_params
 from jaxdl.models import IrisModel, WideDeep
 from jaxdl.train import Learner
 
@@ -50,6 +51,8 @@ for i in range(150):
     state, m = learner.train_step(state, (jnp.asarray(xtr), jnp.asarray(ytr)))
 print("final loss torch", loss.item(), "jax", float(m["loss"]))
 assert abs(loss.item() - float(m["loss"])) < 1e-4
+# the notes' calculate_capacity(model): sum(p.numel() for p in model.parameters())
+assert count_params(jm) == sum(p.numel() for p in tm.parameters()) == 151
 t_pred = tm(torch.from_numpy(xte)).argmax(1).numpy()
 j_pred = np.asarray(learner.predict(state, jnp.asarray(xte))).argmax(1)
 assert np.array_equal(t_pred, j_pred)

@@ -61,6 +61,46 @@ for x, y in zip(xs, ys):
 print("10 hand-written steps agree with torch")
 
 # %% [markdown]
+# ## The same loop packaged: `Learner`, `fit`, `History`
+# `Learner(model, loss, optimizer)` holds the compiled `train_step` / `eval_step` (the train
+# and eval graphs: `model.train()` / `model.eval()`); `fit` runs the epochs and returns the
+# per-epoch logs as a `History` (the notes' `losses.append(loss.item())`). By default it
+# stacks 32 batches and trains them in one compiled `learner.train_steps` call (`lax.scan`):
+# the same steps as one `train_step` per batch.
+
+# %%
+from jaxdl import losses, optim
+from jaxdl.data import ArrayDataset, DataLoader
+from jaxdl.train import History, Learner, fit
+
+torch.manual_seed(1)
+tm2 = T.FashionMNISTModel()
+jm2 = interop.from_torch(FashionMNISTModel(rngs=nnx.Rngs(0)), tm2.state_dict())  # the same initial weights
+t_losses = []                                             # the notes' loop
+opt = torch.optim.SGD(tm2.parameters(), lr=0.1)
+for epoch in range(2):
+    batch_losses = []
+    for x, y in zip(xs, ys):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(tm2(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())), torch.from_numpy(y))
+        loss.backward()
+        opt.step()
+        batch_losses.append(loss.item())
+    t_losses.append(float(np.mean(batch_losses)))
+learner = Learner(jm2, losses.cross_entropy, optim.sgd(0.1))
+loader = DataLoader(ArrayDataset(xs.reshape(-1, 28, 28, 1), ys.reshape(-1)), batch_size=32)  # same batches, in order
+state, history = fit(learner, learner.init_state(), loader, epochs=2, steps_per_call=5, progress=False, log=None)
+assert isinstance(history, History)
+np.testing.assert_allclose(history["train_loss"], t_losses, rtol=1e-5)
+one_by_one = learner.init_state()
+for batch in loader.epoch(1):
+    one_by_one, _ = learner.train_step(one_by_one, batch)
+stacked, _ = learner.train_steps(learner.init_state(), next(loader.epoch_chunks(1, 10))[1])  # 10 steps, one call
+np.testing.assert_allclose(stacked.params["layer_stack"]["layers"][1]["kernel"],
+                           one_by_one.params["layer_stack"]["layers"][1]["kernel"], atol=1e-6)
+print("fit's history:", [round(v, 4) for v in history["train_loss"]], "torch:", [round(v, 4) for v in t_losses])
+
+# %% [markdown]
 # ## Accuracy, precision, recall, F1, confusion matrix
 # Accumulated on device as a confusion matrix over batches; everything else derives from it.
 # Checked against scikit-learn (what torchmetrics also matches).
@@ -75,4 +115,6 @@ np.testing.assert_allclose(metrics.precision(cm), p)
 np.testing.assert_allclose(metrics.recall(cm), r)
 np.testing.assert_allclose(metrics.f1(cm), f)
 assert metrics.accuracy(cm) == (labels == preds).mean()
+s = metrics.summary(cm, ["a", "b", "c", "d"])   # what metrics.json holds: torchmetrics' macro averages
+assert np.isclose(s["f1_macro"], f.mean()) and np.isclose(s["precision_macro"], p.mean())
 print(metrics.classification_report(cm, ["a", "b", "c", "d"]))

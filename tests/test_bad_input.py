@@ -38,7 +38,7 @@ def iris_checkpoint(tmp_path):
 def test_checkpoint_of_another_model_lists_mismatches_and_keeps_files(iris_checkpoint):
     before = _digest(iris_checkpoint)
     other = Learner(IrisModel(h1=16, rngs=nnx.Rngs(0)), losses.cross_entropy, optim.adam(0.01))
-    with Checkpointer(iris_checkpoint) as ck, pytest.raises(CheckpointMismatchError, match=r"fc1.*\(4, 8\).*\(4, 16\)|fc1"):
+    with Checkpointer(iris_checkpoint) as ck, pytest.raises(CheckpointMismatchError, match=r"fc1.*\(4, 8\).*\(4, 16\)"):
         ck.restore(other.init_state())
     assert _digest(iris_checkpoint) == before
 

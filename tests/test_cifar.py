@@ -1,6 +1,7 @@
 """CIFAR python batches from fixture files: layout, labels, errors; the cifar10
 experiment end to end on them."""
 
+import json
 import pickle
 
 import numpy as np
@@ -61,8 +62,15 @@ def test_cifar10_experiment_runs_on_fixture(tmp_path):
     write_cifar10(tmp_path / "data", n_train=20, n_test=10)
     out = cifar10.main(["--data-dir", str(tmp_path / "data"), "--workdir", str(tmp_path / "run"),
                         "--epochs", "1", "--no-progress"])
-    assert 0 <= out["test_accuracy"] <= 1 and (tmp_path / "run" / "test_images.png").is_file()
-    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert (tmp_path / "run" / "test_images.png").is_file()
+    # the reported accuracy is the trained model's on the 10 test images, normalised to [-1, 1] as in training
+    x, y = load("cifar10", tmp_path / "data").test.arrays
+    pred = np.asarray(out["learner"].predict(out["state"], (x - 0.5) / 0.5)).argmax(1)
+    assert out["test_accuracy"] == np.mean(pred == y) and out["selected_on"] == "last"
+    cm = np.array(json.loads((tmp_path / "run" / "metrics.json").read_text())["confusion_matrix"])
+    assert cm.sum() == 10 and np.trace(cm) == np.sum(pred == y)
+    assert cm.sum(axis=1).tolist() == np.bincount(y, minlength=10).tolist()  # rows: the true labels
+    assert cm.sum(axis=0).tolist() == np.bincount(pred, minlength=10).tolist()  # columns: the predictions
 
 
 def test_cifar10_experiment_without_data_exits_with_the_recipe(tmp_path, monkeypatch, capsys):

@@ -85,8 +85,10 @@ def test_diabetes_notes_100_epochs_stay_at_the_majority_class(tmp_path):
 
 
 @pytest.mark.slow
-def test_diabetes_default_reaches_75_percent(tmp_path):
-    assert run(diabetes, tmp_path)["test_accuracy"] >= 0.75
+def test_diabetes_default_reaches_the_seed_spread(tmp_path):
+    out = run(diabetes, tmp_path)
+    # 5,000 epochs, init seeds 0-3: 75.3% (the default, 0), 77.3%, 72.7%, 74.7%
+    assert out["test_accuracy"] >= 0.70 and out["selected_on"] == "last"
 
 
 def test_tabular_classifies_better_than_the_majority(tmp_path):
@@ -106,8 +108,10 @@ def test_tabular_taxi_csv_regression(tmp_path):
                        "pickup_latitude": lat[:, 0], "dropoff_longitude": lon[:, 1], "dropoff_latitude": lat[:, 1],
                        "passenger_count": rng.integers(1, 5, n)})
     df.to_csv(tmp_path / "NYCTaxiFares.csv", index=False)
-    out = run(tabular, tmp_path, "--csv", str(tmp_path / "NYCTaxiFares.csv"), "--epochs", "2")
-    assert math.isfinite(out["test_rmse"])
+    out = run(tabular, tmp_path, "--csv", str(tmp_path / "NYCTaxiFares.csv"), "--epochs", "30", "--lr", "0.01")
+    # the fare is an exact line of the distance (std 3.8: predicting the mean scores 3.8); measured
+    # test RMSE 0.44 with the default seed, 0.46-0.83 with seeds 0-2
+    assert out["test_rmse"] < 1.2 and out["test_rmse"] == pytest.approx(math.sqrt(out["test_loss"]))
     from jaxdl.data import load
     ds = load("taxi_fares", path=tmp_path / "NYCTaxiFares.csv")
     assert ds.info["cat_cols"] == ["Hour", "AMorPM", "Weekday"] and ds.info["cardinalities"][1] == 2
@@ -116,25 +120,35 @@ def test_tabular_taxi_csv_regression(tmp_path):
         load("taxi_fares", path=tmp_path / "bad.csv")
 
 
+# Floors a few points under the accuracies measured with init seeds 0-3 at these settings
+# (mnist_binary: seeds 1 (its default), 0, 2, 3). mnist_mlp and lenet5 run their default
+# epochs: after 1 epoch they are still near chance (mnist_mlp 12-31%, lenet5 26-47%).
 @pytest.mark.parametrize("module,args,floor", [
-    (mnist_mlp, ["--epochs", "1"], 0.10),
-    (mnist_binary, [], 0.90),
-    (mnist_bn_ln, ["--epochs", "1"], 0.80),
-    (lenet5, ["--epochs", "1"], 0.20),
+    (mnist_mlp, [], 0.81),  # the notes' 9 epochs: 84.2%, 83.7%, 85.3%, 86.5%
+    (mnist_binary, [], 0.88),  # 1 epoch, batch 1: 94.9%, 93.2%, 90.3%, 94.0%
+    (mnist_bn_ln, ["--epochs", "1"], 0.84),  # 87.1%, 86.6%, 85.9%, 86.0%
+    (lenet5, [], 0.83),  # 3 epochs: 90.8%, 87.9%, 88.8%, 85.6%
 ], ids=lambda v: getattr(v, "__name__", "").split(".")[-1] or None)
 def test_mnist_experiments_on_the_5k_digits(tmp_path, module, args, floor):
     out = run(module, tmp_path, "--dataset", "mnist_5k", *args)
-    assert out["test_accuracy"] >= floor
+    assert out["test_accuracy"] >= floor and out["selected_on"] == "last"
     assert (tmp_path / module.__name__.split(".")[-1] / "confusion_matrix.png").is_file()
 
 
-def test_mnist_mlp_notes_recipe_on_5k(tmp_path):
-    assert run(mnist_mlp, tmp_path, "--dataset", "mnist_5k")["test_accuracy"] >= 0.80  # 84.2% measured
+def test_mnist_mlp_prints_the_notes_test_line_once(tmp_path, capsys):
+    out = run(mnist_mlp, tmp_path, "--dataset", "mnist_5k", "--epochs", "2")
+    text = capsys.readouterr().out
+    assert text.count("Test set:") == 1  # the test set is evaluated once, after training
+    assert f"Accuracy: {round(out['test_accuracy'] * 1000)}/1000" in text
 
 
 def test_fashion_mnist_experiment_table(tmp_path):
     out = run(fashion_mnist, tmp_path, "--dataset", "mnist_5k", "--epochs", "1")
     assert set(out) >= {"mlp", "cnn"} and "| FashionMNISTModel |" in (tmp_path / "fashion_mnist" / "results.md").read_text()
+    for key in ("mlp", "cnn"):  # macro F1 reaches the summary, equal to the run's own metrics.json
+        run_metrics = json.loads((tmp_path / "fashion_mnist" / key / "metrics.json").read_text())
+        assert out[key]["f1_macro"] == run_metrics["f1_macro"] and 0 < out[key]["f1_macro"] <= 1
+        assert out[key]["selected_on"] == "last"
 
 
 @pytest.mark.slow
@@ -144,17 +158,43 @@ def test_fashion_mnist_notes_recipe_accuracy(tmp_path):
     assert out["mlp"]["test_accuracy"] >= 0.815 and out["cnn"]["test_accuracy"] >= 0.87
 
 
-def test_lstm_forecast_short(tmp_path):
-    out = run(lstm_forecast, tmp_path, "--epochs", "2")
+def test_lstm_forecast_selects_on_the_year_before_the_test_year(tmp_path):
+    from sklearn.preprocessing import MinMaxScaler
+
+    from jaxdl.data.datasets import alcohol_sales
+
+    out = run(lstm_forecast, tmp_path, "--epochs", "3")
     assert len(out["forecast"]) == 12 and len(out["future"]) == 12 and out["future_months"][0] == "2019-02-01"
     assert (tmp_path / "lstm_forecast" / "forecast.png").is_file()
+    # recomputed here: the scaler fitted on the months before the last two years only
+    v = alcohol_sales().to_numpy().astype(np.float64)
+    n = len(v)
+    s = MinMaxScaler((-1, 1)).fit(v[:-24, None]).transform(v[:, None])[:, 0].astype(np.float32)
+    predict = lambda x: np.asarray(out["learner"].predict(out["state"], x))
+
+    def one_step_mse(months):  # each month predicted from the 12 real months before it
+        x = np.stack([s[t - 12:t] for t in months])[..., None]
+        return float(np.mean((predict(x)[:, 0] - s[months]) ** 2))
+
+    best = min(out["history"], key=lambda r: r["val_loss"])  # the first lowest validation loss
+    assert out["selected_on"] == "val" and out["selected_epoch"] == best["epoch"]
+    assert one_step_mse(range(n - 24, n - 12)) == pytest.approx(best["val_loss"], rel=1e-4)  # the year before
+    assert one_step_mse(range(n - 12, n)) == pytest.approx(out["test_loss"], rel=1e-4)  # the held-out year
+    window, scaled = s[n - 24:n - 12], []
+    for _ in range(12):  # the course's recursive forecast of the held-out year
+        scaled.append(predict(window[None, :, None])[0, 0])
+        window = np.append(window[1:], scaled[-1]).astype(np.float32)
+    pred = MinMaxScaler((-1, 1)).fit(v[:-24, None]).inverse_transform(np.array(scaled)[:, None])[:, 0]
+    assert out["test_rmse"] == pytest.approx(np.sqrt(np.mean((pred - v[-12:]) ** 2)), rel=1e-4)
+    metrics = json.loads((tmp_path / "lstm_forecast" / "metrics.json").read_text())
+    assert (metrics["selected_on"], metrics["test_rmse"]) == ("val", out["test_rmse"])
 
 
 @pytest.mark.slow
 def test_lstm_forecast_beats_naive_forecasts(tmp_path):
     # on the held-out year: the last value repeated has RMSE 3856, the previous year's mean
-    # 1655; the LSTM gives 653-1105 over seeds 0-3 (984 with the default seed). "Same month
-    # last year" (827) is not beaten reliably, so it is not the bar.
+    # 1655; the LSTM, its epoch chosen on the year before, gives 878-1278 over seeds 0-3
+    # (945 with the default seed). "Same month last year" (827) is not beaten, so it is not the bar.
     assert run(lstm_forecast, tmp_path)["test_rmse"] < 1500
 
 
@@ -164,10 +204,33 @@ def test_transfer_learning_freezes_bit_exactly(tmp_path):
     assert out["frozen"] == ["conv1.bias", "conv1.kernel", "conv2.bias", "conv2.kernel"]
 
 
+@pytest.mark.slow
+def test_transfer_learning_readme_result(tmp_path):
+    out = run(transfer_learning, tmp_path)
+    # the README: 100 examples of digits 5-9, fine-tuned head 82.2% vs the same network from scratch 73.2%
+    assert out["finetune_accuracy"] == pytest.approx(0.822, abs=0.015)
+    assert out["scratch_accuracy"] == pytest.approx(0.732, abs=0.015)
+    assert out["finetune_accuracy"] - out["scratch_accuracy"] >= 0.05
+
+
 def test_regularization_variants(tmp_path):
-    out = run(regularization, tmp_path, "--epochs", "2", "--train-size", "300", "--hidden", "32")
+    out = run(regularization, tmp_path, "--epochs", "2", "--train-size", "300", "--hidden", "32", "--val-size", "200")
     assert set(out) == {"plain", "dropout", "weight_decay", "dropout+weight_decay"}
     assert (tmp_path / "regularization" / "curves.png").is_file()
+    for v in out.values():  # validation is a split of the training set, the test set is separate
+        assert v["val_loss"] != v["test_loss"] and v["selected_on"] == "last"
+        assert v["gap"] == pytest.approx(v["val_loss"] - v["train_loss"])
+    history = json.loads((tmp_path / "regularization" / "plain" / "history.json").read_text())
+    assert history[-1]["val_loss"] == out["plain"]["val_loss"]
+
+
+@pytest.mark.slow
+def test_regularization_readme_gap(tmp_path):
+    out = run(regularization, tmp_path)
+    # the README: validation-minus-training loss gap 0.50 (plain) -> 0.37 (dropout + weight decay)
+    assert out["plain"]["gap"] == pytest.approx(0.50, abs=0.03)
+    assert out["dropout+weight_decay"]["gap"] == pytest.approx(0.37, abs=0.03)
+    assert out["plain"]["gap"] - out["dropout+weight_decay"]["gap"] >= 0.08
 
 
 def test_overfit_one_batch(tmp_path):
@@ -175,8 +238,18 @@ def test_overfit_one_batch(tmp_path):
     assert out["overfitted"] and out["final_accuracy"] == 1.0
 
 
-def test_hparam_search_vmapped_equals_one_by_one(tmp_path):
+def test_hparam_search_ranks_on_validation_and_vmapped_equals_one_by_one(tmp_path, monkeypatch):
+    from jaxdl.data import load
+
+    seen, real = [], hparam_search.search
+    monkeypatch.setattr(hparam_search, "search", lambda *a, **kw: seen.append(a[3].dataset) or real(*a, **kw))
     a = run(hparam_search, tmp_path, "--trials", "3", "--epochs", "1")
+    # ranked on 800 of the training digits (20%), never on the test set; the test set measures the choice
+    ds, rows = load("mnist_5k"), lambda x: {r.tobytes() for r in x}
+    val = rows(seen[0].arrays[0])
+    assert len(val) == 800 and val <= rows(ds.train.arrays[0]) and not val & rows(ds.test.arrays[0])
+    assert a["selected_on"] == "val" and 0 < a["test_accuracy"] <= 1
+    assert a["best"]["val_accuracy"] == max(t["val_accuracy"] for t in a["trials"])
     b = hparam_search.main(["--trials", "3", "--epochs", "1", "--sequential", "--workdir", str(tmp_path / "s"), *FAST])
     for ta, tb in zip(a["trials"], b["trials"]):
         assert ta["lr"] == tb["lr"] and ta["val_accuracy"] == pytest.approx(tb["val_accuracy"], abs=2e-3)

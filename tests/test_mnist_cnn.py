@@ -27,6 +27,10 @@ def test_one_epoch_on_real_digits_writes_every_output(tmp_path):
     assert metrics["accuracy"] == pytest.approx(np.trace(cm) / 1000)
     assert metrics["steady_examples_per_s"] > 0
     assert sorted(os.listdir(tmp_path / "checkpoints" / "last")) == ["1"]
+    # the notes' fixed epochs: the last state is tested, nothing is chosen, no test number per epoch
+    assert (metrics["selected_on"], metrics["selected_epoch"]) == ("last", 1)
+    assert not [k for r in json.loads((tmp_path / "history.json").read_text()) for k in r if k.startswith("val_")]
+    assert not [p for p in (tmp_path / "checkpoints" / "best").glob("*") if p.name.isdigit()]
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):
