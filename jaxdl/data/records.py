@@ -207,10 +207,7 @@ class WorkerStream:
                              "outside `if __name__ == '__main__':` must add that guard.")
             raise
         self.position += 1
-        arrays, failures = out
-        if arrays is not None:  # out of the shared memory, so that no device array pins a segment
-            arrays = tuple(np.array(a) for a in arrays)
-        return arrays, failures
+        return out
 
     @property
     def closed(self) -> bool:
@@ -218,6 +215,18 @@ class WorkerStream:
 
     def close(self) -> None:
         self._stop()
+
+
+def put_unpinned(a: np.ndarray) -> jax.Array:
+    """``jax.device_put`` of a batch that a worker left in shared memory. An accelerator
+    copies it into device memory; a CPU device would take aligned host memory as it is
+    (zero-copy) and so keep the segment and its file descriptor open for as long as the
+    array lives: there it gets a copy instead."""
+    out = jax.device_put(a)
+    if (a.nbytes >= _SHARED_MIN_BYTES and any(d.platform == "cpu" for d in out.devices())
+            and out.unsafe_buffer_pointer() == a.ctypes.data):
+        out = jax.device_put(np.array(a))
+    return out
 
 
 class RecordBatches:
@@ -286,10 +295,11 @@ class RecordBatches:
         remaining = len(self.plan) - start
         in_stacks = remaining // steps * steps if steps > 1 else 0
         pending: list[tuple[np.ndarray, ...]] = []  # full batches waiting to complete a run of `steps`
+        put = put_unpinned if self.num_workers else jax.device_put
 
         def singles():
             for p in pending:
-                yield False, tuple(jax.device_put(a) for a in p)
+                yield False, tuple(put(a) for a in p)
             pending.clear()
 
         for k, (arrays, failures) in enumerate(self._loaded(epoch, start)):
@@ -305,7 +315,7 @@ class RecordBatches:
                     pending.clear()
                 continue
             yield from singles()  # a shortened batch (skipped records) breaks the run
-            yield False, tuple(jax.device_put(a) for a in arrays)
+            yield False, tuple(put(a) for a in arrays)
         yield from singles()
 
     def _report(self, failures: list[RecordFailure], epoch: int, batch: int) -> None:
