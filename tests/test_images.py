@@ -360,3 +360,5 @@ def test_per_record_bad_input_is_explained():
         next(DataLoader(_ListDataset([{"x": 1}]), 1).epoch(0))
     with pytest.raises(ValueError, match="num_workers"):
         DataLoader(PairDataset(x, y), 2, num_workers=-1)
+    with pytest.raises(ValueError, match="prefetch_factor"):
+        DataLoader(PairDataset(x, y), 2, num_workers=2, prefetch_factor=0)

@@ -78,15 +78,15 @@ class DataLoader:
     is dropped (torch: ``DistributedSampler``).
     Any other map-style ``dataset`` (``len(ds)``, ``ds[i] -> (x, y, ...)``; torch's
     ``Dataset``, :class:`jaxdl.data.ImageFolder`) is read record by record
-    (:mod:`jaxdl.data.records`) in ``num_workers`` worker processes (torch's name; 0: in
-    this process), each keeping ``prefetch`` batches ready; same order, batches and
-    options as for arrays (``device_resident`` excepted).
+    (:mod:`jaxdl.data.records`) in ``num_workers`` worker processes (0: in this process),
+    each keeping ``prefetch_factor`` batches ready (torch's names); same order, batches
+    and options as for arrays (``device_resident`` excepted).
     """
 
     def __init__(self, dataset: ArrayDataset | Sequence[np.ndarray], batch_size: int = 1,
                  shuffle: bool = False, *, seed: int = 0, drop_last: bool = False,
                  device_resident: bool = False, augment=None, process_index: int = 0,
-                 process_count: int = 1, num_workers: int = 0, prefetch: int = 2):
+                 process_count: int = 1, num_workers: int = 0, prefetch_factor: int = 2):
         per_record = not isinstance(dataset, ArrayDataset) and records.is_map_style(dataset)
         if per_record and device_resident:
             raise ValueError("device_resident needs the data as arrays (ArrayDataset); a map-style dataset "
@@ -110,7 +110,7 @@ class DataLoader:
         self._augment = jax.jit(augment) if augment is not None else None
         self._augment_stacked = jax.jit(jax.vmap(augment)) if augment is not None else None
         self._records = records.RecordBatches(dataset, self.batch_size, shuffle, seed, drop_last, num_workers,
-                                              prefetch, process_index, process_count) if per_record else None
+                                              prefetch_factor, process_index, process_count) if per_record else None
 
     def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size

@@ -182,14 +182,14 @@ class WorkerStream:
     ...`` in order (``MapDataset.range(...).map(load).mp_prefetch(...)``: worker ``i``
     builds every ``num_workers``-th batch, read back round-robin)."""
 
-    def __init__(self, load: LoadBatch, position: int, num_workers: int, prefetch: int):
+    def __init__(self, load: LoadBatch, position: int, num_workers: int, prefetch_factor: int):
         import grain
 
         _default_unparsed_grain_flags()
         pipeline = (grain.MapDataset.range(position, _ENDLESS).map(load)
                     .to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
                     .mp_prefetch(grain.multiprocessing.MultiprocessingOptions(
-                        num_workers=num_workers, per_worker_buffer_size=prefetch)))
+                        num_workers=num_workers, per_worker_buffer_size=prefetch_factor)))
         self.position, self.busy = position, False
         self._box = [iter(pipeline)]  # the only reference to grain's iterator, dropped on close
         # stop the workers when this stream is dropped, and at interpreter exit while the
@@ -238,12 +238,12 @@ class RecordBatches:
     is garbage-collected, at exit, or on :meth:`close`."""
 
     def __init__(self, dataset, batch_size: int, shuffle: bool, seed: int, drop_last: bool,
-                 num_workers: int, prefetch: int, process_index: int, process_count: int):
+                 num_workers: int, prefetch_factor: int, process_index: int, process_count: int):
         if int(num_workers) < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        if int(prefetch) < 1:
-            raise ValueError(f"prefetch (batches buffered per worker) must be >= 1, got {prefetch}")
-        self.dataset, self.num_workers, self.prefetch = dataset, int(num_workers), int(prefetch)
+        if int(prefetch_factor) < 1:
+            raise ValueError(f"prefetch_factor (batches buffered per worker) must be >= 1, got {prefetch_factor}")
+        self.dataset, self.num_workers, self.prefetch_factor = dataset, int(num_workers), int(prefetch_factor)
         self.plan = BatchPlan(len(dataset), batch_size, seed, shuffle, drop_last, process_index, process_count)
         self.full_batch = batch_size // process_count
         self._stream: WorkerStream | None = None
@@ -270,7 +270,7 @@ class RecordBatches:
             if not private:
                 self.close()
             stream = WorkerStream(LoadBatch(self.dataset, self.plan, in_worker=True), first,
-                                  min(self.num_workers, nb), self.prefetch)
+                                  min(self.num_workers, nb), self.prefetch_factor)
             if not private:
                 self._stream = stream
         stream.busy = True
