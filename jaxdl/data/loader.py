@@ -1,18 +1,24 @@
 """In-memory datasets and a vectorised batcher (torch: ``TensorDataset`` and ``DataLoader``).
 
 Data that fits in memory stays in arrays: a batch is one fancy-index of each array,
-25 to 100 times faster here than a per-record loader. The shuffle order of epoch ``e``
-is ``numpy.random.default_rng([seed, e]).permutation(n)``: the same on every machine and
-in both modes, so a resumed run sees exactly the batches an uninterrupted one would.
+25 to 100 times faster here than a per-record loader. Any other map-style dataset
+(``__len__`` / ``__getitem__``, torch's ``Dataset``; :class:`jaxdl.data.ImageFolder`)
+goes through the per-record path of :mod:`jaxdl.data.records`. The shuffle order of
+epoch ``e`` is ``numpy.random.default_rng([seed, e]).permutation(n)``: the same on every
+machine, in every mode and on both paths, so a resumed run sees exactly the batches an
+uninterrupted one would.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxdl.data import records
 
 
 class ArrayDataset:
@@ -50,6 +56,28 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def epoch_layout(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool, drop_last: bool,
+                 pad_last: bool = False, process_index: int = 0, process_count: int = 1
+                 ) -> tuple[np.ndarray, list[int], np.ndarray | None]:
+    """One process's view of epoch ``epoch``, shared by the array and per-record paths:
+    its example indices in batch order, the size of each of its batches, and (with
+    ``pad_last``) which positions hold real examples (the rest is padding)."""
+    order = epoch_order(n, seed, epoch, shuffle)
+    b, pc, pi = batch_size, process_count, process_index
+    full, rest = divmod(n, b)
+    last = 0 if drop_last or not rest else (-(-rest // pc) * pc if pad_last else rest)
+    valid = None
+    if pad_last:
+        order = np.concatenate([order, order[np.arange(full * b + last - n) % n]])
+        valid = np.arange(len(order)) < n
+    if pc == 1:
+        return order, [b] * full + ([last] if last else []), valid
+    per, last_per = b // pc, last // pc  # this process's contiguous slice of each global batch
+    take = np.concatenate([(np.arange(full)[:, None] * b + pi * per + np.arange(per)).ravel(),
+                           full * b + pi * last_per + np.arange(last_per)]).astype(np.int64)
+    return order[take], [per] * full + ([last_per] if last else []), None if valid is None else valid[take]
+
+
 @jax.jit
 def _take(arrays, idx):
     return tuple(jnp.take(a, idx, axis=0) for a in arrays)
@@ -76,13 +104,23 @@ class DataLoader:
     with one more array, a boolean mask (N,) that is False on the padding; ``evaluate``
     gives the masked rows weight 0 in every metric (torch's ``DistributedSampler``
     pads with repeated examples and counts them twice).
+    Any other map-style ``dataset`` (``len(ds)``, ``ds[i] -> (x, y, ...)``; torch's
+    ``Dataset``, :class:`jaxdl.data.ImageFolder`) is read record by record
+    (:mod:`jaxdl.data.records`) in ``num_workers`` worker processes (0: in this process),
+    each keeping ``prefetch_factor`` batches ready (torch's names); same order, batches
+    and options as for arrays (``device_resident`` excepted).
     """
 
     def __init__(self, dataset: ArrayDataset | Sequence[np.ndarray], batch_size: int = 1,
                  shuffle: bool = False, *, seed: int = 0, drop_last: bool = False,
                  device_resident: bool = False, augment=None, process_index: int = 0,
-                 process_count: int = 1, pad_last: bool = False):
-        if not isinstance(dataset, ArrayDataset):
+                 process_count: int = 1, pad_last: bool = False, num_workers: int = 0,
+                 prefetch_factor: int = 2):
+        per_record = not isinstance(dataset, ArrayDataset) and records.is_map_style(dataset)
+        if per_record and device_resident:
+            raise ValueError("device_resident needs the data as arrays (ArrayDataset); a map-style dataset "
+                             "is read record by record")
+        if not isinstance(dataset, ArrayDataset) and not per_record:
             dataset = ArrayDataset(*dataset)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
@@ -103,26 +141,38 @@ class DataLoader:
         self._epoch = 0
         self._augment = jax.jit(augment) if augment is not None else None
         self._augment_stacked = jax.jit(jax.vmap(augment)) if augment is not None else None
+        self._records = records.RecordBatches(dataset, self.batch_size, shuffle, seed, drop_last, pad_last,
+                                              num_workers, prefetch_factor, process_index,
+                                              process_count) if per_record else None
 
     def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
-    def epoch(self, epoch: int) -> Iterator[tuple[jax.Array, ...]]:
-        """The batches of epoch ``epoch``, one tuple of device arrays each."""
-        for stacked, batch in self.epoch_chunks(epoch, 1):
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[jax.Array, ...]]:
+        """The batches of epoch ``epoch``, one tuple of device arrays each; ``start=k``
+        resumes mid-epoch: exactly the batches from the ``k``-th on."""
+        for stacked, batch in self.epoch_chunks(epoch, 1, start):
             yield batch
 
-    def epoch_chunks(self, epoch: int, steps: int) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
+    def epoch_chunks(self, epoch: int, steps: int, start: int = 0) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
         """Epoch ``epoch`` as ``(stacked, batch)`` pairs for ``Learner.train_steps``: runs of
         ``steps`` full batches stacked on a new leading axis (``stacked=True``), then the
         rest of the epoch one batch at a time. Same batches, same order, same
-        augmentation as :meth:`epoch`."""
+        augmentation as :meth:`epoch`, from batch ``start`` on."""
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
+        if not 0 <= start <= len(self):
+            raise ValueError(f"start batch {start} outside epoch {epoch} of {len(self)} batches")
         key = jax.random.fold_in(jax.random.key(self.seed), epoch) if self._augment else None
-        first = 0
-        for stacked, batch in self._batches(epoch, steps):
+        first = start
+        if self._records is not None:
+            source = self._records.batches(epoch, steps, start)
+        elif start:  # arrays: the batches before `start` are sliced and dropped; none are stacked
+            source = itertools.islice(self._batches(epoch, 1), start, None)
+        else:
+            source = self._batches(epoch, steps)
+        for stacked, batch in source:
             k = batch[0].shape[0] if stacked else 1
             if key is not None:
                 x, *rest = batch
@@ -136,22 +186,8 @@ class DataLoader:
             yield stacked, batch
 
     def _layout(self, epoch: int) -> tuple[np.ndarray, list[int], np.ndarray | None]:
-        """This process's example indices of epoch ``epoch`` in batch order, the size of
-        each of its batches, and (``pad_last``) which positions hold real examples."""
-        order = epoch_order(len(self.dataset), self.seed, epoch, self.shuffle)
-        n, b, pc, pi = len(order), self.batch_size, self.process_count, self.process_index
-        full, rest = divmod(n, b)
-        last = 0 if self.drop_last or not rest else (-(-rest // pc) * pc if self.pad_last else rest)
-        valid = None
-        if self.pad_last:
-            order = np.concatenate([order, order[np.arange(full * b + last - n) % n]])
-            valid = np.arange(len(order)) < n
-        if pc == 1:
-            return order, [b] * full + ([last] if last else []), valid
-        per, last_per = b // pc, last // pc  # this process's contiguous slice of each global batch
-        take = np.concatenate([(np.arange(full)[:, None] * b + pi * per + np.arange(per)).ravel(),
-                               full * b + pi * last_per + np.arange(last_per)])
-        return order[take], [per] * full + ([last_per] if last else []), None if valid is None else valid[take]
+        return epoch_layout(len(self.dataset), self.batch_size, self.seed, epoch, self.shuffle, self.drop_last,
+                            self.pad_last, self.process_index, self.process_count)
 
     def _batches(self, epoch: int, steps: int) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
         order, sizes, valid = self._layout(epoch)
