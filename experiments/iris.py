@@ -21,8 +21,7 @@ from flax import nnx
 
 from jaxdl import cli, data, losses, optim
 from jaxdl.checkpoint import Checkpointer
-from jaxdl.data import DataLoader
-from jaxdl.experiment import train_and_evaluate
+from jaxdl.experiment import eval_loader, train_and_evaluate
 from jaxdl.models import IrisModel
 from jaxdl.summary import summary
 from jaxdl.train import Learner, evaluate
@@ -51,7 +50,7 @@ def main(argv=None) -> dict:
     preds = np.asarray(fresh.predict(loaded, x_test)).argmax(1)
     for i, (pred, true) in enumerate(zip(preds, y_test)):
         print(f"{i:2d} {pred} {true}{'' if pred == true else '  <- wrong'}")
-    reloaded = evaluate(fresh, loaded, DataLoader(ds.test, len(ds.test)))
+    reloaded = evaluate(fresh, loaded, eval_loader(ds.test, len(ds.test)))
     print(f"reloaded from epoch {meta['epoch']}: {int((preds == y_test).sum())}/{len(y_test)} correct, "
           f"loss {reloaded['loss']:.4f}")
     result["reloaded_accuracy"] = reloaded["accuracy"]

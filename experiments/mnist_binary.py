@@ -16,8 +16,7 @@ import numpy as np
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim
-from jaxdl.data import DataLoader
-from jaxdl.experiment import train_and_evaluate
+from jaxdl.experiment import eval_loader, train_and_evaluate
 from jaxdl.models import BinaryANN
 from jaxdl.train import evaluate
 
@@ -34,7 +33,7 @@ def main(argv=None) -> dict:
     result = train_and_evaluate(
         args, name="mnist_binary", data=ds, model=BinaryANN(rngs=nnx.Rngs(params=args.seed, dropout=args.seed + 1)),
         loss_fn=losses.bce_with_logits_loss, optimizer=optim.sgd(args.lr, momentum=args.momentum), task="binary")
-    train = evaluate(result["learner"], result["state"], DataLoader(ds.train, 1000))
+    train = evaluate(result["learner"], result["state"], eval_loader(ds.train))
     for split, acc in (("Training", train["accuracy"]), ("Test", result["test_accuracy"])):
         print(f"{split} Error Rate: {1 - acc:.4f}   {split} Accuracy: {acc:.4f}")
     result["train_accuracy"] = train["accuracy"]

@@ -24,8 +24,8 @@ import numpy as np
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim, plots
-from jaxdl.data import ArrayDataset, DataLoader
-from jaxdl.experiment import finish, sub_args, train_and_evaluate
+from jaxdl.data import ArrayDataset
+from jaxdl.experiment import eval_loader, finish, sub_args, train_and_evaluate
 from jaxdl.models import MLP
 from jaxdl.train import evaluate
 
@@ -57,7 +57,7 @@ def main(argv=None) -> dict:
                                model=MLP(sizes, dropout=p_drop, rngs=nnx.Rngs(params=args.seed, dropout=args.seed + 1)),
                                loss_fn=losses.cross_entropy, optimizer=optim.adam(args.lr, weight_decay=wd),
                                select="last", log_every=max(1, args.epochs // 4), checkpoint_every=args.epochs)
-        train_eval = evaluate(r["learner"], r["state"], DataLoader(ds.train, 1000))
+        train_eval = evaluate(r["learner"], r["state"], eval_loader(ds.train))
         gap = r["val_loss"] - train_eval["loss"]
         out[name] = {"dropout": p_drop, "weight_decay": wd, "train_loss": train_eval["loss"], "val_loss": r["val_loss"],
                      "gap": gap, "val_accuracy": r["val_accuracy"], "selected_on": r["selected_on"],

@@ -116,6 +116,14 @@ def finish(args, result: dict, log: Callable[[str], None] = print) -> dict:
     return result
 
 
+def eval_loader(dataset, batch_size: int = 1000) -> DataLoader:
+    """The loader every evaluation of an experiment uses: in order, this process's slice
+    of each batch, the last batch padded and masked, so that every example counts
+    exactly once in any number of processes (``DataLoader(..., pad_last=True)``)."""
+    return DataLoader(dataset, batch_size, pad_last=True, process_index=jax.process_index(),
+                      process_count=jax.process_count())
+
+
 def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
                        loss_fn: Callable, optimizer: optax.GradientTransformation,
                        task: str = "multiclass", eval_batch_size: int = 1000,
@@ -166,9 +174,8 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
                          f"got {select!r}")
     hosts = {"process_index": jax.process_index(), "process_count": jax.process_count()}
     train_loader = DataLoader(data.train, args.batch_size, shuffle=shuffle, seed=args.seed, augment=augment, **hosts)
-    # evaluation loaders pad their last batch: every example counts once in any process count
-    val_loader = DataLoader(data.val, eval_batch_size, pad_last=True, **hosts) if data.val is not None else None
-    test_loader = DataLoader(data.test, eval_batch_size, pad_last=True, **hosts)
+    val_loader = eval_loader(data.val, eval_batch_size) if data.val is not None else None
+    test_loader = eval_loader(data.test, eval_batch_size)
     monitor = (monitor or ("val_loss" if task == "regression" else "val_accuracy")) if val_loader else None
     ckpt = Checkpointer(workdir / "checkpoints", monitor=monitor,
                         mode="min" if monitor and monitor.endswith("loss") else "max",

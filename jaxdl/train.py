@@ -229,6 +229,12 @@ def evaluate(learner: Learner, state: TrainState, loader) -> dict:
     processes. A multi-process loader without it (it drops the last partial batch) is
     refused."""
     masked = getattr(loader, "pad_last", False)
+    multi = learner.parallel is not None and learner.parallel.multi_process
+    if multi and getattr(loader, "process_count", 1) != jax.process_count():
+        raise ValueError(f"this loader feeds every example to each of the {jax.process_count()} processes, so "
+                         "evaluation would count them all several times; build it with this process's slice: "
+                         "jaxdl.experiment.eval_loader(dataset) or DataLoader(..., pad_last=True, "
+                         "process_index=jax.process_index(), process_count=jax.process_count())")
     if getattr(loader, "process_count", 1) > 1 and not masked:
         raise ValueError("this multi-process loader drops the last partial batch, so evaluation would miss "
                          "examples; build evaluation loaders with DataLoader(..., pad_last=True)")

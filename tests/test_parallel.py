@@ -87,6 +87,7 @@ def test_dropout_model_two_processes_equal_one_process(tmp_path):
     assert m2["test_loss"] == pytest.approx(m1["test_loss"], rel=1e-4)
     assert abs(m2["test_accuracy"] - m1["test_accuracy"]) <= 0.002
     assert sum(c["support"] for c in m2["per_class"].values()) == 1000  # every test example once
+    assert abs(m2["train_accuracy"] - m1["train_accuracy"]) <= 0.002  # training metrics agree too
 
 
 EVALUATE = r"""
@@ -107,8 +108,13 @@ learner = Learner(MLP([784, 64, 10], dropout=0.5, rngs=nnx.Rngs(params=0, dropou
                   optim.adam(1e-3), num_classes=10, parallel=for_mode("auto"))
 loader = DataLoader(test, 100, pad_last=True, process_index=jax.process_index(), process_count=n)
 r = evaluate(learner, learner.init_state(), loader)
+try:  # a loader that hands every process the whole set would count each example n times
+    evaluate(learner, learner.init_state(), DataLoader(test, 100, pad_last=True))
+    whole_set_refused = n == 1
+except ValueError as e:
+    whole_set_refused = "several times" in str(e)
 print(json.dumps({"loss": r["loss"], "accuracy": r["accuracy"], "confusion": np.asarray(r["confusion"]).tolist(),
-                  "batches": len(loader), "devices": jax.device_count()}))
+                  "batches": len(loader), "devices": jax.device_count(), "refused": whole_set_refused}))
 """
 
 
@@ -126,6 +132,7 @@ def _evaluate(processes):
 def test_evaluation_counts_every_example_once_in_two_processes():
     (one,), two = _evaluate(1), _evaluate(2)
     assert one["devices"] == 1 and two[0]["devices"] == 2 and two[0] == two[1]
+    assert one["refused"] and two[0]["refused"]  # one process: allowed; two: refused with the recipe
     assert np.sum(one["confusion"]) == np.sum(two[0]["confusion"]) == 999 and two[0]["batches"] == 10
     assert two[0]["confusion"] == one["confusion"]
     assert two[0]["accuracy"] == one["accuracy"]
