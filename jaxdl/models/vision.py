@@ -112,7 +112,8 @@ def _check_image(x_NHWC: jax.Array, where: str, min_size: int) -> None:
 # shapes: 20 s to construct it). Parameters are drawn instead in fixed blocks of
 # _BLOCK values (block i from fold_in(key, i)), so each kind of draw compiles once per
 # process; eagerly the blocks are joined and scaled in NumPy (no per-shape XLA work),
-# under a trace (nnx.jit, nnx.eval_shape) with jnp: the same values either way.
+# under a trace (nnx.jit, nnx.eval_shape) with jnp: the same draws either way (XLA may
+# fuse the scaling into one rounding where NumPy rounds twice: 1 ulp).
 _BLOCK = 1 << 16
 
 
@@ -273,13 +274,13 @@ def conv3x3(in_planes: int, out_planes: int, stride: int = 1, *, rngs: nnx.Rngs)
     """torch: ``torchvision.models.resnet.conv3x3`` (padding 1, no bias), initialised as
     ResNet does (kaiming-normal fan-out)."""
     return _conv(in_planes, out_planes, 3, stride, 1, use_bias=False, kernel_init=kaiming_normal_fan_out,
-                  rngs=rngs)
+                 rngs=rngs)
 
 
 def conv1x1(in_planes: int, out_planes: int, stride: int = 1, *, rngs: nnx.Rngs) -> Conv2d:
     """torch: ``torchvision.models.resnet.conv1x1`` (no bias), kaiming-normal fan-out."""
     return _conv(in_planes, out_planes, 1, stride, use_bias=False, kernel_init=kaiming_normal_fan_out,
-                  rngs=rngs)
+                 rngs=rngs)
 
 
 class BasicBlock(nnx.Module):
@@ -514,7 +515,7 @@ class InceptionAux(nnx.Module):
         # ``stddev`` from the nn.Conv2d inside, which has none: the kernel gets 0.1 like the rest
         self.conv1 = conv(128, 768, 5)
         self.fc = _linear(768, num_classes, kernel_init=trunc_normal_init(0.001) if init_weights else None,
-                         rngs=rngs)
+                          rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         if min(x.shape[1:3]) < 17:
@@ -575,7 +576,7 @@ class Inception3(nnx.Module):
         self.avgpool = AdaptiveAvgPool2d((1, 1))
         self.dropout = Dropout(dropout, rngs=rngs)
         self.fc = _linear(2048, num_classes, kernel_init=trunc_normal_init(0.1) if init_weights else None,
-                         rngs=rngs)
+                          rngs=rngs)
 
     @property
     def training(self) -> bool:
