@@ -6,14 +6,19 @@ For every model: torchvision's random weights, BatchNorm statistics calibrated f
 
 * ``to_torch(from_torch(sd)) == sd`` key for key, bit-exact and same dtype, and
   torchvision's ``load_state_dict(strict=True)`` takes it;
-* eval mode: every submodule's output (torch forward hooks vs ``nnx.capture``
-  intermediates, the pattern of n2cholas/jax-resnet) within ``STAGE_TOL`` of its scale,
-  checked in torch's execution order so a failure names the first block that differs,
-  and the logits within 1e-4 of their scale.
+* eval mode: every submodule's output (torch forward hooks against jaxdl's module calls,
+  the pattern of n2cholas/jax-resnet) and the logits within ``TOL`` (1e-4) of their scale,
+  checked in torch's execution order so a failure names the first block that differs.
+  Deep random ResNets are ill-conditioned in float32: resnet152's logits from torch
+  float32 are 6.7e-4 from torch float64 (calibrating on more or larger batches does not
+  help); where a stage is beyond ``TOL``, jaxdl must be no further from float64 than
+  twice torch float32's distance.
 
-Train mode for resnet18 and inception_v3 (with its aux head, which needs 299x299):
-one forward updates the BatchNorm running statistics as torch does (1e-5), and one SGD
-step on cross-entropy gives the same gradients and parameters (1e-5 relative).
+Train mode for resnet18 (float32) and inception_v3 (float64, with its aux head, which
+needs 299x299): one forward updates the BatchNorm running statistics as torch does, and
+one SGD step on cross-entropy gives the same gradients and parameters.
+
+Initialisation: every tensor drawn from torchvision's distribution (KS test).
 
 Inputs are the smallest torchvision allows (alexnet 63, vgg 32, resnet 32-64,
 inception 75), batch 2, to keep the suite fast on 2 cores.
