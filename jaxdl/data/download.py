@@ -3,15 +3,19 @@
 
 ``download(name, root)`` puts the files of ``name`` under ``root`` in the layout the
 readers search (``root/<name>/...``). Each file goes to ``<file>.part`` first; an
-interrupted transfer resumes from there with an HTTP Range request; the MD5 is checked
-before the final rename, so a file under its real name is always complete. Errors say
-which URL failed, why, and how to get the file by hand.
+interrupted transfer resumes from there with an HTTP Range request; the checksum is
+checked before the final rename, so a file under its real name is always complete.
+Checksums: the MD5 torchvision's datasets check, or torch hub's rule for model
+weights (the file's SHA-256 hex digest starts with the hex in its name,
+``resnet18-f37072fd.pth``; :func:`torch_hub_remote`). Errors say which URL failed, why,
+and how to get the file by hand.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tarfile
 import time
 import urllib.error
@@ -23,13 +27,33 @@ from jaxdl.data.sources import CorruptDataError, DataNotFoundError
 
 
 class DownloadError(DataNotFoundError):
-    """Every mirror of a file failed; the message has each URL's error and a manual recipe."""
+    """Every mirror of a file failed; the message has each URL's error and a manual recipe
+    (``errors``: the list of those errors, when raised by :func:`fetch`)."""
+
+    errors: tuple[str, ...] = ()
 
 
 class Remote(NamedTuple):
     filename: str
-    md5: str
+    md5: str | None  # the file's MD5 hex digest (None: not checked)
     mirrors: tuple[str, ...]  # base URLs, tried in order
+    sha256_prefix: str | None = None  # torch hub's check: the SHA-256 hex digest starts with it
+
+
+# torch.hub.HASH_REGEX: the hash prefix in a weights file name, ``<name>-<hex>.<ext>``
+_HUB_HASH = re.compile(r"-([a-f0-9]*)\.")
+
+
+def torch_hub_remote(url: str) -> Remote:
+    """The :class:`Remote` for a torch hub weights URL (torch:
+    ``torch.hub.load_state_dict_from_url(url, check_hash=True)``): the file is checked by
+    torch hub's rule: its SHA-256 hex digest must start with the hex between ``-`` and
+    ``.`` in its name (``resnet18-f37072fd.pth``: ``f37072fd``)."""
+    base, filename = url.rsplit("/", 1)
+    found = _HUB_HASH.search(filename)
+    if found is None:
+        raise ValueError(f"{filename} has no hash prefix (<name>-<hex>.<ext>) to check it by")
+    return Remote(filename, None, (base + "/",), sha256_prefix=found.group(1))
 
 
 _MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
@@ -57,11 +81,34 @@ def default_root() -> Path:
 
 
 def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
+    return _digest(path, hashlib.md5(), chunk)
+
+
+def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    return _digest(path, hashlib.sha256(), chunk)
+
+
+def _digest(path, h, chunk: int) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def checksum_problem(path: str | os.PathLike, remote: Remote) -> str | None:
+    """None when the file at ``path`` passes ``remote``'s checks, else what failed."""
+    problems = []
+    if remote.md5 is not None and (got := md5sum(path)) != remote.md5:
+        problems.append(f"MD5 {got}, expected {remote.md5}")
+    if remote.sha256_prefix is not None and not (got := sha256sum(path)).startswith(remote.sha256_prefix):
+        problems.append(f"SHA-256 {got}, expected one starting with {remote.sha256_prefix}")
+    return "; ".join(problems) or None
+
+
+def _expected(remote: Remote) -> str:
+    parts = ([f"MD5 {remote.md5}"] if remote.md5 is not None else []) + (
+        [f"SHA-256 starting with {remote.sha256_prefix}"] if remote.sha256_prefix is not None else [])
+    return ", ".join(parts) or "no checksum"
 
 
 def _transfer(url: str, part: Path, timeout: float, progress: bool) -> None:
@@ -94,16 +141,16 @@ def _transfer(url: str, part: Path, timeout: float, progress: bool) -> None:
 
 def fetch(remote: Remote, directory: str | os.PathLike, *, retries: int = 3, timeout: float = 30.0,
           backoff: float = 1.0, progress: bool = True) -> Path:
-    """Download one file into ``directory`` (skipped when a file with the right MD5 is
-    there), trying each mirror ``retries`` times; returns its path."""
+    """Download one file into ``directory`` (skipped when a file with the right checksum
+    is there), trying each mirror ``retries`` times; returns its path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     dest, part = directory / remote.filename, directory / (remote.filename + ".part")
     if dest.exists():
-        if md5sum(dest) == remote.md5:
+        problem = checksum_problem(dest, remote)
+        if problem is None:
             return dest
-        raise CorruptDataError(f"{dest}: MD5 {md5sum(dest)} is not the expected {remote.md5}; "
-                               "delete it and run again")
+        raise CorruptDataError(f"{dest}: {problem}; delete it and run again")
     errors = []
     for base in remote.mirrors:
         url = base + remote.filename
@@ -114,16 +161,18 @@ def fetch(remote: Remote, directory: str | os.PathLike, *, retries: int = 3, tim
                 errors.append(f"{url} (try {attempt + 1}): {e}")
                 time.sleep(backoff * attempt)
                 continue
-            got = md5sum(part)
-            if got == remote.md5:
+            problem = checksum_problem(part, remote)
+            if problem is None:
                 part.replace(dest)
                 return dest
             part.unlink()  # a wrong file cannot be resumed
-            errors.append(f"{url}: MD5 {got}, expected {remote.md5}")
+            errors.append(f"{url}: {problem}")
     kept = f" The partial file {part} is kept; the next run resumes it." if part.exists() else ""
-    raise DownloadError(f"could not download {remote.filename}:\n  " + "\n  ".join(errors) +
-                        f"\n{kept}\nBy hand: fetch {remote.mirrors[0] + remote.filename} (MD5 {remote.md5}) "
-                        f"into {directory} and run again.")
+    error = DownloadError(f"could not download {remote.filename}:\n  " + "\n  ".join(errors) +
+                          f"\n{kept}\nBy hand: fetch {remote.mirrors[0] + remote.filename} ({_expected(remote)}) "
+                          f"into {directory} and run again.")
+    error.errors = tuple(errors)  # one line per failed try
+    raise error
 
 
 def download(name: str, root: str | os.PathLike | None = None, *, progress: bool = True,
