@@ -54,8 +54,8 @@ class InputSpec:
 @dataclasses.dataclass
 class Ported:
     """The result of :func:`port`: ``source`` (model.py), ``module`` (the NNX instance with
-    the torch weights), ``class_name``, the ``inputs`` it takes, and ``unsupported`` (what
-    a ``partial`` port left as stubs)."""
+    the torch weights), ``class_name``, the ``inputs`` it takes, and ``unsupported`` (the
+    messages of what a ``partial`` port left as stubs)."""
 
     source: str
     module: Any
@@ -84,7 +84,14 @@ class Ported:
         if factory is None:
             raise ValueError("write() needs torch_factory='file.py:ClassName' or 'package.module:function' "
                              "to rebuild the PyTorch model in test_parity.py (port(..., torch_factory=...) sets it)")
-        (out / "test_parity.py").write_text(verify.parity_test_source(self, factory))
+        target, _, attr = factory.rpartition(":")
+        if target.endswith(".py"):  # a file path: relative to the output directory when possible
+            try:
+                rel = os.path.relpath(Path(target).resolve(), out.resolve())
+            except ValueError:
+                rel = str(Path(target).resolve())
+            factory = f"{rel}:{attr}"
+        (out / "test_parity.py").write_text(verify.parity_test_source(self, factory, out))
         return out
 
 
@@ -128,8 +135,9 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
     inputs = [InputSpec(name, tuple(x.shape), str(x.dtype).replace("torch.", ""), lay == L.IMAGE,
                         None if x.is_floating_point() else highs)
               for name, x, lay in zip(graph.input_names, example_inputs, gen.input_layouts)]
+    stubs = [i.stub for i in graph.modules.values() if i.stub]
     return Ported(gen.source, nnx_module, gen.class_name, inputs, [lay == L.IMAGE for lay in gen.output_layouts],
-                  gen.torch_flatten, gen.unsupported, torch_factory or _default_factory(module))
+                  gen.torch_flatten, stubs + [str(e) for e in gen.unsupported], torch_factory or _default_factory(module))
 
 
 def _embedding_high(module) -> int | None:
@@ -190,7 +198,7 @@ def save_weights(model, path: str | os.PathLike) -> None:
     """Write the model's parameters and batch statistics (NNX paths, JAX layout) as safetensors."""
     from safetensors.numpy import save_file
 
-    arrays = {k: np.ascontiguousarray(np.asarray(v[...])) for k, v in _flat_state(model).items()}
+    arrays = {k: np.array(v[...], order="C", copy=True) for k, v in _flat_state(model).items()}
     save_file(arrays, str(path), metadata={"format": "jaxdl.port", "layout": "jax (NHWC / HWIO / kernel=weight.T)"})
 
 

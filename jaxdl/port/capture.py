@@ -27,8 +27,10 @@ a mutated value read the result of the in-place op instead.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import inspect
+import io
 import linecache
 import re
 import textwrap
@@ -237,8 +239,10 @@ def _export(module, inputs: tuple, preserve: tuple, dynamic: bool):
     from torch.export import Dim
 
     shapes = tuple({0: Dim.AUTO} if isinstance(x, torch.Tensor) and x.ndim >= 1 else None for x in inputs)
-    return torch.export.export(module, inputs, dynamic_shapes=shapes if dynamic else None,
-                               preserve_module_call_signature=preserve, strict=False)
+    # on failure torch.export prints the partial graph to stderr; the error we raise says more
+    with contextlib.redirect_stderr(io.StringIO()):
+        return torch.export.export(module, inputs, dynamic_shapes=shapes if dynamic else None,
+                                   preserve_module_call_signature=preserve, strict=False)
 
 
 def _failing_module(exc: BaseException, paths_by_id: dict):
@@ -280,9 +284,7 @@ def _stand_in(original, outputs):
             outs = [torch.zeros(m[0], dtype=m[1]) if isinstance(m, tuple) else m for m in metas]
             return torch.utils._pytree.tree_unflatten(outs, spec)
 
-    s = StandIn()
-    s.original = original  # keeps its parameters in the state_dict
-    return s
+    return StandIn()
 
 
 def capture(module, inputs: tuple, *, partial: bool = False) -> Graph:
@@ -293,15 +295,22 @@ def capture(module, inputs: tuple, *, partial: bool = False) -> Graph:
     as a stub instead.
     """
 
+    import logging
+
     was_training = module.training
     module.eval()
+    quiet = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._dynamo",
+                                             "torch.export", "torch._export")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.ERROR)
     stubs: dict[str, tuple] = {}
     try:
         while True:
             named = dict(module.named_modules())
             paths_by_id = {id(m): p for p, m in named.items()}
             preserve = tuple(p for p, m in named.items() if p and module_kind(m) != "leaf"
-                             and not isinstance(m, _StandIn) and not _inside_stand_in(p, named))
+                             and not _inside_stand_in(p, named))
             try:
                 try:
                     ep = _export(module, inputs, preserve, dynamic=not stubs)
@@ -326,12 +335,17 @@ def capture(module, inputs: tuple, *, partial: bool = False) -> Graph:
                                            path, cls, where(file, line))
                 if not partial or not path or path in stubs or not _is_data_dependent(e):
                     raise err from None
-                stubs[path] = (named[path], str(err))
+                stub = UnsupportedError(err.what, path, cls, err.where,
+                                        "torch.export could not capture it (torch.where / torch.cond would "
+                                        "make it capturable); write this forward by hand.")
+                stubs[path] = (named[path], str(stub))
                 _swap(module, path, _stand_in(named[path], _record_output(module, path, inputs)))
     finally:
         for path, (original, _) in stubs.items():
             _swap(module, path, original)
         module.train(was_training)
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
     return _build(module, ep, inputs, {p: msg for p, (_, msg) in stubs.items()})
 
 
@@ -388,13 +402,8 @@ _VIEW_OPS = {"view", "reshape", "select", "slice", "transpose", "permute", "expa
 def _build(module, ep, inputs, stubs: dict) -> Graph:
     from torch import fx
 
-    named = dict(module.named_modules())
-    modules = {p: ModuleInfo(p, m, type(m).__name__, module_kind(m), stubs.get(p, "")) for p, m in named.items()
-               if not _inside_stand_in(p, named) and not isinstance(m, _StandIn)}
-    for p, msg in stubs.items():
-        modules[p] = ModuleInfo(p, named[p].original if isinstance(named[p], _StandIn) else named[p],
-                                type(named[p].original if isinstance(named[p], _StandIn) else named[p]).__name__,
-                                "user", msg)
+    named = dict(module.named_modules())  # the original modules (stand-ins are swapped back)
+    modules = {p: ModuleInfo(p, m, type(m).__name__, module_kind(m), stubs.get(p, "")) for p, m in named.items()}
     sig = ep.graph_signature
     kinds = {s.arg.name: (s.kind.name, s.target) for s in sig.input_specs if hasattr(s.arg, "name")}
     params = {name: ParamRef(target, kind) for name, (kind, target) in kinds.items()

@@ -1512,7 +1512,12 @@ def _rnn(g, it, m, rel):
     x, hx = node.args[0], node.args[1]
     hx = list(hx) if isinstance(hx, (list, tuple)) else [hx]
     args = [g.ref(x, L.PLAIN)]
-    if not all(_is_zeros(g, h) for h in hx):
+    inside = {n.name: n for n in it.nodes}
+    zeros_inside = all(isinstance(h, Ref) and h.name in inside and inside[h.name].target.split(".")[1] in
+                       ("zeros", "new_zeros") for h in hx)
+    if any(isinstance(h, Ref) and h.name in inside for h in hx) and not zeros_inside:
+        return g.fail(f"nn.{type(m).__name__} with an initial state built inside the layer", path=it.path)
+    if not zeros_inside and not all(_is_zeros(g, h) for h in hx):
         hs = [X("H[0]", H=g.ref(h, L.PLAIN)) for h in hx]
         args.append(ast.Tuple(elts=hs, ctx=ast.Load()) if lstm else hs[0])
     getitems = {n.args[1]: n.name for n in it.nodes if n.target == "getitem" and isinstance(n.args[0], Ref)
@@ -1766,11 +1771,16 @@ def generate(graph: Graph, *, partial: bool = False) -> Generated:
     g = Generator(graph, partial).run()
     for inst in g.inst.values():
         if inst.code is not None and inst.kind not in ("sequential", "list"):
-            inst.lines = finalize(g, inst.code)
+            lists = {name: len(m) for name, m in inst.module.named_children() if g.inst[_join(inst.path, name)].kind == "list"}
+            inst.lines = _reroll(finalize(g, inst.code), lists)
     src = _Emitter(g).emit()
     root = graph.bodies[""]
     return Generated(src, _root_name(graph), dict(g.torch_flatten), g.unsupported,
                      [g.lay(r) for r in root.inputs], [g.lay(r) if isinstance(r, Ref) else L.PLAIN for r in root.outputs])
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
 
 
 def _root_name(graph) -> str:
@@ -2065,6 +2075,85 @@ def _branches(bodies: list[list[str]], conds: list[str]) -> list[str]:
     return out
 
 
+def _reroll(lines: list[str], lists: dict[str, int]) -> list[str]:
+    """Give ``nn.ModuleList`` loops back their loop: n statements (or groups of statements)
+    that differ only in ``self.blocks[k]`` become ``for block in self.blocks:``, and a list
+    ``[self.embeds[0](x[:, 0]), ...]`` becomes a comprehension over ``enumerate``."""
+    for attr, n in lists.items():
+        if n < 2:
+            continue
+        var = _loop_var(attr)
+        lines = [_reroll_list(ln, attr, n, var) for ln in lines]
+        i = 0
+        out = []
+        while i < len(lines):
+            done = False
+            for p in (1, 2, 3, 4):
+                blocks = [lines[i + k * p:i + (k + 1) * p] for k in range(n)]
+                if len(blocks[-1]) < p or f"self.{attr}[0]" not in "\n".join(blocks[0]):
+                    continue
+                norm = [_normalise("\n".join(b), attr, k) for k, b in enumerate(blocks)]
+                if len(set(norm)) == 1 and not any(ln.lstrip().startswith(("return", "raise")) for ln in blocks[0]):
+                    text = norm[0]
+                    taken = set(re.findall(r"\b\w+\b", text))
+                    v = var
+                    while v in taken:
+                        v += "_"
+                    if "__I__" in text:
+                        head = f"for i, {v} in enumerate(self.{attr}):"
+                    else:
+                        head = f"for {v} in self.{attr}:"
+                    body = text.replace("__E__", v).replace("__I__", "i")
+                    out.append(head)
+                    out += ["    " + ln for ln in body.split("\n")]
+                    i += n * p
+                    done = True
+                    break
+            if not done:
+                out.append(lines[i])
+                i += 1
+        lines = out
+    return lines
+
+
+def _normalise(text: str, attr: str, k: int) -> str:
+    text = text.replace(f"self.{attr}[{k}]", "__E__")
+    return re.sub(rf"(?<=[\[, ]){k}(?=\])", "__I__", text)
+
+
+def _reroll_list(line: str, attr: str, n: int, var: str) -> str:
+    if f"self.{attr}[0]" not in line:
+        return line
+    try:
+        tree = ast.parse(line.strip())
+    except SyntaxError:
+        return line
+    changed = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.List) and len(node.elts) == n:
+            texts = [_normalise(ast.unparse(e), attr, k) for k, e in enumerate(node.elts)]
+            if len(set(texts)) == 1 and "__E__" in texts[0]:
+                t = texts[0]
+                comp = f"{var} for i, {var} in enumerate(self.{attr})" if "__I__" in t else f"{var} in self.{attr}"
+                expr = t.replace("__E__", var).replace("__I__", "i")
+                new = ast.parse(f"[{expr} for {comp.split(' for ', 1)[1] if ' for ' in comp else comp}]", mode="eval").body
+                node.elts, node.__class__ = [], ast.ListComp
+                node.elt, node.generators = new.elt, new.generators
+                changed = True
+    if not changed:
+        return line
+    indent = line[:len(line) - len(line.lstrip())]
+    return indent + ast.unparse(tree)
+
+
+def _loop_var(attr: str) -> str:
+    if attr.endswith("es") and attr[:-2].endswith(("ch", "sh", "x")):
+        return attr[:-2]
+    if attr.endswith("s") and len(attr) > 2:
+        return attr[:-1]
+    return "layer"
+
+
 def _default_element(m):
     name = type(m).__name__
     simple = {"ReLU": "jax.nn.relu", "ReLU6": "jax.nn.relu6", "Sigmoid": "jax.nn.sigmoid", "Tanh": "jnp.tanh",
@@ -2084,6 +2173,13 @@ def _default_element(m):
 
 def _qualname(m) -> str:
     t = type(m)
+    if t.__module__.startswith("jaxdl_port_user_"):  # loaded from a file by the command line
+        import inspect
+
+        try:
+            return f"{inspect.getsourcefile(t).rsplit('/', 1)[-1]}:{t.__qualname__}"
+        except (TypeError, OSError):
+            pass
     return f"{t.__module__}.{t.__qualname__}"
 
 

@@ -1,0 +1,127 @@
+"""Small PyTorch models, one per construct beyond the notes, written the way people write
+them: the torch side of tests/port/test_port_constructs.py."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Residual(nn.Module):
+    """Residual adds, written in place (``+=``, ``relu(inplace=True)``, ``relu_``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += identity
+        return out.relu_()
+
+
+class Branches(nn.Module):
+    """``torch.cat`` of branches on the channel axis (Inception style)."""
+
+    def __init__(self):
+        super().__init__()
+        self.b1 = nn.Conv2d(3, 4, 1)
+        self.b3 = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU(), nn.Conv2d(2, 4, 3, padding=1))
+        self.pool = nn.Conv2d(3, 2, 1)
+        self.fc = nn.Linear(10, 5)
+
+    def forward(self, x):
+        y = torch.cat([self.b1(x), self.b3(x), self.pool(F.avg_pool2d(x, 3, 1, 1))], dim=1)
+        return self.fc(y.mean(dim=(2, 3)))
+
+
+class Nested(nn.Module):
+    """``nn.Sequential`` inside ``nn.Sequential``, and ``AdaptiveAvgPool2d`` + ``nn.Flatten``."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(6), nn.ReLU()),
+            nn.Sequential(nn.Conv2d(6, 8, 3, stride=2), nn.ReLU(), nn.MaxPool2d(2)),
+        )
+        self.pool = nn.AdaptiveAvgPool2d((3, 3))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(8 * 3 * 3, 4))
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)))
+
+
+class Functional(nn.Module):
+    """``F.*`` calls in forward and ``x.view(x.size(0), -1)`` before the dense layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3)
+        self.conv2 = nn.Conv2d(4, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 3 * 3, 6)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.adaptive_avg_pool2d(F.gelu(self.conv2(x)), 3)
+        x = F.dropout(x, 0.25, self.training)
+        x = x.view(x.size(0), -1)
+        return F.log_softmax(F.leaky_relu(self.fc(x), 0.1), dim=1)
+
+
+class BagOfEmbeddings(nn.Module):
+    """``nn.Embedding`` -> mean over the tokens -> ``nn.GELU`` and ``nn.LayerNorm``."""
+
+    def __init__(self, vocab=50, dim=16):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.proj = nn.Linear(dim, dim)
+        self.act = nn.GELU()
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, 3)
+
+    def forward(self, tokens):
+        h = self.embed(tokens).mean(dim=1)
+        return self.out(self.norm(self.act(self.proj(h))))
+
+
+class LastStep(nn.Module):
+    """``nn.LSTM(batch_first=True)``, the prediction from the last step."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 12, batch_first=True)
+        self.head = nn.Linear(12, 2)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1, :])
+
+
+class Block(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 2 * dim)
+        self.fc2 = nn.Linear(2 * dim, dim)
+
+    def forward(self, x):
+        return x + self.fc2(F.gelu(self.fc1(self.norm(x))))
+
+
+class Stack(nn.Module):
+    """An ``nn.ModuleList`` loop of identical blocks (transformer-MLP style)."""
+
+    def __init__(self, dim=8, depth=3):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(dim) for _ in range(depth)])
+        self.head = nn.Linear(dim, 2)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
