@@ -1884,12 +1884,13 @@ class _Emitter:
                 self._ensure_classes(inst, name)
         lines = [f"class {cls}(nnx.Module):",
                  f'    """torch: ``{_qualname(insts[0].module)}`` (ported by jaxdl.port)."""', ""]
-        if cls == self.g.inst[""].cls and self.g.torch_flatten:
-            flat = ", ".join(f"{k!r}: {v}" for k, v in self.g.torch_flatten.items())
-            lines.append(f"    torch_flatten = {{{flat}}}  # Linear after a flatten: rows permuted by jaxdl.interop")
-            lines.append("")
         sig = ["self"] + u["params"] + required + [f"{n}=None" for n in optional] + config_names + ["*", "rngs: nnx.Rngs"]
         lines.append(f"    def __init__({', '.join(sig)}):")
+        if cls == self.g.inst[""].cls and self.g.torch_flatten:
+            flat = ", ".join(f"{k!r}: {v}" for k, v in self.g.torch_flatten.items())
+            lines.append("        # the Linear after a flatten sees (H, W, C) features, torch (C, H, W):")
+            lines.append("        # jaxdl.interop permutes its rows when converting weights")
+            lines.append(f"        self.torch_flatten = {{{flat}}}")
         for name in u["order"]:
             if name in injected:
                 lines.append(f"        self.{name} = {name}")
@@ -2192,11 +2193,12 @@ def _module_text(g: Generator, body: str) -> str:
         imports.append("")
     if re.search(r"\bjax\.", body):
         imports.append("import jax")
-    if re.search(r"\bjnp\.", body):
+    if re.search(r"\bjax\.numpy|\bjnp\.", body):
         imports.append("import jax.numpy as jnp")
     imports.append("from flax import nnx")
-    if layers:
-        imports += ["", f"from jaxdl.layers import {', '.join(layers)}"]
+    if layers:  # one block with jax and flax: in the user's directory jaxdl is a third-party package
+        line = f"from jaxdl.layers import {', '.join(layers)}"
+        imports.append(line if len(line) <= 88 else "from jaxdl.layers import (\n" + "".join(f"    {n},\n" for n in layers) + ")")
     images = any(lay == L.IMAGE for lay in (g.lay(r) for r in g.g.bodies[""].inputs))
     doc = [f'"""{root.cls} ported from PyTorch (``{_qualname(root.module)}``) by jaxdl.port.', ""]
     if images:
