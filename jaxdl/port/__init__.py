@@ -99,7 +99,7 @@ def _default_factory(module) -> str | None:
     cls = type(module)
     mod = sys.modules.get(cls.__module__)
     path = getattr(mod, "__file__", None)
-    if cls.__module__ == "__main__" or path is None:
+    if cls.__module__ == "__main__" or path is None or "<locals>" in cls.__qualname__:
         return None
     return f"{cls.__module__}:{cls.__qualname__}"
 

@@ -429,7 +429,6 @@ the first submodule whose output differs.
 from pathlib import Path
 
 import pytest
-
 from jaxdl.port import InputSpec, verify
 
 HERE = Path(__file__).resolve().parent

@@ -125,3 +125,85 @@ class Stack(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.head(x)
+
+
+# ---- what jaxdl.port cannot port (yet): each must stop with a message naming it
+class Spectral(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return torch.fft.rfft(self.fc(x)).abs()
+
+
+class FFTNet(nn.Module):
+    """An op without a JAX mapping (``torch.fft.rfft``) inside a submodule."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(4, 8)
+        self.spec = Spectral()
+        self.out = nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.out(self.spec(torch.relu(self.inp(x))))
+
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(8, 8)
+        self.b = nn.Linear(8, 8)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.a(x)
+        return self.b(x)
+
+
+class GateNet(nn.Module):
+    """Python control flow on a tensor's value: graph capture cannot see it."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(4, 8)
+        self.gate = Gate()
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(self.gate(torch.relu(self.inp(x))))
+
+
+class Conv1dNet(nn.Module):
+    """A layer jaxdl has no counterpart for."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x).mean(dim=2)
+
+
+class DeepLSTM(nn.Module):
+    """A layer configuration jaxdl.layers.LSTM does not have."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 8, num_layers=2)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+class Scaled(nn.Module):
+    """A bare ``nn.Parameter`` used in forward (no jaxdl layer holds it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.scale = nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        return self.fc(x) * self.scale
