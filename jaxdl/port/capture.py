@@ -167,7 +167,10 @@ class _Source:
             self.file = inspect.getsourcefile(cls)
             lines, first = inspect.getsourcelines(cls)
         except (OSError, TypeError):
-            return
+            found = _class_in_linecache(cls)  # defined in a notebook cell or exec'd code
+            if found is None:
+                return
+            self.file, lines, first = found
         self.first, self.last = first, first + len(lines) - 1
         code = textwrap.dedent("".join(lines))
         try:
@@ -189,6 +192,24 @@ class _Source:
     def statement(self, line: int | None):
         """(first line of the statement, targets) for a line of this class, or None."""
         return self.stmts.get(line) if line is not None else None
+
+
+def _class_in_linecache(cls):
+    """(file, lines, first line) of a class whose module has no file (a Jupyter cell),
+    found through its ``forward``'s code object and the source that linecache holds."""
+    code = getattr(getattr(cls, "forward", None), "__code__", None)
+    if code is None:
+        return None
+    text = "".join(linecache.getlines(code.co_filename))
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__ \
+                and node.lineno <= code.co_firstlineno <= (node.end_lineno or 0):
+            return code.co_filename, text.splitlines(True)[node.lineno - 1:node.end_lineno], node.lineno
+    return None
 
 
 def _statement_targets(node: ast.stmt):

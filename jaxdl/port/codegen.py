@@ -1622,7 +1622,10 @@ def finalize(g: Generator, code: BodyCode) -> list[str]:
         if a is not None and b is not None:
             inline[name] = a[0] == b[0]
         elif a is None and b is None:
-            # no source to follow: chain into the next op, one layer call per statement
+            # no source to follow: chain into the next op, one layer call per statement, and
+            # nn.ModuleList elements on their own (the loop comes back in _reroll)
+            if re.search(r"\bself\.\w+\[\d+\]\(", unparse(it.expr)):
+                continue
             layered = has_call(i) and _calls_module(reader.expr)
             inline[name] = not layered and (j == i + 1 or all(inline.get(o) for k in range(i + 1, j)
                                                               for o in items[k].outputs if o))
