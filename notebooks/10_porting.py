@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 from flax import nnx
+from torch import nn
 
 import jaxdl.models as M
 import torch_reference as T
@@ -84,9 +85,6 @@ print("losses, ported vs hand-written:", [f"{a:.4f}/{b:.4f}" for a, b in zip(*ru
 # weights (safetensors) and a `test_parity.py`; here its checks run inline.
 
 # %%
-from torch import nn  # noqa: E402
-
-
 class Block(nn.Module):
     def __init__(self, channels):
         super().__init__()
@@ -125,7 +123,7 @@ checks = {
     "BatchNorm statistics": verify.check_batchnorm_stats(t_res, p_res.module, p_res.inputs),
     "gradients": verify.check_gradients(t_res, p_res.module, p_res.inputs, p_res.output_images),
 }
-assert "for block in self.blocks:" in p_res.source and "self.torch_flatten = {'fc': (8, 8, 8)}" in p_res.source
+assert "for block in self.blocks:" in p_res.source and "torch_flatten: ClassVar[dict] = {'fc': (8, 8, 8)}" in p_res.source
 print(checks)
 
 # %% [markdown]

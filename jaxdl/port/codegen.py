@@ -1887,13 +1887,14 @@ class _Emitter:
                 self._ensure_classes(inst, name)
         lines = [f"class {cls}(nnx.Module):",
                  f'    """torch: ``{_qualname(insts[0].module)}`` (ported by jaxdl.port)."""', ""]
-        sig = ["self"] + u["params"] + required + [f"{n}=None" for n in optional] + config_names + ["*", "rngs: nnx.Rngs"]
-        lines.append(f"    def __init__({', '.join(sig)}):")
         if cls == self.g.inst[""].cls and self.g.torch_flatten:
             flat = ", ".join(f"{k!r}: {v}" for k, v in self.g.torch_flatten.items())
-            lines.append("        # the Linear after a flatten sees (H, W, C) features, torch (C, H, W):")
-            lines.append("        # jaxdl.interop permutes its rows when converting weights")
-            lines.append(f"        self.torch_flatten = {{{flat}}}")
+            lines.append("    # the Linear after a flatten sees (H, W, C) features, torch (C, H, W):")
+            lines.append("    # jaxdl.interop permutes its rows when converting weights")
+            lines.append(f"    torch_flatten: ClassVar[dict] = {{{flat}}}")
+            lines.append("")
+        sig = ["self"] + u["params"] + required + [f"{n}=None" for n in optional] + config_names + ["*", "rngs: nnx.Rngs"]
+        lines.append(f"    def __init__({', '.join(sig)}):")
         for name in u["order"]:
             if name in injected:
                 lines.append(f"        self.{name} = {name}")
@@ -2191,9 +2192,10 @@ def _module_text(g: Generator, body: str) -> str:
     root = g.inst[""]
     layers = sorted(n for n in LAYER_NAMES if re.search(rf"(?<![\w.]){n}\(|(?<![\w.]){n}\b(?!\s*=)", body))
     imports = ["from __future__ import annotations", ""]
-    if "partial(" in body:
-        imports.append("from functools import partial")
-        imports.append("")
+    std = (["from functools import partial"] if "partial(" in body else []) + \
+        (["from typing import ClassVar"] if "ClassVar[" in body else [])
+    if std:
+        imports += std + [""]
     if re.search(r"\bjax\.", body):
         imports.append("import jax")
     if re.search(r"\bjax\.numpy|\bjnp\.", body):

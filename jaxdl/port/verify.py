@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import sys
 from collections.abc import Sequence
@@ -161,10 +162,10 @@ def _jax_mode(model, train: bool, dropout: bool):
     return model
 
 
-def run_jax(model, xs, *, train: bool = False, dropout: bool = False):
-    """One forward of the NNX module, jitted; BatchNorm statistics (training) written back."""
-    _jax_mode(model, train, dropout)
-    graphdef, state = nnx.split(model)
+@functools.lru_cache(maxsize=32)
+def _forward(graphdef):
+    """The jitted forward of one model structure (and mode): compiled once per structure,
+    however many checks use it."""
 
     @jax.jit
     def f(state, xs):
@@ -172,7 +173,32 @@ def run_jax(model, xs, *, train: bool = False, dropout: bool = False):
         out = m(*xs)
         return out, nnx.state(m)
 
-    out, new_state = f(state, list(xs))
+    return f
+
+
+@functools.lru_cache(maxsize=32)
+def _gradient(graphdef):
+    @jax.jit
+    @jax.grad
+    def grad(params, rest, xs, ws):
+        out = nnx.merge(graphdef, params, rest, copy=True)(*xs)
+        return sum(jnp.sum(o * w) for o, w in zip(jax.tree.leaves(out), ws))
+
+    return grad
+
+
+def _cached(make, graphdef):
+    try:
+        return make(graphdef)
+    except TypeError:  # a structure holding unhashable attributes: compile without the cache
+        return make.__wrapped__(graphdef)
+
+
+def run_jax(model, xs, *, train: bool = False, dropout: bool = False):
+    """One forward of the NNX module, jitted; BatchNorm statistics (training) written back."""
+    _jax_mode(model, train, dropout)
+    graphdef, state = nnx.split(model)
+    out, new_state = _cached(_forward, graphdef)(state, list(xs))
     nnx.update(model, new_state)
     return out
 
@@ -228,12 +254,7 @@ def jax_gradients(jax_model, xs_jax, weights_jax):
     """d sum(out * w) / d params, in torch layout (state_dict keys)."""
     _jax_mode(jax_model, True, False)
     graphdef, params, rest = nnx.split(jax_model, nnx.Param, ...)
-
-    def loss(params, rest, xs, ws):
-        out = nnx.merge(graphdef, params, rest, copy=True)(*xs)
-        return sum(jnp.sum(o * w) for o, w in zip(jax.tree.leaves(out), ws))
-
-    grads = jax.jit(jax.grad(loss))(params, rest, list(xs_jax), list(weights_jax))
+    grads = _cached(_gradient, graphdef)(params, rest, list(xs_jax), list(weights_jax))
     return interop.to_torch(nnx.merge(graphdef, grads, rest)), (graphdef, params, rest, grads)
 
 

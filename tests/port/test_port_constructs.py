@@ -17,11 +17,11 @@ CASES = {
                   "y.mean(axis=(1, 2))"]),  # cat(dim=1) and mean(dim=(2, 3)) on NHWC
     "Nested": (lambda: [torch.randn(2, 3, 16, 16)],
                ["nnx.Sequential(\n            nnx.Sequential(Conv2d(3, 6, 3, rngs=rngs), BatchNorm(6), jax.nn.relu),",
-                "adaptive_avg_pool2d(self.features(x), 3)", "self.torch_flatten = {'classifier.2': (8, 3, 3)}"]),
+                "adaptive_avg_pool2d(self.features(x), 3)", "torch_flatten: ClassVar[dict] = {'classifier.2': (8, 3, 3)}"]),
     "Functional": (lambda: [torch.randn(2, 1, 14, 14)],
                    ["x = max_pool2d(jax.nn.relu(self.conv1(x)), 2)", "jax.nn.gelu(self.conv2(x), approximate=False)",
                     "x = self.dropout(x)", "x = flatten(x)", "leaky_relu(self.fc(x), 0.1)",
-                    "self.torch_flatten = {'fc': (8, 3, 3)}"]),
+                    "torch_flatten: ClassVar[dict] = {'fc': (8, 3, 3)}"]),
     "BagOfEmbeddings": (lambda: [torch.randint(0, 50, (4, 7))],
                         ["h = self.embed(tokens).mean(axis=1)", "LayerNorm(16, rngs=rngs)"]),
     "LastStep": (lambda: [torch.randn(4, 5, 3)],

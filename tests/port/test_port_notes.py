@@ -3,10 +3,6 @@ gives torch's outputs (fp32, 1e-5 of the output scale), its parameter tree is th
 hand-written jaxdl.models class's (paths and shapes), and the generated source is what
 a person would write: ruff-clean, no torch, no layout transposes, torch's names."""
 
-import ast
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -15,6 +11,7 @@ from flax import nnx
 import jaxdl.models as M
 import torch_reference as T
 from jaxdl.port import port, verify
+from tests.port.generated import code_of, imported_modules, ruff_check
 
 EMB = [(5, 3), (4, 2), (6, 3)]
 
@@ -57,18 +54,6 @@ def state_shapes(model) -> dict:
     return {".".join(map(str, p)): tuple(v.get_value().shape) for p, v in nnx.to_flat_state(state)}
 
 
-def imported_modules(source: str) -> set:
-    """The modules a source imports (no torch: the generated code is JAX only)."""
-    tree = ast.parse(source)
-    mods = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    return mods | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-
-
-def code_of(source: str) -> str:
-    """The source without its module docstring."""
-    return source.split('"""', 2)[2]
-
-
 def test_the_notes_have_fifteen_classes():
     classes = [c for c in vars(T).values() if isinstance(c, type) and issubclass(c, torch.nn.Module)
                and c.__module__ == "torch_reference"]
@@ -83,10 +68,10 @@ def test_notes_class_ports_to_its_outputs_and_parameter_tree(name):
     hand = nnx.eval_shape(lambda: NOTES[name][1](rngs=nnx.Rngs(params=0, dropout=1)))
     assert state_shapes(p.module) == state_shapes(hand)
     assert p.class_name == type(tm).__name__
-    assert imported_modules(p.source) <= {"__future__", "functools", "jax", "jax.numpy", "flax", "jaxdl.layers"}
+    assert imported_modules(p.source) <= {"__future__", "functools", "typing", "jax", "jax.numpy", "flax", "jaxdl.layers"}
     if name in IMAGE_MODELS:  # NHWC throughout: no transposes between layers
         assert "transpose" not in code_of(p.source)
-        assert "flatten" in code_of(p.source) and "self.torch_flatten = " in p.source
+        assert "flatten" in code_of(p.source) and "torch_flatten: ClassVar[dict] = " in p.source
 
 
 def test_generated_sources_pass_ruff(tmp_path):
@@ -95,19 +80,11 @@ def test_generated_sources_pass_ruff(tmp_path):
     ruff_check(tmp_path)
 
 
-def ruff_check(directory):
-    """``ruff check`` in the directory the code is written to (a user's directory, where
-    jaxdl is a third-party package for the import order)."""
-    ruff = [sys.executable, "-m", "ruff", "check", "--no-cache", "."]
-    out = subprocess.run(ruff, capture_output=True, text=True, cwd=directory)
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
 def test_generated_code_reads_like_the_hand_written_models():
     src = ported("ConvolutionalNetwork")[1].source
     assert "self.conv1 = Conv2d(1, 6, 3, rngs=rngs)" in src
     assert "X = jax.nn.relu(self.conv1(X))" in src  # the notes' own variable name and statements
-    assert "self.torch_flatten = {'fc1': (16, 5, 5)}" in src  # as jaxdl.models.ConvolutionalNetwork
+    assert "torch_flatten: ClassVar[dict] = {'fc1': (16, 5, 5)}" in src  # as jaxdl.models.ConvolutionalNetwork
     src = ported("TabularModel")[1].source
     assert "self.embeds = nnx.List(" in src
     assert "for i, embed in enumerate(self.embeds)" in src
@@ -133,7 +110,7 @@ def test_training_parity_of_notes_classes(name):
 
 
 def test_dropout_uses_the_nnx_rng_stream():
-    tm, p = ported("BinaryANN")
+    _, p = ported("BinaryANN")
     jm = p.module
     x = verify.to_jax_inputs(verify.random_inputs(p.inputs), p.inputs)
     jm.train()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from jaxdl.port import port, verify
-from tests.port.test_port_notes import code_of, ruff_check
+from tests.port.generated import code_of, ruff_check
 from torch_reference.vision import models
 
 NETS = {  # name: (input size, slow)

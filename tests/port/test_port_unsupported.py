@@ -8,7 +8,7 @@ import torch
 
 from jaxdl.port import UnsupportedError, port
 from tests.port import constructs as C
-from tests.port.test_port_notes import ruff_check
+from tests.port.generated import ruff_check
 
 
 def test_an_op_without_mapping_names_the_op_the_module_and_the_line():
