@@ -6,7 +6,8 @@ The capture is ``torch.export.export`` (non-strict, no decompositions run), not
 (torch 2.13):
 
 * export traces every one of them; ``symbolic_trace`` stops on the notes' own
-  ``LSTMnetwork`` (``len(seq)`` on a proxy) and on any shape arithmetic done in Python;
+  ``LSTMnetwork`` (``len(seq)`` on a proxy), and its graph has no shapes (a separate
+  propagation pass would be needed to know what is an image);
 * export keeps the high-level ATen ops (``aten.conv2d``, ``aten.linear``,
   ``aten.batch_norm``, ``aten.max_pool2d``, ``aten.flatten``, ``aten.cat``, ...), and every
   node's ``meta["nn_module_stack"]`` names the module call it belongs to (with ``@n`` for
@@ -22,6 +23,10 @@ The capture is ``torch.export.export`` (non-strict, no decompositions run), not
 
 In-place ops (``relu_``, ``+=``, ``inplace=True``) are turned pure here: later readers of
 a mutated value read the result of the in-place op instead.
+
+The forward is captured in eval mode; training-mode behaviour comes from the layers
+(``Dropout``, ``BatchNorm``). A forward that takes another path when ``self.training``
+(torchvision's inception_v3 auxiliary head) is ported as it runs in eval mode.
 """
 
 from __future__ import annotations
@@ -56,11 +61,6 @@ class UnsupportedError(ValueError):
         super().__init__(msg)
 
 
-# torch.nn classes translated as one layer each (jaxdl.layers or a jax expression); any
-# other class from torch.nn.modules is a leaf too, and reported as unsupported
-CONTAINERS = ("Sequential", "ModuleList")
-
-
 @dataclasses.dataclass
 class Node:
     """One ATen op (or ``getitem`` on a tuple result) inside a module's forward."""
@@ -70,6 +70,7 @@ class Node:
     args: tuple          # Ref / constants / nested lists
     kwargs: dict
     line: int | None     # the line in the owning class's source, when known
+    stack_trace: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -484,7 +485,7 @@ def _build(module, ep, inputs, stubs: dict) -> Graph:
             if modules.get(frame.path) and modules[frame.path].kind == "leaf" and frame is not root:
                 break
             if path not in modules:
-                break  # inside a stand-in
+                break
             fqn = path + (key[key.index("@"):] if "@" in key else "")
             child = next((it for it in reversed(frame.items) if isinstance(it, _Frame) and it.key == fqn), None)
             if child is None:
@@ -492,8 +493,8 @@ def _build(module, ep, inputs, stubs: dict) -> Graph:
                 frame.items.append(child)
             frame = child
             chain.append(frame)
-        node = Node(n.name, _target_name(n.target), conv(tuple(n.args), i), conv(dict(n.kwargs), i), None)
-        node.stack_trace = n.meta.get("stack_trace")
+        node = Node(n.name, _target_name(n.target), conv(tuple(n.args), i), conv(dict(n.kwargs), i), None,
+                    n.meta.get("stack_trace"))
         for f in chain:
             f.nodes.append(node)
         frame.items.append(node)

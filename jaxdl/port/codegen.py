@@ -283,7 +283,7 @@ class Generator:
             if want is None or want == have:
                 return e
             if want == L.PLAIN:
-                tmpl = L.to_plain(None, have)
+                tmpl = L.to_plain(have)
                 return X(tmpl, A=e) if tmpl else e
             if want == L.IMAGE:
                 if have == L.PLAIN and len(self.shape(r)) == 4:
@@ -303,12 +303,12 @@ class Generator:
             t = self.g.consts[p.key]
             if t.numel() > 64:
                 self.fail(f"a tensor constant of {t.numel()} values created in forward ({p.key})",
-                          hint="register it as a buffer of a layer, or pass it as an input")
+                          hint="Register it as a buffer of a layer, or pass it as an input.")
                 return X("None")
             return X(f"jnp.asarray({t.tolist()!r}, {_jnp_dtype(t.dtype)})")
         self.fail(f"direct use of the parameter or buffer `{p.key}` (F.* on a module's own weights, "
                   "or an nn.Parameter outside the layers jaxdl maps)",
-                  hint="keep weights inside nn layers (nn.Linear, nn.Conv2d, ...) so that they map to jaxdl.layers")
+                  hint="Keep weights inside nn layers (nn.Linear, nn.Conv2d, ...) so that they map to jaxdl.layers.")
         return X("None")
 
     def sym(self, val) -> ast.expr:
@@ -361,8 +361,10 @@ class Generator:
         if not self.partial:
             raise err
         if self.code and not self.code.stopped:
-            reads = []
-            self.code.items.append(Item([], None, self.cur_line, raise_=str(err), hint=",".join(reads)))
+            # the stub reads the inputs of what is missing, so the code up to it stays
+            inputs = [r for r in getattr(self, "cur_inputs", []) if isinstance(r, Ref) and self.shape(r)][:1]
+            reads = ast.Tuple(elts=[self.ref(r) for r in inputs], ctx=ast.Load())
+            self.code.items.append(Item([], reads, self.cur_line, raise_=str(err)))
             self.code.stopped = True
 
     # ---------------------------------------------------------------- traversal
@@ -430,6 +432,7 @@ class Generator:
 
     # ---------------------------------------------------------------- calls
     def render_call(self, it: Call):
+        self.cur_inputs = [r for r in it.inputs if isinstance(r, Ref)]
         child = self.g.modules[it.path]
         rel = self.attr_expr(it.path)
         if child.kind != "leaf":
@@ -492,7 +495,7 @@ class Generator:
         handler = _LEAVES.get(cls)
         if handler is None:
             self.fail(f"the layer nn.{cls} (no mapping to jaxdl yet)", path=it.path,
-                      hint="supported layers: " + ", ".join(f"nn.{k}" for k in sorted(_LEAVES)))
+                      hint="Supported layers with weights: " + ", ".join(f"nn.{k}" for k in sorted(_LEAVES)) + ".")
             return
         problem = _LEAF_CHECKS.get(cls, lambda m: None)(m)
         if problem:
@@ -502,6 +505,7 @@ class Generator:
 
     # ---------------------------------------------------------------- ops
     def render_node(self, n: Node):
+        self.cur_inputs = list(_tensor_refs(self, n.args))
         target = n.target
         if target == "getitem":
             return self.op_getitem(n)
@@ -513,7 +517,7 @@ class Generator:
             if _is_symint(self.g.values.get(n.name)) or op in _SKIP:
                 return
             self.fail(f"the op {target} (no JAX mapping in jaxdl.port yet)",
-                      hint="write this step in JAX by hand in the generated code, or open an issue")
+                      hint="Write this step in JAX by hand in the generated code (or open an issue).")
             return
         handler(self, n)
 
@@ -531,6 +535,14 @@ class Generator:
                 self.layout[n.name] = item.slot_layout
                 return
         self.emit(n.name, X("T[i]", T=self.ref(src), i=idx), L.PLAIN)
+
+
+def _tensor_refs(g, args):
+    for a in args:
+        if isinstance(a, Ref) and not _is_symint(g.g.values.get(a.name)):
+            yield a
+        elif isinstance(a, (list, tuple)):
+            yield from _tensor_refs(g, a)
 
 
 def _has_state(m) -> bool:
@@ -1238,7 +1250,7 @@ def _masked_fill(g, n):
 
 @op("embedding")
 def _embedding_fn(g, n):
-    g.fail("F.embedding on a weight outside nn.Embedding", hint="use nn.Embedding")
+    g.fail("F.embedding on a weight outside nn.Embedding", hint="Use nn.Embedding.")
 
 
 @op("max_pool2d", "max_pool2d_with_indices")
@@ -1677,8 +1689,13 @@ def finalize(g: Generator, code: BodyCode) -> list[str]:
     for k, i in enumerate(statements):
         it = items[i]
         if it.raise_:
-            reads = [names[r] for r in dict.fromkeys(last_read) if r in names and last_read.get(r, -1) >= k - 1][:1]
-            lines.append(f"raise NotImplementedError({it.raise_!r}" + (f", {reads[0]}.shape)" if reads else ")"))
+            msg = it.raise_.replace("{", "{{").replace("}", "}}")
+            e = exprs[i]
+            if e is not None and e.elts:
+                e = _Subst({_V + r: ast.Name(id=names[r], ctx=ast.Load()) for r in set(refs_in(e)) if r in names}).visit(e)
+                lines.append(f"raise NotImplementedError(f{msg + ' Input: {' + unparse(e.elts[0]) + '.shape}.'!r})")
+            else:
+                lines.append(f"raise NotImplementedError({it.raise_!r})")
             break
         st = stmt_of(it.line)
         targets = st[1][1] if st is not None and st[1][0] == "assign" else None
@@ -1742,6 +1759,8 @@ def _tuple_text(shape, names, top: bool = True) -> str:
         inner = [_tuple_text(s, names, False) for s in shape]
         if not top and all(p == "_" for p in inner):
             return "_"
+        if len(inner) == 1:
+            return f"({inner[0]},)"
         return ", ".join(f"({p})" if "," in p else p for p in inner)
     return names[shape]
 

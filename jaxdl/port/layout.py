@@ -74,7 +74,7 @@ def flat_layout(shape_NCHW) -> object:
     return PLAIN if c == 1 or h * w == 1 else Flat((c, h, w))
 
 
-def to_plain(text_ast_builder, layout):
+def to_plain(layout) -> str | None:
     """The conversion of a value in ``layout`` to torch's order, as an expression template
     over ``A`` (None when nothing is needed)."""
     if layout == IMAGE:

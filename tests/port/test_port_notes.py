@@ -64,6 +64,7 @@ def test_the_notes_have_fifteen_classes():
 def test_notes_class_ports_to_its_outputs_and_parameter_tree(name):
     tm, p = ported(name)
     err = verify.check_eval_outputs(tm, p.module, p.inputs, p.output_images, tol=1e-5)
+    print(f"{name}: max |jax - torch| / max(1, |torch|) = {err:.2e}")
     assert err <= 1e-5
     hand = nnx.eval_shape(lambda: NOTES[name][1](rngs=nnx.Rngs(params=0, dropout=1)))
     assert state_shapes(p.module) == state_shapes(hand)
