@@ -1567,6 +1567,13 @@ def _is_zeros(g, r) -> bool:
     return False
 
 
+def supported() -> dict[str, list[str]]:
+    """What jaxdl.port maps: torch layers with weights, parameterless layers, ATen ops."""
+    return {"layers": sorted(f"nn.{k}" for k in _LEAVES),
+            "parameterless layers": sorted(f"nn.{k}" for k in _PARAMETERLESS - set(_LEAVES)),
+            "ops": sorted(set(_OPS))}
+
+
 # ============================================================================ bodies -> text
 def finalize(g: Generator, code: BodyCode) -> list[str]:
     """Choose statements, inlining and names for one rendered body; its lines of code."""

@@ -345,6 +345,8 @@ def first_divergence(torch_model, jax_model, specs, xs=None, *, tol=1e-4, train=
     """Run both models submodule by submodule and return the first (in torch's order)
     whose output differs by more than ``tol * max(1, max|torch|)``, or None."""
 
+    import torch
+
     xs = random_inputs(specs, seed) if xs is None else xs
     torch_out: dict[str, Any] = {}
     order: list[str] = []
@@ -353,8 +355,9 @@ def first_divergence(torch_model, jax_model, specs, xs=None, *, tol=1e-4, train=
 
     def hook(m, args, out):
         p = names[id(m)]
-        if p not in torch_out:
-            torch_out[p] = out
+        if p not in torch_out:  # a copy: a later in-place op (ReLU(inplace=True)) would change it
+            torch_out[p] = torch.utils._pytree.tree_map(
+                lambda t: t.detach().clone() if isinstance(t, torch.Tensor) else t, out)
             order.append(p)
 
     handles = [m.register_forward_hook(hook) for m in torch_model.modules()]
@@ -402,6 +405,8 @@ def _record_jax(model, xs, train: bool) -> dict[str, Any]:
     classes = {type(m) for _, m in nnx.iter_modules(model)}
     saved = {}
     for cls in classes:
+        if not callable(getattr(cls, "__call__", None)) or cls.__call__ is object.__call__:
+            continue
         own = cls.__dict__.get("__call__")
         original = cls.__call__
 

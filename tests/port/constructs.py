@@ -207,3 +207,52 @@ class Scaled(nn.Module):
 
     def forward(self, x):
         return self.fc(x) * self.scale
+
+
+# ---- many functional ops at once, on sequences and on images
+class SequenceOps(nn.Module):
+    """Tensor ops on (B, T, D) sequences: attention, splits, reductions, masks, shapes."""
+
+    def __init__(self, dim=8):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, 4)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        b, t, d = q.shape
+        q, k, v = (z.view(b, t, 2, d // 2).transpose(1, 2) for z in (q, k, v))
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        a = a.transpose(1, 2).reshape(b, t, d)
+        scores = torch.einsum("btd,bsd->bts", a, x) / d ** 0.5
+        scores = scores.masked_fill(scores > 1.0, 1.0).softmax(dim=-1)
+        h = torch.matmul(scores, x) + a.pow(2).clamp(max=4.0)
+        h = torch.where(h > 0, h, 0.1 * h)
+        first, rest = torch.split(h, [1, t - 1], dim=1)
+        pooled = torch.stack([first.squeeze(1), rest.amax(dim=1), rest.std(dim=1)], dim=1).sum(dim=1)
+        top, _ = h.max(dim=1)
+        return self.out(pooled + top.unsqueeze(1).expand(-1, 3, -1).mean(dim=1) * torch.rsqrt(h.var(dim=(1, 2)) + 1)[:, None])
+
+
+class ImageOps(nn.Module):
+    """Image ops written in NCHW that become NHWC: pad, channel slices and splits, a
+    channel softmax, permute to channels-last, ``x * w`` with a (C, 1, 1) parameter-free
+    tensor, a spatial std and ``torch.flatten(x, 1)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.proj = nn.Conv2d(4, 4, 1)
+        self.fc = nn.Linear(4 * 6 * 6 + 4 + 6 * 6 + 8, 5)
+
+    def forward(self, x):
+        y = self.conv(F.pad(x, (1, 1, 2, 0)))
+        a, b = torch.split(y, 4, dim=1)
+        a = self.proj(a[:, :, 1:-1, ::2]) * torch.softmax(b[:, :4, 1:-1, ::2], dim=1)
+        w = torch.arange(4, dtype=x.dtype).view(4, 1, 1)
+        a = a * w + y[:, 4:, 1:-1, ::2]
+        channels_last = a.permute(0, 2, 3, 1)
+        spatial = a.std(dim=(2, 3))
+        first = y[:, 0, 1:-1, ::2].flatten(1)
+        return self.fc(torch.cat([torch.flatten(a, 1), spatial, first,
+                                  channels_last.mean(dim=(1, 2)).repeat(1, 2)], dim=1))

@@ -26,6 +26,11 @@ CASES = {
                         ["h = self.embed(tokens).mean(axis=1)", "LayerNorm(16, rngs=rngs)"]),
     "LastStep": (lambda: [torch.randn(4, 5, 3)],
                  ["LSTM(3, 12, batch_first=True, rngs=rngs)", "out, _ = self.lstm(x)", "self.head(out[:, -1])"]),
+    "SequenceOps": (lambda: [torch.randn(2, 5, 8)],
+                    ["jax.nn.dot_product_attention(", "jnp.split(h, (1,), axis=1)", "ddof=1"]),
+    "ImageOps": (lambda: [torch.randn(2, 3, 8, 12)],  # channel ops rewritten for NHWC
+                 ["jnp.pad(x, ((0, 0), (2, 0), (1, 1), (0, 0)))", "a, b = jnp.split(y, 2, axis=-1)",
+                  "jax.nn.softmax(b[:, 1:-1][:, :, ::2], axis=-1)", "jnp.std(a, axis=(1, 2), ddof=1)"]),
     "Stack": (lambda: [torch.randn(4, 8)],
               ["self.blocks = nnx.List([Block(rngs=rngs), Block(rngs=rngs), Block(rngs=rngs)])",
                "for block in self.blocks:\n            x = block(x)"]),

@@ -67,3 +67,16 @@ def test_weights_round_trip_through_safetensors(tinyvgg, tmp_path):
     other = port(T.CifarNet(), torch.randn(4, 3, 32, 32))
     with pytest.raises(ValueError, match="does not fit CifarNet: missing: conv1.bias"):
         load_weights(other.module, tmp_path / "w.safetensors")
+
+
+def test_the_report_sees_through_in_place_ops():
+    """torch's forward hooks see a tensor that a later ReLU(inplace=True) overwrites: the
+    report compares copies."""
+    from tests.port import constructs as C
+
+    torch.manual_seed(0)
+    tm = C.Residual()
+    p = port(tm, torch.randn(2, 4, 6, 6))
+    p.module.bn2.bias.set_value(p.module.bn2.bias[...] + 0.5)
+    d = verify.first_divergence(tm, p.module, p.inputs)
+    assert (d.path, d.last_good) == ("bn2", "conv2")
