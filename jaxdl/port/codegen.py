@@ -391,7 +391,7 @@ class Generator:
             self.cur_line = None
             code.items.append(Item([], None, None, raise_=info.stub))
             code.stopped = True
-        elif info.kind in ("sequential", "list") and body.path:
+        elif info.kind in ("sequential", "list"):
             self.render_sequential(body)
         else:
             for it in body.items:
@@ -409,7 +409,7 @@ class Generator:
         for it in body.items:
             if not isinstance(it, Call):
                 continue
-            index = it.path[len(body.path) + 1:].split(".")[0]
+            index = (it.path[len(body.path) + 1:] if body.path else it.path).split(".")[0]
             child = self.g.modules[it.path]
             before = len(self.code.items)
             self.cur_line = None
@@ -1913,12 +1913,7 @@ class _Emitter:
                 self._ensure_classes(inst, name)
         lines = [f"class {cls}(nnx.Module):",
                  f'    """torch: ``{_qualname(insts[0].module)}`` (ported by jaxdl.port)."""', ""]
-        if cls == self.g.inst[""].cls and self.g.torch_flatten:
-            flat = ", ".join(f"{k!r}: {v}" for k, v in self.g.torch_flatten.items())
-            lines.append("    # the Linear after a flatten sees (H, W, C) features, torch (C, H, W):")
-            lines.append("    # jaxdl.interop permutes its rows when converting weights")
-            lines.append(f"    torch_flatten: ClassVar[dict] = {{{flat}}}")
-            lines.append("")
+        lines += self._torch_flatten_lines(cls)
         sig = ["self"] + u["params"] + required + [f"{n}=None" for n in optional] + config_names + ["*", "rngs: nnx.Rngs"]
         lines.append(f"    def __init__({', '.join(sig)}):")
         for name in u["order"]:
@@ -1940,6 +1935,15 @@ class _Emitter:
         else:
             lines += ["        " + ln for ln in branches]
         self.out.append("\n".join(lines))
+
+    def _torch_flatten_lines(self, cls: str) -> list[str]:
+        """The top-level class's ``torch_flatten`` (read by jaxdl.interop from the model)."""
+        if cls != self.g.inst[""].cls or not self.g.torch_flatten:
+            return []
+        flat = ", ".join(f"{k!r}: {v}" for k, v in self.g.torch_flatten.items())
+        return ["    # the Linear after a flatten sees (H, W, C) features, torch (C, H, W):",
+                "    # jaxdl.interop permutes its rows when converting weights",
+                f"    torch_flatten: ClassVar[dict] = {{{flat}}}", ""]
 
     def _ensure_classes(self, inst: Instance, name: str):
         path = f"{inst.path}.{name}" if inst.path else name
@@ -1971,7 +1975,8 @@ class _Emitter:
                                   "config": {}}
         elems = [spec_text(u["template"][n], "            ") for n in u["order"]]
         sig = ", ".join(["self"] + u["params"] + ["*", "rngs: nnx.Rngs"])
-        lines = [f"class {cls}(nnx.Sequential):", doc, "", f"    def __init__({sig}):", "        super().__init__("]
+        lines = [f"class {cls}(nnx.Sequential):", doc, ""] + self._torch_flatten_lines(cls) + \
+            [f"    def __init__({sig}):", "        super().__init__("]
         lines += [f"            {e}," for e in elems]
         lines.append("        )")
         self.out.append("\n".join(lines))

@@ -405,7 +405,7 @@ def _record_jax(model, xs, train: bool) -> dict[str, Any]:
     classes = {type(m) for _, m in nnx.iter_modules(model)}
     saved = {}
     for cls in classes:
-        if not callable(getattr(cls, "__call__", None)) or cls.__call__ is object.__call__:
+        if not any("__call__" in c.__dict__ for c in cls.__mro__[:-1]):  # nnx.List: not called
             continue
         own = cls.__dict__.get("__call__")
         original = cls.__call__

@@ -2,6 +2,8 @@
 torch's eval outputs and parameter gradients (training mode), and the generated code
 says it the way a person would."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -77,3 +79,25 @@ def test_one_class_per_torch_class_with_the_differences_as_arguments():
     for built in ("Down(3, 8, 1, rngs=rngs)", "Down(8, 16, 2, rngs=rngs)", "Down(16, 16, 2, rngs=rngs)"):
         assert built in p.source
     verify.check_train_outputs(tm, p.module, p.inputs, p.output_images)
+
+
+def test_the_batch_size_is_not_baked_in():
+    """Captured with a symbolic batch: ``x.view(x.size(0), -1)`` is ``x.shape[0]``, and the
+    port runs on other batch sizes."""
+    torch.manual_seed(0)
+    tm = C.Functional()
+    p = port(tm, torch.randn(2, 1, 14, 14))
+    other = [dataclasses.replace(s, shape=(5,) + s.shape[1:]) for s in p.inputs]
+    assert verify.check_eval_outputs(tm, p.module, other, p.output_images) <= 1e-5
+
+
+def test_a_bare_sequential_as_the_whole_model():
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                             torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3), torch.nn.Softmax(dim=1))
+    p = port(tm, torch.randn(2, 1, 8, 8))
+    assert "class Sequential(nnx.Sequential):" in p.source
+    assert "torch_flatten: ClassVar[dict] = {'4': (4, 6, 6)}" in p.source
+    assert "partial(jax.nn.softmax, axis=-1)," in p.source  # softmax over channels, channels last
+    assert verify.check_eval_outputs(tm, p.module, p.inputs, p.output_images) <= 1e-5
+    verify.check_gradients(tm, p.module, p.inputs, p.output_images)
