@@ -9,6 +9,12 @@ parity test.
 Command line: ``python -m jaxdl.port path/to/file.py:ClassName --input-shape 2,3,32,32
 --out DIR`` (see ``--help``).
 
+What maps: ``jaxdl.port.codegen.supported()`` lists the layers (nn.Linear, nn.Conv2d,
+BatchNorm1d/2d, LayerNorm, Dropout, Embedding, one-layer LSTM/RNN, pooling, activations,
+Flatten, containers) and ATen ops; a module's own ``nn.Parameter``/buffers become NNX
+variables of the same name (``torch_params``). Anything else stops with
+:class:`UnsupportedError` naming it, its module path and the user's line.
+
 How it works: :mod:`jaxdl.port.capture` records the forward with ``torch.export`` and
 regroups it per module call; :mod:`jaxdl.port.layout` decides what becomes NHWC;
 :mod:`jaxdl.port.codegen` writes the classes; :mod:`jaxdl.port.verify` holds the parity
@@ -187,7 +193,7 @@ def _exec_source(source: str, class_name: str):
 
 # ----------------------------------------------------------------------------- weights
 def _flat_state(model) -> dict[str, Any]:
-    state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
+    state = nnx.state(model, nnx.Not(nnx.RngState))  # parameters, statistics, buffers
     flat = {}
     for path, leaf in nnx.to_flat_state(state):
         flat[".".join(str(p) for p in path)] = leaf

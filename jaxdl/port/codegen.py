@@ -226,6 +226,7 @@ class Instance:
     lines: list[str] | None = None     # the rendered __call__ body
     attrs: dict = dataclasses.field(default_factory=dict)        # extra attributes (functional dropout)
     elements: dict = dataclasses.field(default_factory=dict)     # Sequential: index -> element spec
+    own_params: dict = dataclasses.field(default_factory=dict)   # its own nn.Parameters / buffers
     arg_names: list = dataclasses.field(default_factory=list)
     doc: str = ""
 
@@ -257,6 +258,9 @@ class Generator:
 
     # ---------------------------------------------------------------- values
     def shape(self, r) -> tuple:
+        if isinstance(r, ParamRef) and r.kind != "CONSTANT_TENSOR":
+            return tuple(self.g.root.get_parameter(r.key).shape) if r.kind == "PARAMETER" \
+                else tuple(self.g.root.get_buffer(r.key).shape)
         v = self.g.values.get(r.name) if isinstance(r, Ref) else None
         return tuple(v.shape) if hasattr(v, "shape") else ()
 
@@ -299,6 +303,16 @@ class Generator:
         return const(r)
 
     def param(self, p: ParamRef) -> ast.expr:
+        inst = self.code.inst if self.code else None
+        prefix = f"{inst.path}." if inst is not None and inst.path else ""
+        own = p.key[len(prefix):] if p.key.startswith(prefix) else ""
+        if p.kind in ("PARAMETER", "BUFFER") and own and "." not in own and inst.kind == "user":
+            # the module's own nn.Parameter / buffer: an attribute of the same name, torch's layout
+            t = getattr(inst.module, own)
+            kind = "nnx.Param" if p.kind == "PARAMETER" else "nnx.Variable"
+            inst.own_params[own] = Ctor(kind, [Ctor("jnp.zeros", [tuple(t.shape), Raw(_jnp_dtype(t.dtype))], {},
+                                                    ("shape",))], {})
+            return X(f"self.{own}[...]")
         if p.kind == "CONSTANT_TENSOR":
             t = self.g.consts[p.key]
             if t.numel() > 64:
@@ -732,13 +746,15 @@ def _operands_layout(g: Generator, operands):
     """The layout elementwise ops on ``operands`` work in, and the operands converted to it."""
     tensors = [o for o in operands if isinstance(o, Ref) and not _is_symint(g.g.values.get(o.name))]
     lays = {g.lay(o) for o in tensors if len(g.shape(o)) > 0}
+    if any(isinstance(o, ParamRef) and len(g.shape(o)) > 0 for o in operands):
+        lays.add(L.PLAIN)
     if len(lays) <= 1:
         lay = lays.pop() if lays else L.PLAIN
         return lay, [g.ref(o) for o in operands]
     if L.IMAGE in lays and all(g.lay(o) in (L.IMAGE, L.PLAIN) for o in tensors):
         out = []
         for o in operands:
-            if isinstance(o, Ref) and g.lay(o) == L.PLAIN and 0 < len(g.shape(o)):
+            if isinstance(o, (Ref, ParamRef)) and g.lay(o) == L.PLAIN and 0 < len(g.shape(o)):
                 shp = g.shape(o)
                 e = g.ref(o)
                 if len(shp) < 4:
@@ -778,6 +794,15 @@ def _where(g, n):
 @op("matmul", "mm", "bmm")
 def _matmul(g, n):
     g.emit(n.name, X("A @ B", A=g.ref(n.args[0], L.PLAIN), B=g.ref(n.args[1], L.PLAIN)), L.PLAIN)
+
+
+@op("linear")
+def _linear_fn(g, n):
+    """``F.linear(x, w, b)`` on a module's own parameters (nn.Linear layers are layers)."""
+    x, w = n.args[0], n.args[1]
+    b = n.args[2] if len(n.args) > 2 else None
+    e = X("A @ W.T", A=g.ref(x, L.PLAIN), W=g.ref(w))
+    g.emit(n.name, X("E + B", E=e, B=g.ref(b)) if b is not None else e, L.PLAIN)
 
 
 @op("t")
@@ -1890,7 +1915,9 @@ class _Emitter:
                     attrs[name] = s
             for name, (_, s) in inst.attrs.items():
                 attrs[name] = s
+            attrs.update(inst.own_params)
             per_inst[inst.path] = attrs
+        own_params = list(dict.fromkeys(n for i in insts for n in i.own_params))
         u = _unify(per_inst)
         injected = u["injected"]
         optional = [n for n in injected if any(n not in a for a in per_inst.values())]
@@ -1914,6 +1941,9 @@ class _Emitter:
         lines = [f"class {cls}(nnx.Module):",
                  f'    """torch: ``{_qualname(insts[0].module)}`` (ported by jaxdl.port)."""', ""]
         lines += self._torch_flatten_lines(cls)
+        if own_params:
+            note = "# its own nn.Parameters, mapped by name by jaxdl.interop"
+            lines += [f"    torch_params: ClassVar[tuple] = {tuple(own_params)!r}  {note}", ""]
         sig = ["self"] + u["params"] + required + [f"{n}=None" for n in optional] + config_names + ["*", "rngs: nnx.Rngs"]
         lines.append(f"    def __init__({', '.join(sig)}):")
         for name in u["order"]:

@@ -197,16 +197,29 @@ class DeepLSTM(nn.Module):
         return self.lstm(x)[0]
 
 
-class Scaled(nn.Module):
-    """A bare ``nn.Parameter`` used in forward (no jaxdl layer holds it)."""
+class TiedHead(nn.Module):
+    """A layer's weight used directly (weight tying through ``F.linear``)."""
 
     def __init__(self):
         super().__init__()
-        self.fc = nn.Linear(4, 4)
-        self.scale = nn.Parameter(torch.ones(4))
+        self.embed = nn.Embedding(10, 4)
+
+    def forward(self, tokens):
+        return F.linear(self.embed(tokens).mean(dim=1), self.embed.weight)
+
+
+class LayerScale(nn.Module):
+    """A module's own ``nn.Parameter`` and buffer, broadcast against NCHW images."""
+
+    def __init__(self, channels=6):
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        self.gamma = nn.Parameter(torch.linspace(0.5, 1.5, channels).view(1, channels, 1, 1))
+        self.register_buffer("shift", torch.linspace(-1.0, 1.0, channels).view(channels, 1, 1))
 
     def forward(self, x):
-        return self.fc(x) * self.scale
+        y = self.conv(x) * self.gamma + self.shift
+        return y.mean(dim=(2, 3))
 
 
 # ---- many functional ops at once, on sequences and on images

@@ -33,6 +33,10 @@ CASES = {
     "ImageOps": (lambda: [torch.randn(2, 3, 8, 12)],  # channel ops rewritten for NHWC
                  ["jnp.pad(x, ((0, 0), (2, 0), (1, 1), (0, 0)))", "a, b = jnp.split(y, 2, axis=-1)",
                   "jax.nn.softmax(b[:, 1:-1][:, :, ::2], axis=-1)", "jnp.std(a, axis=(1, 2), ddof=1)"]),
+    "LayerScale": (lambda: [torch.randn(2, 3, 5, 5)],  # a module's own nn.Parameter and buffer
+                   ["torch_params: ClassVar[tuple] = ('gamma', 'shift')",
+                    "self.gamma = nnx.Param(jnp.zeros((1, 6, 1, 1), jnp.float32))",
+                    "self.shift = nnx.Variable(jnp.zeros((6, 1, 1), jnp.float32))"]),
     "Stack": (lambda: [torch.randn(4, 8)],
               ["self.blocks = nnx.List([Block(rngs=rngs), Block(rngs=rngs), Block(rngs=rngs)])",
                "for block in self.blocks:\n            x = block(x)"]),

@@ -61,7 +61,8 @@ def test_partial_port_stubs_the_module_with_data_dependent_control_flow():
 @pytest.mark.parametrize("model, x, says", [
     (C.Conv1dNet, torch.randn(2, 3, 10), ["nn.Conv1d", "module `conv`"]),
     (C.DeepLSTM, torch.randn(5, 2, 3), ["nn.LSTM with num_layers=2", "module `lstm`"]),
-    (C.Scaled, torch.randn(2, 4), ["the parameter or buffer `scale`", "the top-level module (Scaled)"]),
+    (C.TiedHead, torch.randint(0, 10, (2, 3)), ["the parameter or buffer `embed.weight`",
+                                                 "the top-level module (TiedHead)"]),
 ])
 def test_unsupported_layers_and_parameters_are_named(model, x, says):
     with pytest.raises(UnsupportedError) as e:
