@@ -114,9 +114,14 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
          int_high: int | None = None) -> Ported:
     """torch ``nn.Module`` + example inputs (as you would call it) -> :class:`Ported`.
 
-    Raises :class:`UnsupportedError` naming the first op, layer or control flow without a
-    mapping and its module path; ``partial=True`` generates the rest anyway, with a
-    stub that raises ``NotImplementedError`` at each such point.
+    The forward is captured in eval mode with the batch dimension (dim 0 of each input)
+    symbolic; 4-D floating-point inputs are images (NHWC on the JAX side). Raises
+    :class:`UnsupportedError` naming the first op, layer or control flow without a
+    mapping and its module path; ``partial=True`` generates the rest anyway, with a stub
+    that raises ``NotImplementedError`` at each such point. ``torch_factory``
+    (``'file.py:Class'`` / ``'package.module:callable'``) is how the written
+    ``test_parity.py`` rebuilds the torch module; ``int_high`` bounds its random integer
+    inputs (default: the smallest ``nn.Embedding``).
     """
     import torch
 

@@ -9,6 +9,7 @@ import torch
 
 from jaxdl.port import port, verify
 from tests.port import constructs as C
+from tests.port.generated import ruff_check
 
 # name: (example inputs, what the generated code must say)
 CASES = {
@@ -44,13 +45,15 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_construct_ports_with_outputs_and_gradients(name):
+def test_construct_ports_with_outputs_and_gradients(name, tmp_path):
     inputs, says = CASES[name]
     torch.manual_seed(0)
     tm = getattr(C, name)()
     p = port(tm, *inputs())
     for text in says:
         assert text in p.source, f"{text!r} not in\n{p.source}"
+    (tmp_path / "model.py").write_text(p.source)
+    ruff_check(tmp_path)
     assert verify.check_eval_outputs(tm, p.module, p.inputs, p.output_images) <= 1e-5
     assert verify.check_gradients(tm, p.module, p.inputs, p.output_images) == len(list(tm.parameters()))
 
