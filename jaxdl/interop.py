@@ -18,6 +18,8 @@ LayerNorm                  weight/bias <-> scale/bias
 Embedding                  weight <-> embedding
 LSTM / RNN (one layer)     weight_ih_l0/weight_hh_l0 <-> w_ih/w_hh (transposed),
                            bias_ih_l0/bias_hh_l0 <-> b_ih/b_hh (two biases, as torch)
+any module                 the attributes named in its ``torch_params`` (a module's own
+                           ``nn.Parameter`` / buffer, same name, same layout)
 =========================  =============================================================
 
 torch is imported only inside these functions. Arrays are copied (on CPU,
@@ -107,7 +109,8 @@ def _entries(model: nnx.Module) -> dict[str, tuple[nnx.Variable, Callable, Calla
     out = {}
     for path, module in modules:
         prefix = _torch_prefix(tuple(path), sequential)
-        for tname, attr, to_t, from_t in _rules(module, flatten.get(prefix)):
+        own = [(n, n, *_same) for n in getattr(module, "torch_params", ())]  # a module's own nn.Parameters
+        for tname, attr, to_t, from_t in _rules(module, flatten.get(prefix)) + own:
             out[f"{prefix}.{tname}" if prefix else tname] = (getattr(module, attr), to_t, from_t)
     return out
 

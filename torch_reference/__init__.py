@@ -201,3 +201,23 @@ class LSTMNetwork(nn.Module):  # 000's LSTMnetwork
         lstm_out, _ = self.lstm(seq.view(len(seq), 1, -1), hidden)
         pred = self.linear(lstm_out.view(len(seq), -1))
         return pred[-1]
+
+
+class TabularModel(nn.Module):  # 000's TabularModel (moved here from tests/parity/test_tabular.py)
+    def __init__(self, emb_szs, n_cont, out_sz, layers, p=0.5):
+        super().__init__()
+        self.embeds = nn.ModuleList([nn.Embedding(ni, nf) for ni, nf in emb_szs])
+        self.emb_drop = nn.Dropout(p)
+        self.bn_cont = nn.BatchNorm1d(n_cont)
+        layerlist, n_in = [], sum(nf for ni, nf in emb_szs) + n_cont
+        for i in layers:
+            layerlist += [nn.Linear(n_in, i), nn.ReLU(inplace=True), nn.BatchNorm1d(i), nn.Dropout(p)]
+            n_in = i
+        layerlist.append(nn.Linear(layers[-1], out_sz))
+        self.layers = nn.Sequential(*layerlist)
+
+    def forward(self, x_cat, x_cont):
+        x = torch.cat([e(x_cat[:, i]) for i, e in enumerate(self.embeds)], 1)
+        x = self.emb_drop(x)
+        x = torch.cat([x, self.bn_cont(x_cont)], 1)
+        return self.layers(x)

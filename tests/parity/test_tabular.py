@@ -4,31 +4,11 @@ and train-mode (BatchNorm batch statistics) outputs, running statistics after a 
 import jax.numpy as jnp
 import numpy as np
 import torch
-import torch.nn as nn
 from flax import nnx
 
 from jaxdl import interop
 from jaxdl.models import TabularModel, embedding_sizes
-
-
-class TorchTabularModel(nn.Module):  # the course's class, verbatim in structure
-    def __init__(self, emb_szs, n_cont, out_sz, layers, p=0.5):
-        super().__init__()
-        self.embeds = nn.ModuleList([nn.Embedding(ni, nf) for ni, nf in emb_szs])
-        self.emb_drop = nn.Dropout(p)
-        self.bn_cont = nn.BatchNorm1d(n_cont)
-        layerlist, n_in = [], sum(nf for ni, nf in emb_szs) + n_cont
-        for i in layers:
-            layerlist += [nn.Linear(n_in, i), nn.ReLU(inplace=True), nn.BatchNorm1d(i), nn.Dropout(p)]
-            n_in = i
-        layerlist.append(nn.Linear(layers[-1], out_sz))
-        self.layers = nn.Sequential(*layerlist)
-
-    def forward(self, x_cat, x_cont):
-        x = torch.cat([e(x_cat[:, i]) for i, e in enumerate(self.embeds)], 1)
-        x = self.emb_drop(x)
-        x = torch.cat([x, self.bn_cont(x_cont)], 1)
-        return self.layers(x)
+from torch_reference import TabularModel as TorchTabularModel
 
 
 def test_embedding_sizes_rule():

@@ -1,0 +1,590 @@
+"""Graph capture: a ``torch.nn.Module`` and example inputs -> a small IR of module calls
+that keeps torch's module paths and class names.
+
+The capture is ``torch.export.export`` (non-strict, no decompositions run), not
+``torch.fx.symbolic_trace``. Measured on the notes' classes and torchvision's models
+(torch 2.13):
+
+* export traces every one of them; ``symbolic_trace`` stops on the notes' own
+  ``LSTMnetwork`` (``len(seq)`` on a proxy), and its graph has no shapes (a separate
+  propagation pass would be needed to know what is an image);
+* export keeps the high-level ATen ops (``aten.conv2d``, ``aten.linear``,
+  ``aten.batch_norm``, ``aten.max_pool2d``, ``aten.flatten``, ``aten.cat``, ...), and every
+  node's ``meta["nn_module_stack"]`` names the module call it belongs to (with ``@n`` for
+  the n-th call of the same module), so the flat graph regroups into one body per
+  module call; ``preserve_module_call_signature`` records each call's inputs and
+  outputs, i.e. the arguments and results of every ``forward``;
+* shapes are known for every value (fake tensors), with the batch dimension symbolic
+  (``Dim.AUTO``), so ``x.view(x.size(0), -1)`` comes back as ``x.shape[0]``, not a literal;
+* ``meta["stack_trace"]`` points at the user's source line of every op, which gives the
+  generated code the user's own statement structure and variable names;
+* data-dependent control flow (``if x.sum() > 0``) fails loudly with the line that
+  needs the value (``symbolic_trace`` fails too, with less to go on).
+
+In-place ops (``relu_``, ``+=``, ``inplace=True``) are turned pure here: later readers of
+a mutated value read the result of the in-place op instead.
+
+The forward is captured in eval mode; training-mode behaviour comes from the layers
+(``Dropout``, ``BatchNorm``). A forward that takes another path when ``self.training``
+(torchvision's inception_v3 auxiliary head) is ported as it runs in eval mode.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import inspect
+import io
+import linecache
+import re
+import textwrap
+from typing import Any
+
+__all__ = ["Body", "Call", "Graph", "ModuleInfo", "Node", "UnsupportedError", "capture"]
+
+
+class UnsupportedError(ValueError):
+    """Something in the model has no mapping to jaxdl: an op, a layer configuration or
+    control flow that graph capture cannot see. ``what`` names it, ``path`` is the module
+    path (``''`` for the top-level module) and ``where`` the user's source line."""
+
+    def __init__(self, what: str, path: str, cls: str = "", where: str = "", hint: str = ""):
+        self.what, self.path, self.cls, self.where, self.hint = what, path, cls, where, hint
+        module = f"module `{path}`" if path else "the top-level module"
+        if cls:
+            module += f" ({cls})"
+        msg = f"jaxdl.port: {what} in {module}"
+        if where:
+            msg += f", at {where}"
+        msg += "." + (f" {hint}" if hint else "")
+        super().__init__(msg)
+
+
+@dataclasses.dataclass
+class Node:
+    """One ATen op (or ``getitem`` on a tuple result) inside a module's forward."""
+
+    name: str            # the fx node name, also the name of its value
+    target: str          # 'aten.relu_.default', 'getitem', 'sym_size', ...
+    args: tuple          # Ref / constants / nested lists
+    kwargs: dict
+    line: int | None     # the line in the owning class's source, when known
+    stack_trace: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Ref:
+    """A reference to a value of the graph (a node output or an input)."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamRef:
+    """A parameter, buffer or lifted constant of the torch module (state_dict key)."""
+
+    key: str
+    kind: str  # 'PARAMETER', 'BUFFER', 'CONSTANT_TENSOR'
+
+
+@dataclasses.dataclass
+class Call:
+    """One call of a submodule: ``path`` is the callee, ``inputs``/``outputs`` the values
+    passed in and returned (flattened; ``out_spec`` gives the structure)."""
+
+    key: str
+    path: str
+    inputs: list
+    outputs: list
+    out_spec: Any
+    line: int | None
+    nodes: list  # the ops inside (for leaf layers)
+
+
+@dataclasses.dataclass
+class Body:
+    """The forward of one call of a non-leaf module, as a list of ops and calls."""
+
+    key: str
+    path: str
+    inputs: list          # value names (or constants) bound to the forward arguments
+    arg_names: list[str]  # the forward's argument names
+    items: list
+    outputs: list
+    out_spec: Any
+
+
+@dataclasses.dataclass
+class ModuleInfo:
+    path: str
+    module: Any           # the torch module
+    cls: str              # torch class name
+    kind: str             # 'leaf', 'sequential', 'list', 'user'
+    stub: str = ""        # why this module's forward could not be captured (--partial)
+
+
+@dataclasses.dataclass
+class Graph:
+    root: Any
+    modules: dict         # path -> ModuleInfo
+    bodies: dict          # call key -> Body ('' is the top-level forward)
+    values: dict          # value name -> meta['val'] (fake tensor, SymInt, tuple)
+    consts: dict          # constant name -> torch tensor
+    input_names: list[str]
+    input_values: list    # example inputs (torch tensors)
+    sources: dict         # class -> _Source
+    readers: dict = dataclasses.field(default_factory=dict)  # value name -> names of the nodes reading it
+
+
+# ----------------------------------------------------------------------------- helpers
+def module_kind(m) -> str:
+    from torch import nn
+
+    if isinstance(m, nn.ModuleList):
+        return "list"
+    if isinstance(m, nn.Sequential):
+        return "sequential"
+    if type(m).__module__.startswith("torch.nn.modules") or type(m).__module__.startswith("torch.ao"):
+        return "leaf"
+    return "user"
+
+
+def _target_name(target) -> str:
+    if hasattr(target, "_schema") or type(target).__name__ == "OpOverload":
+        return str(target)  # 'aten.relu.default'
+    if getattr(target, "__name__", "") == "getitem":
+        return "getitem"
+    name = getattr(target, "__name__", str(target))
+    return f"{getattr(target, '__module__', '')}.{name}".lstrip(".")
+
+
+class _Source:
+    """Source lines of a class: statement targets by line, for variable names."""
+
+    def __init__(self, cls):
+        self.file, self.first, self.last, self.stmts, self.text = None, 0, -1, {}, {}
+        try:
+            self.file = inspect.getsourcefile(cls)
+            lines, first = inspect.getsourcelines(cls)
+        except (OSError, TypeError):
+            found = _class_in_linecache(cls)  # defined in a notebook cell or exec'd code
+            if found is None:
+                return
+            self.file, lines, first = found
+        self.first, self.last = first, first + len(lines) - 1
+        code = textwrap.dedent("".join(lines))
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            return
+        for node in ast.walk(tree):
+            if isinstance(node, ast.stmt) and not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.If,
+                                                                       ast.For, ast.While, ast.With, ast.Try)):
+                lo, hi = node.lineno + first - 1, (node.end_lineno or node.lineno) + first - 1
+                info = _statement_targets(node)
+                self.text[lo] = ast.get_source_segment(code, node) or ""
+                for ln in range(lo, hi + 1):
+                    self.stmts[ln] = (lo, info)
+
+    def contains(self, file: str, line: int) -> bool:
+        return file == self.file and self.first <= line <= self.last
+
+    def statement(self, line: int | None):
+        """(first line of the statement, targets) for a line of this class, or None."""
+        return self.stmts.get(line) if line is not None else None
+
+
+def _class_in_linecache(cls):
+    """(file, lines, first line) of a class whose module has no file (a Jupyter cell),
+    found through its ``forward``'s code object and the source that linecache holds."""
+    code = getattr(getattr(cls, "forward", None), "__code__", None)
+    if code is None:
+        return None
+    text = "".join(linecache.getlines(code.co_filename))
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__ \
+                and node.lineno <= code.co_firstlineno <= (node.end_lineno or 0):
+            return code.co_filename, text.splitlines(True)[node.lineno - 1:node.end_lineno], node.lineno
+    return None
+
+
+def _statement_targets(node: ast.stmt):
+    """('assign', [names or None]) / ('return', None) / ('expr', None)."""
+    if isinstance(node, ast.Return):
+        return ("return", None)
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+        return ("assign", [node.target.id])
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        t = node.targets[0]
+        if isinstance(t, ast.Name):
+            return ("assign", [t.id])
+        if isinstance(t, (ast.Tuple, ast.List)):
+            return ("assign", [e.id if isinstance(e, ast.Name) and e.id != "_" else None for e in t.elts])
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return ("assign", [node.target.id])
+    return ("expr", None)
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+def _frames(stack_trace: str | None) -> list[tuple[str, int]]:
+    return [(m.group(1), int(m.group(2))) for m in _FRAME.finditer(stack_trace or "")]
+
+
+def _line_in(source: _Source, stack_trace: str | None) -> int | None:
+    """The innermost frame of ``stack_trace`` inside the class's source."""
+    found = None
+    for file, line in _frames(stack_trace):
+        if source.contains(file, line):
+            found = line
+    return found
+
+
+def where(source_file: str | None, line: int | None) -> str:
+    """'file.py:23: `code`' for messages."""
+    if not source_file or line is None:
+        return ""
+    code = linecache.getline(source_file, line).strip()
+    short = source_file.rsplit("/", 1)[-1]
+    return f"{short}:{line}: `{code}`" if code else f"{short}:{line}"
+
+
+# ----------------------------------------------------------------------------- export
+def _export(module, inputs: tuple, preserve: tuple, dynamic: bool):
+    import torch
+    from torch.export import Dim
+
+    shapes = tuple({0: Dim.AUTO} if isinstance(x, torch.Tensor) and x.ndim >= 1 else None for x in inputs)
+    # on failure torch.export prints the partial graph to stderr; the error we raise says more
+    with contextlib.redirect_stderr(io.StringIO()):
+        return torch.export.export(module, inputs, dynamic_shapes=shapes if dynamic else None,
+                                   preserve_module_call_signature=preserve, strict=False)
+
+
+def _failing_module(exc: BaseException, paths_by_id: dict):
+    """(path, class, file, line) of the innermost frame of a module's code in a traceback."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        me = frame.f_locals.get("self")
+        if me is not None and id(me) in paths_by_id:
+            found = (paths_by_id[id(me)], type(me).__name__, frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    cause = exc.__cause__ or exc.__context__
+    if found is None and cause is not None and cause is not exc:
+        return _failing_module(cause, paths_by_id)
+    return found
+
+
+def _is_data_dependent(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}"
+    return any(s in text for s in ("GuardOnDataDependent", "data-dependent", "data dependent",
+                                   "UserError: Could not guard", "Could not extract specialized integer"))
+
+
+class _StandIn:
+    """Replaces a module whose forward cannot be captured (``partial=True``): returns zeros
+    of the shapes the real module returned on the example inputs."""
+
+
+def _stand_in(original, outputs):
+    import torch
+    from torch import nn
+
+    leaves, spec = torch.utils._pytree.tree_flatten(outputs)
+    metas = [(tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else t for t in leaves]
+
+    class StandIn(nn.Module, _StandIn):
+        def forward(self, *args, **kwargs):
+            outs = [torch.zeros(m[0], dtype=m[1]) if isinstance(m, tuple) else m for m in metas]
+            return torch.utils._pytree.tree_unflatten(outs, spec)
+
+    return StandIn()
+
+
+def capture(module, inputs: tuple, *, partial: bool = False) -> Graph:
+    """Export ``module`` on ``inputs`` (eval mode) and regroup the graph per module call.
+
+    Raises :class:`UnsupportedError` for data-dependent control flow (naming the module
+    and the line); with ``partial=True`` that module is replaced by a stand-in and marked
+    as a stub instead.
+    """
+
+    import logging
+
+    was_training = module.training
+    module.eval()
+    quiet = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._dynamo",
+                                             "torch.export", "torch._export")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.ERROR)
+    stubs: dict[str, tuple] = {}
+    try:
+        while True:
+            named = dict(module.named_modules())
+            paths_by_id = {id(m): p for p, m in named.items()}
+            preserve = tuple(p for p, m in named.items() if p and module_kind(m) != "leaf"
+                             and not _inside_stand_in(p, named))
+            try:
+                try:
+                    ep = _export(module, inputs, preserve, dynamic=not stubs)
+                except Exception as e:
+                    if _is_data_dependent(e):
+                        raise
+                    ep = _export(module, inputs, preserve, dynamic=False)
+                break
+            except Exception as e:  # noqa: BLE001
+                found = _failing_module(e, paths_by_id)
+                path, cls, file, line = found if found else ("", type(module).__name__, None, None)
+                if _is_data_dependent(e):
+                    err = UnsupportedError(
+                        "data-dependent control flow (a Python branch or loop on a tensor's value)",
+                        path, cls, where(file, line),
+                        "torch.export cannot see which way it goes, so no graph exists for it. "
+                        "Rewrite it with torch.where (or torch.cond), or port with --partial "
+                        "(partial=True) to get the rest with a stub that raises here.")
+                else:
+                    err = UnsupportedError(f"torch.export failed ({type(e).__name__}: "
+                                           f"{str(e).strip().splitlines()[0][:300]})",
+                                           path, cls, where(file, line))
+                if not partial or not path or path in stubs or not _is_data_dependent(e):
+                    raise err from None
+                stub = UnsupportedError(err.what, path, cls, err.where,
+                                        "torch.export could not capture it (torch.where / torch.cond would "
+                                        "make it capturable); write this forward by hand.")
+                stubs[path] = (named[path], str(stub))
+                _swap(module, path, _stand_in(named[path], _record_output(module, path, inputs)))
+    finally:
+        for path, (original, _) in stubs.items():
+            _swap(module, path, original)
+        module.train(was_training)
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
+    return _build(module, ep, inputs, {p: msg for p, (_, msg) in stubs.items()})
+
+
+def _inside_stand_in(path: str, named: dict) -> bool:
+    parts = path.split(".")
+    return any(isinstance(named.get(".".join(parts[:i])), _StandIn) for i in range(1, len(parts)))
+
+
+def _swap(root, path: str, new):
+    parent_path, _, name = path.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    parent._modules[name] = new
+
+
+def _record_output(root, path: str, inputs: tuple):
+    import torch
+
+    out = {}
+    sub = root.get_submodule(path)
+    handle = sub.register_forward_hook(lambda m, a, o: out.setdefault("o", o))
+    try:
+        with torch.no_grad():
+            try:
+                root(*inputs)
+            except Exception as e:  # noqa: BLE001 - the hook has what it needs, or nothing
+                out.setdefault("error", e)
+    finally:
+        handle.remove()
+    if "o" not in out:
+        raise UnsupportedError("a module that never returns on the example inputs", path, type(sub).__name__)
+    return out["o"]
+
+
+# ----------------------------------------------------------------------------- regrouping
+@dataclasses.dataclass
+class _Frame:
+    key: str
+    path: str
+    items: list
+    nodes: list
+
+
+def _mutable_ops(target: str) -> bool:
+    """In-place ATen ops: ``aten.relu_.default``, ``aten.add_.Tensor``, ``aten.copy_``."""
+    parts = target.split(".")
+    return len(parts) >= 2 and parts[0] == "aten" and parts[1].endswith("_") and not parts[1].startswith("_")
+
+
+_VIEW_OPS = {"view", "reshape", "select", "slice", "transpose", "permute", "expand", "unsqueeze",
+             "squeeze", "as_strided", "narrow", "t", "unflatten", "flatten", "alias", "split", "chunk",
+             "unbind", "diagonal", "view_as", "unfold", "movedim"}
+
+
+def _build(module, ep, inputs, stubs: dict) -> Graph:
+    from torch import fx
+
+    named = dict(module.named_modules())  # the original modules (stand-ins are swapped back)
+    modules = {p: ModuleInfo(p, m, type(m).__name__, module_kind(m), stubs.get(p, "")) for p, m in named.items()}
+    sig = ep.graph_signature
+    kinds = {s.arg.name: (s.kind.name, s.target) for s in sig.input_specs if hasattr(s.arg, "name")}
+    params = {name: ParamRef(target, kind) for name, (kind, target) in kinds.items()
+              if kind in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR")}
+    user_inputs = [name for name, (kind, _) in kinds.items() if kind == "USER_INPUT"]
+    consts = {target: ep.constants[target] for name, (kind, target) in kinds.items() if kind == "CONSTANT_TENSOR"}
+    call_sigs = {e.fqn: e.signature for e in ep.module_call_graph}
+    arg_names = (call_sigs.get("").forward_arg_names if call_sigs.get("") is not None else None) or user_inputs
+
+    nodes = [n for n in ep.graph.nodes if n.op == "call_function"]
+    values = {n.name: n.meta.get("val") for n in ep.graph.nodes}
+    # --- in-place ops made pure: later readers of the mutated value read the op's result
+    position = {n.name: i for i, n in enumerate(nodes)}
+    replace: dict[str, list[tuple[int, str]]] = {}
+    for i, n in enumerate(nodes):
+        target = _target_name(n.target)
+        if _mutable_ops(target) and n.args and isinstance(n.args[0], fx.Node):
+            mutated = n.args[0]
+            if mutated.name in params:
+                continue  # a buffer update inside a layer (num_batches_tracked): the layer does it
+            producer = _target_name(mutated.target).split(".")[1] if mutated.op == "call_function" else ""
+            if producer.rstrip("_") in _VIEW_OPS or producer == "getitem":
+                path, cls = _stack_path(n, modules)
+                raise UnsupportedError(f"the in-place op {target} on a view ({producer})", path, cls)
+            replace.setdefault(mutated.name, []).append((i, n.name))
+
+    def current(name: str, at: int) -> str:
+        for pos, new in replace.get(name, []):
+            if pos < at:
+                name = current(new, at)
+        return name
+
+    def conv(a, at):
+        if isinstance(a, fx.Node):
+            if a.name in params:
+                return params[a.name]
+            return Ref(current(a.name, at))
+        if isinstance(a, (list, tuple)):
+            return type(a)(conv(x, at) for x in a)
+        if isinstance(a, dict):
+            return {k: conv(v, at) for k, v in a.items()}
+        return a
+
+    # --- frames from nn_module_stack
+    root = _Frame("", "", [], [])
+    sources: dict = {}
+
+    def source(cls):
+        if cls not in sources:
+            sources[cls] = _Source(cls)
+        return sources[cls]
+
+    for i, n in enumerate(nodes):
+        stack = [(k, v) for k, v in (n.meta.get("nn_module_stack") or {}).items() if v[0] != "" and not k.startswith("_empty")]
+        frame, chain = root, [root]
+        for key, (path, _cls) in stack:
+            if modules.get(frame.path) and modules[frame.path].kind == "leaf" and frame is not root:
+                break
+            if path not in modules:
+                break
+            fqn = path + (key[key.index("@"):] if "@" in key else "")
+            child = next((it for it in reversed(frame.items) if isinstance(it, _Frame) and it.key == fqn), None)
+            if child is None:
+                child = _Frame(fqn, path, [], [])
+                frame.items.append(child)
+            frame = child
+            chain.append(frame)
+        node = Node(n.name, _target_name(n.target), conv(tuple(n.args), i), conv(dict(n.kwargs), i), None,
+                    n.meta.get("stack_trace"))
+        for f in chain:
+            f.nodes.append(node)
+        frame.items.append(node)
+
+    graph = Graph(module, modules, {}, values, consts, list(arg_names), list(inputs), sources)
+    output_node = next(n for n in ep.graph.nodes if n.op == "output")
+    outs = [conv(a, len(nodes)) for a in output_node.args[0]]
+    readers: dict[str, set] = {}
+    for n in root.nodes:
+        for r in _refs((n.args, n.kwargs)):
+            readers.setdefault(r.name, set()).add(n.name)
+    for r in _refs(outs):
+        readers.setdefault(r.name, set()).add("<output>")
+    for sig_ in call_sigs.values():  # values returned by a preserved call are read by its caller
+        for a in getattr(sig_, "outputs", None) or []:
+            if getattr(a, "name", None):
+                readers.setdefault(current(a.name, 1 << 30), set()).add("<call>")
+    graph.readers = readers
+    root_sig = call_sigs.get("")
+    _make_body(graph, root, user_inputs, list(arg_names), outs, root_sig.out_spec if root_sig else None,
+               call_sigs, source, position, current)
+    return graph
+
+
+def _stack_path(n, modules) -> tuple[str, str]:
+    stack = [v for v in (n.meta.get("nn_module_stack") or {}).values() if v[0] in modules]
+    if not stack:
+        return "", ""
+    path = stack[-1][0]
+    return path, modules[path].cls
+
+
+def _make_body(graph: Graph, frame: _Frame, inputs, arg_names, outputs, out_spec, call_sigs, source, position, current):
+    info = graph.modules[frame.path]
+    src = source(type(info.module))
+    items = []
+    for it in frame.items:
+        if isinstance(it, Node):
+            it.line = _line_in(src, it.stack_trace)
+            items.append(it)
+            continue
+        child = graph.modules[it.path]
+        first = it.nodes[0] if it.nodes else None
+        line = _line_in(src, first.stack_trace) if first is not None else None
+        if child.kind == "leaf":
+            inside = {n.name for n in it.nodes}
+            ins, outs = [], []
+            for n in it.nodes:
+                for r in _refs((n.args, n.kwargs)):
+                    if r.name not in inside and r not in ins:
+                        ins.append(r)
+            outs = [Ref(n.name) for n in it.nodes if graph.readers.get(n.name, set()) - inside]
+            items.append(Call(it.key, it.path, ins, outs, None, line, it.nodes))
+            continue
+        sig = call_sigs.get(it.key)
+        if sig is None:
+            raise UnsupportedError("a module call whose signature torch.export did not record", it.path, child.cls)
+        at = position.get(first.name, 0) if first is not None else 0
+        ins = [_arg(a, current, at) for a in sig.inputs]
+        outs = [_arg(a, current, 1 << 30) for a in sig.outputs]
+        try:
+            names = [p for p in inspect.signature(type(child.module).forward).parameters][1:]
+        except (TypeError, ValueError):
+            names = []
+        names = [n for n in names if n not in ("args", "kwargs")]
+        arg_names_child = names[:len(ins)] + [f"arg{i}" for i in range(len(names), len(ins))]
+        items.append(Call(it.key, it.path, ins, outs, sig.out_spec, line, it.nodes))
+        if child.stub:
+            graph.bodies[it.key] = Body(it.key, it.path, ins, arg_names_child, [], outs, sig.out_spec)
+        else:
+            _make_body(graph, it, ins, arg_names_child, outs, sig.out_spec, call_sigs, source, position, current)
+    graph.bodies[frame.key] = Body(frame.key, frame.path, [Ref(x) if isinstance(x, str) else x for x in inputs],
+                                   arg_names, items, outputs, out_spec)
+
+
+def _arg(a, current, at):
+    name = getattr(a, "name", None)
+    if type(a).__name__ in ("TensorArgument", "SymIntArgument", "SymFloatArgument", "SymBoolArgument") and name:
+        return Ref(current(name, at))
+    if hasattr(a, "value"):
+        return a.value
+    return a
+
+
+def _refs(obj):
+    if isinstance(obj, Ref):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            yield from _refs(x)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            yield from _refs(x)
