@@ -78,3 +78,22 @@ def test_resnet_blocks_read_like_torchvision():
     assert "        if self.downsample is not None:\n            identity = self.downsample(x)" in src
     assert "BasicBlock(64, 128, 2, downsample=nnx.Sequential(" in src.replace("\n", "").replace("    ", "") \
         or "downsample=nnx.Sequential(" in src
+
+
+HAND_WRITTEN = ["alexnet", "resnet18", pytest.param("vgg16", marks=pytest.mark.slow),
+                pytest.param("resnet50", marks=pytest.mark.slow), pytest.param("inception_v3", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name", HAND_WRITTEN)
+def test_ported_backbone_has_the_hand_written_parameter_tree(name):
+    """The port of a torchvision net and jaxdl.models.vision's hand-written twin hold the
+    same parameters and BatchNorm statistics under the same paths and shapes."""
+    from flax import nnx
+
+    from jaxdl.models import vision
+    from tests.port.test_port_notes import state_shapes
+
+    net, x = calibrated(name)
+    ported = port(net, x).module
+    hand = getattr(vision, name)(rngs=nnx.Rngs(0))
+    assert state_shapes(ported) == state_shapes(hand)
