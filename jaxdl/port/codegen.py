@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import keyword
 import math
 import re
@@ -890,29 +891,8 @@ def _reduce(g, n, method):
     g.emit(n.name, e, L.PLAIN)
 
 
-@op("mean")
-def _mean(g, n):
-    _reduce(g, n, "mean")
-
-
-@op("sum")
-def _sum(g, n):
-    _reduce(g, n, "sum")
-
-
-@op("amax")
-def _amax(g, n):
-    _reduce(g, n, "max")
-
-
-@op("amin")
-def _amin(g, n):
-    _reduce(g, n, "min")
-
-
-@op("prod")
-def _prod(g, n):
-    _reduce(g, n, "prod")
+for _aten, _method in (("mean", "mean"), ("sum", "sum"), ("amax", "max"), ("amin", "min"), ("prod", "prod")):
+    op(_aten)(functools.partial(_reduce, method=_method))  # x.mean(dim) -> x.mean(axis=...), ...
 
 
 @op("var", "std")
