@@ -49,17 +49,20 @@ def existing_dir(text: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """After parsing: turns on the persistent compilation cache, and starts JAX's
-    multi-process runtime when ``--coordinator`` is given, before any JAX computation
-    (models are built after the flags)."""
+    """After parsing: turns on the persistent compilation cache, sets the float32
+    matmul precision (``--matmul-precision``), and starts JAX's multi-process runtime
+    when ``--coordinator`` is given, before any JAX computation (models are built after
+    the flags)."""
 
     distributed = False
 
     def parse_args(self, args=None, namespace=None):
         ns = super().parse_args(args, namespace)
         from jaxdl.devices import enable_compilation_cache
+        from jaxdl.precision import set_matmul_precision
 
         enable_compilation_cache()  # a config setting: does not start the backend
+        set_matmul_precision(ns.matmul_precision)  # a config setting too (jax_default_matmul_precision)
         if getattr(ns, "coordinator", None):
             import jax
 
@@ -75,6 +78,7 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
            datasets: Sequence[str] | None = None, dataset: str | None = None,
            workdir: str | None = None) -> argparse.ArgumentParser:
     """An ArgumentParser with the shared flags and the given defaults."""
+    from jaxdl.precision import DEFAULT_MATMUL_PRECISION, MATMUL_PRECISIONS, POLICIES
     from jaxdl.train import STEPS_PER_CALL
 
     p = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -96,6 +100,13 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
                    help="training steps per compiled call (lax.scan over stacked batches); 1: one per call")
     p.add_argument("--data-parallel", choices=["auto", "on", "off"], default="auto",
                    help="shard batches over all devices (auto: when there is more than one)")
+    p.add_argument("--precision", choices=list(POLICIES), default="f32",
+                   help="bf16: mixed precision (bfloat16 convs/matmuls, float32 parameters, optimizer "
+                        "state, losses and BatchNorm statistics); for GPUs and TPUs, slower on CPUs")
+    p.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS, default=DEFAULT_MATMUL_PRECISION,
+                   help="float32 matmul/conv precision on GPUs and TPUs (highest: float32, as torch's "
+                        "matmuls; high/default: TensorFloat-32 on recent GPUs, 3/1 bfloat16 passes on "
+                        "TPU); no effect on CPUs")
     multi = p.add_argument_group("multi-host (jax.distributed; one process per host or GPU)")
     multi.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, e.g. 10.0.0.1:1234")
     multi.add_argument("--num-processes", type=positive_int, default=1)
