@@ -151,6 +151,22 @@ def run_as_exported_for(platform: str, fn, *args):
     return dataclasses.replace(exported, platforms=("cpu",)).call(*args)
 
 
+def test_cpu_branch_placeholders_in_the_cuda_program_compile_away():
+    """Autodiff of a platform_dependent gives both branches the same residuals, so the
+    cuda program passes a zero placeholder of the im2col patch matrix (C*kh*kw,
+    N*Ho*Wo) = (9, 1352) of conv1 to the backward. Compiled (here by XLA:CPU, whose HLO
+    passes for conditionals XLA:GPU shares) the constant-index case is inlined and the
+    placeholder is gone."""
+    learner, batch, _ = _learner("ConvolutionalNetwork")
+    state = learner.init_state()
+    exported = jax.export.export(jax.jit(learner._train_step), platforms=["cuda"])(state, batch)
+    assert "tensor<9x1352xf32>" in exported.mlir_module() and ops(exported.mlir_module(), "case")
+    on_cpu = dataclasses.replace(exported, platforms=("cpu",))
+    compiled = jax.jit(on_cpu.call).lower(state, batch).compile().as_text()
+    assert "f32[9,1352]" not in compiled and "conditional(" not in compiled
+    assert compiled.count(" convolution(") == 5
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_cuda_program_matches_torch_on_cpu(name):
     """Outputs, input gradients and parameter gradients of the cuda lowering (native
