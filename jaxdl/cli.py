@@ -66,6 +66,7 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
            workdir: str | None = None, val_size: float = 0) -> argparse.ArgumentParser:
     """An ArgumentParser with the shared flags and the given defaults. Parsing starts
     nothing: :func:`setup` makes the process-wide settings the flags ask for."""
+    from jaxdl.precision import DEFAULT_MATMUL_PRECISION, MATMUL_PRECISIONS, POLICIES
     from jaxdl.train import STEPS_PER_CALL
 
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -94,6 +95,13 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
                    help="training steps per compiled call (lax.scan over stacked batches); 1: one per call")
     p.add_argument("--data-parallel", choices=["auto", "on", "off"], default="auto",
                    help="shard batches over all devices (auto: when there is more than one)")
+    p.add_argument("--precision", choices=list(POLICIES), default="f32",
+                   help="bf16: mixed precision (bfloat16 convs/matmuls, float32 parameters, optimizer "
+                        "state, losses and BatchNorm statistics); for GPUs and TPUs, slower on CPUs")
+    p.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS, default=DEFAULT_MATMUL_PRECISION,
+                   help="float32 matmul/conv precision on GPUs and TPUs (highest: float32, as torch's "
+                        "matmuls; high/default: TensorFloat-32 on recent GPUs, 3/1 bfloat16 passes on "
+                        "TPU); no effect on CPUs")
     multi = p.add_argument_group("multi-host (jax.distributed; one process per host or GPU)")
     multi.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, e.g. 10.0.0.1:1234")
     multi.add_argument("--num-processes", type=positive_int, default=1)
@@ -109,22 +117,27 @@ def setup(args: argparse.Namespace) -> argparse.Namespace:
     1. the persistent compilation cache (:func:`jaxdl.devices.enable_compilation_cache`);
     2. with ``--coordinator``: JAX's multi-process runtime (``jax.distributed.initialize``,
        CPU collectives over gloo), which must precede anything that asks for devices;
-    3. on the CPU backend, glibc keeps freed memory mapped for XLA's per-step scratch
+    3. ``--matmul-precision``: JAX's float32 matmul/conv precision
+       (:func:`jaxdl.precision.set_matmul_precision`);
+    4. on the CPU backend, glibc keeps freed memory mapped for XLA's per-step scratch
        (:func:`jaxdl.devices.keep_freed_host_memory`: the measured CPU speed-ups).
 
-    Flags that change JAX's configuration (``jax.config.update(...)``) belong between 2
-    and 3. Calling it again in the same process changes nothing. Returns ``args``.
+    Flags that change JAX's configuration (``jax.config.update(...)``) belong with 3,
+    before the backend starts. Calling it again in the same process changes nothing.
+    Returns ``args``.
     """
     import jax
 
     from jaxdl import devices
+    from jaxdl.precision import DEFAULT_MATMUL_PRECISION, set_matmul_precision
 
     devices.enable_compilation_cache()  # a config setting: does not start the backend
     if getattr(args, "coordinator", None) and not jax.distributed.is_initialized():
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives
         jax.distributed.initialize(coordinator_address=args.coordinator,
                                    num_processes=args.num_processes, process_id=args.process_id)
-    # settings of JAX's configuration from flags go here (before the backend starts below)
+    # settings of JAX's configuration from flags (before the backend starts below)
+    set_matmul_precision(getattr(args, "matmul_precision", DEFAULT_MATMUL_PRECISION))
     if jax.default_backend() == "cpu":  # starts the backend
         devices.keep_freed_host_memory()
     return args

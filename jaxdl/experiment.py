@@ -159,7 +159,8 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     num_classes = len(data.classes) if data.classes and task != "regression" else None
     parallel = for_mode(getattr(args, "data_parallel", "auto"))
     learner = Learner(model, loss_fn, optimizer, task=task, num_classes=num_classes,
-                      skip_nonfinite=getattr(args, "skip_nonfinite", False), parallel=parallel)
+                      skip_nonfinite=getattr(args, "skip_nonfinite", False), parallel=parallel,
+                      precision=getattr(args, "precision", "f32"))
     if parallel:
         log(f"data parallel: {parallel}")
     log(f"model {type(model).__name__}: {count_params(model):,} parameters")

@@ -13,6 +13,12 @@ reassociation of the cross-device sums.
 With several processes each one loads only its slice of every global batch
 (``DataLoader(..., process_index=jax.process_index(), process_count=jax.process_count())``)
 and :meth:`DataParallel.shard` assembles the global array from the slices.
+
+BatchNorm sees the global batch, so it normalises with the global batch's statistics
+(torch: ``nn.SyncBatchNorm``, not DDP's per-replica ``nn.BatchNorm``);
+``DataParallel(batch_norm="per_replica")`` gives each device's shard its own statistics
+as DDP does (:class:`jaxdl.layers.BatchNorm`, whose docstring says how the running
+statistics differ from DDP's).
 """
 
 from __future__ import annotations
@@ -23,9 +29,19 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 
 class DataParallel:
-    """Replicate state, shard batches over ``devices`` (default: ``jax.devices()``)."""
+    """Replicate state, shard batches over ``devices`` (default: ``jax.devices()``).
 
-    def __init__(self, devices=None):
+    ``batch_norm``: ``"global"`` (default; torch: ``nn.SyncBatchNorm``) or
+    ``"per_replica"`` (torch: ``nn.BatchNorm`` under DDP), applied to a model's
+    :class:`jaxdl.layers.BatchNorm` layers by :meth:`prepare` (``Learner`` calls it).
+    """
+
+    BATCH_NORM_MODES = ("global", "per_replica")
+
+    def __init__(self, devices=None, *, batch_norm: str = "global"):
+        if batch_norm not in self.BATCH_NORM_MODES:
+            raise ValueError(f"batch_norm must be one of {self.BATCH_NORM_MODES}, got {batch_norm!r}")
+        self.batch_norm = batch_norm
         devices = list(devices if devices is not None else jax.devices())
         self.mesh = jax.sharding.Mesh(np.array(devices), ("data",))
         self.num_devices = len(devices)
@@ -34,7 +50,20 @@ class DataParallel:
         self.multi_process = jax.process_count() > 1
 
     def __repr__(self) -> str:
-        return f"DataParallel({self.num_devices} devices, {jax.process_count()} process(es))"
+        bn = ", per-replica BatchNorm" if self.batch_norm == "per_replica" else ""
+        return f"DataParallel({self.num_devices} devices, {jax.process_count()} process(es){bn})"
+
+    def prepare(self, model):
+        """Set every :class:`jaxdl.layers.BatchNorm` of ``model`` to this mode: statistics
+        per device shard (``replicas`` = the number of devices) or of the global batch."""
+        from flax import nnx
+
+        from jaxdl.layers import BatchNorm
+
+        for _, module in nnx.iter_modules(model):
+            if isinstance(module, BatchNorm):
+                module.replicas = self.num_devices if self.batch_norm == "per_replica" else 1
+        return model
 
     def replicate(self, tree):
         """Every leaf on every device (the parameters, optimizer state, step, and the

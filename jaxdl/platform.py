@@ -18,7 +18,14 @@ CPU formulations (measured on 2 cores, XLA:CPU in jaxlib 0.10.2):
   sends each window's gradient to its first maximum as torch does, ties included.
 
 Every branch computes the same function: the two differ by float rounding only
-(reassociated sums), and both are parity-tested against torch.
+(reassociated sums), and both are parity-tested against torch (tests/test_export.py
+runs the program exported for ``cuda`` on the CPU).
+
+Under autodiff each choice is a ``cond`` whose branches return the same residuals, so
+a step lowered for ``cuda`` still passes a zero placeholder of the CPU branch's im2col
+patch matrix to its backward. It sits in a case with a constant index, which XLA's
+conditional simplifier inlines, and is then removed as dead code (checked by compiling
+the ``cuda`` export with XLA:CPU; tests/test_export.py).
 """
 
 from __future__ import annotations
