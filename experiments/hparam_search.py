@@ -94,7 +94,7 @@ def main(argv=None) -> dict:
     values = trial_values(args.search, args.trials, args.seed)
     sizes = [int(np.prod(ds.train.arrays[0].shape[1:])), 128, 64, len(ds.classes)]
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=args.lr, momentum=0.9)
-    learner = Learner(MLP(sizes, rngs=nnx.Rngs(args.seed)), losses.cross_entropy, tx)
+    learner = Learner(MLP(sizes, rngs=nnx.Rngs(args.seed)), losses.cross_entropy, tx, precision=args.precision)
     t0 = time.perf_counter()
     acc, loss, states = search(learner, values, DataLoader(ds.train, args.batch_size, shuffle=True, seed=args.seed),
                                DataLoader(ds.val, 1000), args.epochs, vmapped=not args.sequential)

@@ -43,7 +43,7 @@ def main(argv=None) -> dict:
     Path(args.workdir, "summary.txt").write_text(table + "\n")
 
     # load_state_dict into a new model, model.eval(), evaluate under no_grad
-    fresh = Learner(make(), losses.cross_entropy, optim.adam(args.lr), num_classes=3)
+    fresh = Learner(make(), losses.cross_entropy, optim.adam(args.lr), num_classes=3, precision=args.precision)
     with Checkpointer(f"{args.workdir}/checkpoints") as ckpt:
         loaded, meta = ckpt.restore(fresh.init_state())
     x_test, y_test = ds.test.arrays

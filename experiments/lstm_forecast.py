@@ -93,7 +93,8 @@ def main(argv=None) -> dict:
     if args.retrain:  # no data is left to test or validate on: a fixed number of epochs, the last state
         future_scaler = MinMaxScaler((-1.0, 1.0)).fit(values.reshape(-1, 1))
         fx, fy = windows(future_scaler.transform(values.reshape(-1, 1))[:, 0], args.window)
-        again = Learner(LSTMNetwork(rngs=nnx.Rngs(args.seed)), losses.mse_loss, optim.adam(args.lr), task="regression")
+        again = Learner(LSTMNetwork(rngs=nnx.Rngs(args.seed)), losses.mse_loss, optim.adam(args.lr), task="regression",
+                        precision=args.precision)
         print(f"retraining on all {len(values)} months for {result['selected_epoch']} epochs")
         future_state, _ = fit(again, again.init_state(), DataLoader(ArrayDataset(fx, fy), args.batch_size),
                               epochs=result["selected_epoch"], progress=False if args.no_progress else None,

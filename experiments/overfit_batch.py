@@ -26,7 +26,8 @@ def main(argv=None) -> dict:
     cli.setup(args)
     ds = data.load(args.dataset, args.data_dir)
     batch = ArrayDataset(*ds.train[: args.batch_size])
-    learner = Learner(ConvolutionalNetwork(rngs=nnx.Rngs(args.seed)), losses.nll_loss, optim.adam(args.lr))
+    learner = Learner(ConvolutionalNetwork(rngs=nnx.Rngs(args.seed)), losses.nll_loss, optim.adam(args.lr),
+                      precision=args.precision)
     state, history = fit(learner, learner.init_state(), DataLoader(batch, args.batch_size), epochs=args.epochs,
                          progress=False if args.no_progress else None, log_every=max(1, args.epochs // 10))
     final = evaluate(learner, state, DataLoader(batch, args.batch_size))
