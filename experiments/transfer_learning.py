@@ -17,8 +17,14 @@ validated and the best epoch tested), each torchvision's ``ImageFolder`` layout
 (torchvision's names and state_dict keys); ``--pretrained PATH`` loads a torchvision
 ``.pth`` file, ``--pretrained-cache`` torchvision's ImageNet weights from the torch hub
 cache (downloaded when missing and online). Without either the backbone is random:
-the log and ``metrics.json`` (``backbone_weights: "random"``) say so, and the figure
-then measures random convolutional features, not an ImageNet transfer result.
+the log and ``metrics.json`` (``backbone_weights: "random"``, ``random_backbone: true``)
+say so, and the figure then measures random convolutional features, not an ImageNet
+transfer result. A random AlexNet's features are small (torch's default init shrinks
+them layer by layer: about 0.02 on Fashion-MNIST), so its head needs a larger ``--lr``
+(0.1) than the tutorial's 0.001 for ImageNet features; a random ResNet's or Inception's
+frozen BatchNorm statistics are their initial 0 and 1, which normalise nothing
+(Inception's features reach 1e12): with random weights only AlexNet and VGG-16 make a
+meaningful pipeline check.
 
 The frozen part is chosen by parameter path (``jaxdl.optim.freeze``, the notes'
 ``requires_grad = False``) and only the new head trains (SGD, momentum 0.9, torchvision's

@@ -150,7 +150,8 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     ``"last"``) and ``selected_epoch`` next to the test metrics.
 
     ``--resume`` refuses a checkpoint written with other flags (``resume_conflicts``)
-    unless ``--resume-anyway``."""
+    unless ``--resume-anyway``. ``args.num_workers`` (default 0): worker processes that
+    read a map-style dataset (an ImageFolder) for every loader; arrays ignore it."""
     workdir = run_dir(args)
     primary = jax.process_index() == 0
     if not primary:  # one process speaks and writes files; all of them train and checkpoint
