@@ -183,12 +183,12 @@ def backbone_transfer(args) -> dict:
     trained = [p for p in tree.paths(before) if p not in frozen]
     if sorted({p.split(".")[0] for p in trained}) != sorted(k for k in head if k != "dropout"):
         raise AssertionError(f"the trained parameters {trained} are not the new head's")
-    tx = optim.freeze(optim.sgd(args.lr, momentum=0.9), BACKBONES[args.backbone].frozen)
-    name = f"transfer/{args.backbone}"
+    name, sgd = f"transfer/{args.backbone}", optim.sgd(args.lr, momentum=0.9)
     extraction_s = None
-    if not args.cache_features:
+    if not args.cache_features:  # through the frozen backbone: the notes' requires_grad = False
         res = train_and_evaluate(args, name=name, data=folders, model=model, loss_fn=losses.cross_entropy,
-                                 optimizer=tx, eval_batch_size=args.batch_size)
+                                 optimizer=optim.freeze(sgd, BACKBONES[args.backbone].frozen),
+                                 eval_batch_size=args.batch_size)
         final = res["learner"].model(res["state"])
     else:
         for attr in head:  # the frozen part alone: torch's model.fc = nn.Identity()
@@ -208,8 +208,7 @@ def backbone_transfer(args) -> dict:
               f"test {feats.test.arrays[0].shape}")
         head_model = next(iter(head.values())) if len(head) == 1 else nnx.Sequential(*head.values())
         res = train_and_evaluate(args, name=name + " (cached features)", data=feats, model=head_model,
-                                 loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr, momentum=0.9),
-                                 eval_batch_size=args.batch_size)
+                                 loss_fn=losses.cross_entropy, optimizer=sgd, eval_batch_size=args.batch_size)
         trained_head = res["learner"].model(res["state"])
         parts = [trained_head] if len(head) == 1 else list(trained_head.layers)
         for attr, part in zip(head, parts):  # the backbone with the trained head: the same model as above
