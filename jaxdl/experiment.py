@@ -85,7 +85,7 @@ def pick(result: dict, names) -> dict:
 # --seed, --val-size, --data-dir, model and data flags) defines the run.
 RESUME_COMPATIBLE_FLAGS = frozenset({
     "resume", "resume_anyway", "workdir", "epochs", "no_progress", "steps_per_call", "data_parallel",
-    "coordinator", "num_processes", "process_id", "skip_nonfinite", "download"})
+    "coordinator", "num_processes", "process_id", "skip_nonfinite", "download", "num_workers"})
 
 
 def _flag(key: str) -> str:
@@ -116,12 +116,13 @@ def finish(args, result: dict, log: Callable[[str], None] = print) -> dict:
     return result
 
 
-def eval_loader(dataset, batch_size: int = 1000) -> DataLoader:
+def eval_loader(dataset, batch_size: int = 1000, num_workers: int = 0) -> DataLoader:
     """The loader every evaluation of an experiment uses: in order, this process's slice
     of each batch, the last batch padded and masked, so that every example counts
-    exactly once in any number of processes (``DataLoader(..., pad_last=True)``)."""
+    exactly once in any number of processes (``DataLoader(..., pad_last=True)``).
+    ``num_workers``: worker processes for a map-style dataset (an ImageFolder)."""
     return DataLoader(dataset, batch_size, pad_last=True, process_index=jax.process_index(),
-                      process_count=jax.process_count())
+                      process_count=jax.process_count(), num_workers=num_workers)
 
 
 def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
@@ -149,7 +150,8 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
     ``"last"``) and ``selected_epoch`` next to the test metrics.
 
     ``--resume`` refuses a checkpoint written with other flags (``resume_conflicts``)
-    unless ``--resume-anyway``."""
+    unless ``--resume-anyway``. ``args.num_workers`` (default 0): worker processes that
+    read a map-style dataset (an ImageFolder) for every loader; arrays ignore it."""
     workdir = run_dir(args)
     primary = jax.process_index() == 0
     if not primary:  # one process speaks and writes files; all of them train and checkpoint
@@ -174,9 +176,11 @@ def train_and_evaluate(args, *, name: str, data: Data, model: nnx.Module,
         raise ValueError(f"select must be 'val' (needs a validation split: data.val or --val-size) or 'last', "
                          f"got {select!r}")
     hosts = {"process_index": jax.process_index(), "process_count": jax.process_count()}
-    train_loader = DataLoader(data.train, args.batch_size, shuffle=shuffle, seed=args.seed, augment=augment, **hosts)
-    val_loader = eval_loader(data.val, eval_batch_size) if data.val is not None else None
-    test_loader = eval_loader(data.test, eval_batch_size)
+    workers = getattr(args, "num_workers", 0)  # for map-style data (ImageFolder); arrays ignore it
+    train_loader = DataLoader(data.train, args.batch_size, shuffle=shuffle, seed=args.seed, augment=augment,
+                              num_workers=workers, **hosts)
+    val_loader = eval_loader(data.val, eval_batch_size, workers) if data.val is not None else None
+    test_loader = eval_loader(data.test, eval_batch_size, workers)
     monitor = (monitor or ("val_loss" if task == "regression" else "val_accuracy")) if val_loader else None
     ckpt = Checkpointer(workdir / "checkpoints", monitor=monitor,
                         mode="min" if monitor and monitor.endswith("loss") else "max",

@@ -359,6 +359,58 @@ class BatchNorm(nnx.Module):
         return (y * self.scale[...] + self.bias[...]).astype(x.dtype)
 
 
+class FrozenBatchNorm(BatchNorm):
+    """torch: ``torchvision.ops.FrozenBatchNorm2d``: a BatchNorm whose statistics are fixed.
+    It normalises with its running mean and variance in train mode too (``model.train()``
+    changes nothing here) and never updates them, so a frozen backbone computes the same
+    features for an image whatever batch it is in. The arithmetic is BatchNorm's eval
+    mode, bit for bit, and the variables are BatchNorm's, so ``jaxdl.interop`` converts it
+    as a plain ``nn.BatchNorm2d`` (``num_batches_tracked`` kept). Make one from a trained
+    BatchNorm with :func:`freeze_batchnorm`."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if x.shape[-1] != self.num_features:
+            raise ValueError(f"FrozenBatchNorm({self.num_features}) expects features on the last axis, "
+                             f"got shape {tuple(x.shape)}.")
+        y = (x - self.mean[...]) * lax.rsqrt(self.var[...] + self.eps)
+        return y * self.scale[...] + self.bias[...]
+
+
+def freeze_batchnorm(module: nnx.Module) -> nnx.Module:
+    """Replace every :class:`BatchNorm` inside ``module`` by a :class:`FrozenBatchNorm`
+    holding the same variables (in place; ``module`` is returned). torch: a backbone
+    built with ``norm_layer=FrozenBatchNorm2d``, as torchvision's detection models freeze
+    theirs; the usual PyTorch alternative, calling ``.eval()`` on the frozen part after
+    every ``model.train()``, has no counterpart where the mode is fixed per compiled step.
+    ``requires_grad = False`` alone leaves torch's BatchNorm updating its running
+    statistics from the new data in train mode."""
+    for path, bn in list(nnx.iter_modules(module)):
+        if type(bn) is not BatchNorm:
+            continue
+        if not path:
+            raise ValueError("freeze_batchnorm replaces the BatchNorm layers inside a module; "
+                             "build a FrozenBatchNorm directly instead")
+        frozen = FrozenBatchNorm(bn.num_features, eps=bn.eps, momentum=bn.momentum)
+        for name in ("scale", "bias", "mean", "var", "num_batches_tracked"):
+            setattr(frozen, name, getattr(bn, name))  # the same Variables: nothing is copied
+        parent = module
+        for p in path[:-1]:
+            parent = parent[p] if isinstance(p, int) else getattr(parent, p)
+        if isinstance(path[-1], int):
+            parent[path[-1]] = frozen
+        else:
+            setattr(parent, path[-1], frozen)
+    return module
+
+
+class Identity(nnx.Module):
+    """torch: ``nn.Identity()``: returns its input. Put in place of a model's head
+    (``model.fc = Identity()``) to get the features the head would have seen."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x
+
+
 class LayerNorm(nnx.LayerNorm):
     """torch: ``nn.LayerNorm(num_features)``: eps 1e-5 (Flax: 1e-6), two-pass variance.
     Computed in float32 (at least) whatever the input's dtype; the output has the
