@@ -193,7 +193,7 @@ def backbone_transfer(args) -> dict:
     else:
         for attr in head:  # the frozen part alone: torch's model.fc = nn.Identity()
             setattr(model, attr, Identity())
-        extractor = Learner(model, losses.cross_entropy, optax.set_to_zero())  # only its predict runs
+        extractor = Learner(model, losses.cross_entropy, optax.set_to_zero(), precision=args.precision)  # predict only
         state, t0 = extractor.init_state(), time.perf_counter()
 
         def features(folder):

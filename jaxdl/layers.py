@@ -22,7 +22,7 @@ Activations are NHWC throughout: a PyTorch NCHW batch converts with
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -317,6 +317,8 @@ class BatchNorm(nnx.Module):
     the devices (``DataParallel.shard`` replicates it), and is normalised as one slice.
     """
 
+    frozen_statistics: ClassVar[bool] = False  # FrozenBatchNorm: the running statistics in train mode too
+
     def __init__(self, num_features: int, *, eps: float = 1e-5, momentum: float = 0.1,
                  use_running_average: bool = False, replicas: int = 1, rngs: nnx.Rngs | None = None):
         if replicas < 1:
@@ -334,7 +336,7 @@ class BatchNorm(nnx.Module):
             raise ValueError(f"BatchNorm({self.num_features}) expects features on the last axis, "
                              f"got shape {tuple(x.shape)}.")
         x32 = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-        if self.use_running_average:
+        if self.use_running_average or self.frozen_statistics:
             y = (x32 - self.mean[...]) * lax.rsqrt(self.var[...] + self.eps)
         else:
             # (R, N/R, ..., C): one slice per replica (R = 1: the whole batch)
@@ -368,12 +370,7 @@ class FrozenBatchNorm(BatchNorm):
     as a plain ``nn.BatchNorm2d`` (``num_batches_tracked`` kept). Make one from a trained
     BatchNorm with :func:`freeze_batchnorm`."""
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        if x.shape[-1] != self.num_features:
-            raise ValueError(f"FrozenBatchNorm({self.num_features}) expects features on the last axis, "
-                             f"got shape {tuple(x.shape)}.")
-        y = (x - self.mean[...]) * lax.rsqrt(self.var[...] + self.eps)
-        return y * self.scale[...] + self.bias[...]
+    frozen_statistics: ClassVar[bool] = True
 
 
 def freeze_batchnorm(module: nnx.Module) -> nnx.Module:
