@@ -66,7 +66,8 @@ def test_missing_checkpoint_says_where(tmp_path):
 
 
 def test_state_dict_with_missing_extra_and_misshaped_keys(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
+
     jm = IrisModel(rngs=nnx.Rngs(0))
     sd = interop.to_torch(jm)
     before = np.asarray(jm.fc1.kernel[...]).copy()

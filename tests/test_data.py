@@ -147,7 +147,8 @@ def test_augmentations_are_deterministic_and_correct():
 
 
 def test_tfds_prepared_dir_is_read_without_network(tmp_path, monkeypatch):
-    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow_datasets as tfds
+
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("JAXDL_DATA", raising=False)
