@@ -45,6 +45,11 @@ import torch_reference as T
 from jaxdl import interop, losses, optim
 from jaxdl.data import ArrayDataset, DataLoader
 from jaxdl.devices import keep_freed_host_memory
+from jaxdl.precision import (
+    DEFAULT_MATMUL_PRECISION,
+    MATMUL_PRECISIONS,
+    set_matmul_precision,
+)
 from jaxdl.train import Learner, fit
 
 RESULTS = Path(__file__).parent / "results"
@@ -91,9 +96,14 @@ def _batches(shape, kind, batch, n, seed=0):
     return xs, ys
 
 
-def _torch_side(cls, kind, opt):
+def _torch_side(cls, kind, opt, device="cpu", compiled=False):
+    """The notes' model, optimizer and step on ``device``; ``compiled``: the model's
+    forward (and so its backward) through ``torch.compile``."""
     torch.manual_seed(0)
     model = cls()
+    cpu_state = {k: v.clone() for k, v in model.state_dict().items()}
+    model = model.to(device)
+    fwd = torch.compile(model) if compiled else model
     name, lr, mom = opt
     o = torch.optim.Adam(model.parameters(), lr=lr) if name == "adam" else \
         torch.optim.SGD(model.parameters(), lr=lr, momentum=mom)
@@ -101,23 +111,24 @@ def _torch_side(cls, kind, opt):
             "mse": nn.MSELoss(), "mse1": nn.MSELoss()}[kind]
 
     def step(x, y):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         o.zero_grad()
-        out = model(x[0] if kind == "mse1" else x)  # the notes' LSTM takes one (12, 1) sequence
+        out = fwd(x[0] if kind == "mse1" else x)  # the notes' LSTM takes one (12, 1) sequence
         loss = crit(out.reshape(1, -1) if kind == "mse1" else out, y.reshape(1, -1) if kind == "mse1" else y)
         loss.backward()
         o.step()
         return loss
-    return model, step
+    return cpu_state, step
 
 
-def _jax_side(factory, torch_model, kind, opt, image):
+def _jax_side(factory, torch_state, kind, opt, image, precision="f32"):
     jm = factory(rngs=nnx.Rngs(0))
-    interop.from_torch(jm, torch_model.state_dict())
+    interop.from_torch(jm, torch_state)
     name, lr, mom = opt
     tx = optim.adam(lr) if name == "adam" else optim.sgd(lr, momentum=mom)
     loss = {"nll": losses.nll_loss, "ce": losses.cross_entropy, "ce3": losses.cross_entropy,
             "mse": losses.mse_loss, "mse1": lambda o, y: losses.mse_loss(o.reshape(1, -1), y.reshape(1, -1))}[kind]
-    return Learner(jm, loss, tx, task="regression" if kind.startswith("mse") else "multiclass")
+    return Learner(jm, loss, tx, task="regression" if kind.startswith("mse") else "multiclass", precision=precision)
 
 
 def _time_jax(learner, state, jx, jy, steps):
@@ -147,12 +158,15 @@ def _epoch_data(shape, kind, batch, n_batches, seed=0):
 
 
 def _torch_epoch(step, loader):
-    """The notes' loop over a torch DataLoader: one optimizer step per batch."""
+    """The notes' loop over a torch DataLoader: one optimizer step per batch (on a GPU,
+    timed until the last one has run)."""
     t0 = time.perf_counter()
     n = 0
     for x, y in loader:
         step(x, y)
         n += 1
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return n, time.perf_counter() - t0
 
 
@@ -163,11 +177,11 @@ def _fit_epochs(learner, state, loader, start: int, epochs: int):
     return state, time.perf_counter() - t0
 
 
-def bench(name, spec, reps, window_s):
+def bench(name, spec, reps, window_s, torch_device="cpu", torch_compile=False, precision="f32"):
     cls, factory, shape, kind, opt, batch = spec
     image = len(shape) == 3
     full_batch = kind == "ce3"  # iris: the notes train on the whole tensor, no DataLoader
-    torch_model, tstep = _torch_side(cls, kind, opt)
+    torch_state, tstep = _torch_side(cls, kind, opt, torch_device)
     # size one epoch so that PyTorch takes about window_s for it (whole stacks of 32 batches)
     xs, ys = _batches(shape, kind, batch, 8)
     warm = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in zip(xs, ys)]
@@ -186,7 +200,13 @@ def bench(name, spec, reps, window_s):
         torch_loader = torch.utils.data.DataLoader(
             torch.utils.data.TensorDataset(torch.from_numpy(x_nchw), torch.from_numpy(y)),
             batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(0))
-    learner = _jax_side(factory, torch_model, kind, opt, image)
+    learner = _jax_side(factory, torch_state, kind, opt, image, precision)
+    cstep = None
+    if torch_compile:  # a second PyTorch row: the same loop with torch.compile(model)
+        _, cstep = _torch_side(cls, kind, opt, torch_device, compiled=True)
+        t0 = time.perf_counter()
+        _torch_epoch(cstep, torch_loader)
+        compile_s = time.perf_counter() - t0
     loader = DataLoader(ArrayDataset(x_nhwc, y_jax), batch, shuffle=True, seed=0)
     state, first_epoch_s = _fit_epochs(learner, learner.init_state(), loader, 0, epochs_per_rep)
     _torch_epoch(tstep, torch_loader)  # untimed first epoch on the torch side too
@@ -197,11 +217,14 @@ def bench(name, spec, reps, window_s):
     steps = n_batches * epochs_per_rep
     state, _ = learner.train_step(state, (jx[0], jy[0]))
     state, _ = learner.train_steps(state, stacked)
-    fit_rate, torch_rate, step_rate, fused_rate = [], [], [], []
+    fit_rate, torch_rate, step_rate, fused_rate, compiled_rate = [], [], [], [], []
     epoch = epochs_per_rep
     for _ in range(reps):
         done, dt = _torch_epoch(tstep, torch_loader)
         torch_rate.append(done / dt)
+        if cstep is not None:
+            done, dt = _torch_epoch(cstep, torch_loader)
+            compiled_rate.append(done / dt)
         state, dt = _fit_epochs(learner, state, loader, epoch, epochs_per_rep)
         epoch += epochs_per_rep
         fit_rate.append(steps / dt)
@@ -211,7 +234,9 @@ def bench(name, spec, reps, window_s):
         fused_rate.append(done / dt)
     med = statistics.median
     steady_epoch_s = steps / med(fit_rate)
-    return {"workload": name, "batch": batch, "steps_per_epoch": n_batches, "epochs_per_rep": epochs_per_rep,
+    compiled = {"torch_compile_steps_s": med(compiled_rate), "torch_compile_ratio": med(fit_rate) / med(compiled_rate),
+                "torch_compile_s": compile_s} if cstep is not None else {}
+    return {**compiled, "torch_device": torch_device, "workload": name, "batch": batch, "steps_per_epoch": n_batches, "epochs_per_rep": epochs_per_rep,
             "reps": reps, "jax_steps_s": med(fit_rate), "jax_min": min(fit_rate), "jax_max": max(fit_rate),
             "jax_step_call_steps_s": med(step_rate), "jax_fused_steps_s": med(fused_rate),
             "torch_steps_s": med(torch_rate), "torch_min": min(torch_rate), "torch_max": max(torch_rate),
@@ -279,9 +304,17 @@ def render(rows, meta, loader_rows=()) -> str:
             f"{r['jax_step_call_steps_s']:.0f} / {r['jax_fused_steps_s']:.0f} | "
             f"{r['jax_examples_s']:.0f} | {r['jax_compile_s']:.2f} | {r['jax_epoch_s']:.2f} / {r['torch_epoch_s']:.2f} |"
             for r in rows]
+    if any("torch_compile_steps_s" in r for r in rows):
+        head += ["", "The same PyTorch loop with `torch.compile(model)` (compile: its first epoch):", "",
+                 "| workload | jaxdl fit steps/s | torch.compile loop steps/s | ratio | torch.compile s |",
+                 "|---|---:|---:|---:|---:|"]
+        head += [f"| {r['workload']} | {r['jax_steps_s']:.0f} | {r['torch_compile_steps_s']:.0f} | "
+                 f"**{r['torch_compile_ratio']:.2f}x** | {r['torch_compile_s']:.1f} |" for r in rows if "torch_compile_steps_s" in r]
     notes = [f"- {r['workload']}: {WHAT_IS_COMPARED[r['workload']]}." for r in rows if r["workload"] in WHAT_IS_COMPARED]
-    info = (f"{meta['device']}: {meta['processor']}; jax {meta['jax']}, torch {meta['torch']} "
-            f"({meta['torch_threads']} threads); {meta['date']}; `python -m benchmarks`")
+    info = (f"{meta['device']}: {meta['processor']}; jaxdl precision {meta.get('precision', 'f32')}, "
+            f"matmul precision {meta.get('matmul_precision', 'highest')}; jax {meta['jax']}, torch {meta['torch']} on "
+            f"{meta.get('torch_device', 'cpu')} ({meta['torch_threads']} threads); {meta['date']}; "
+            f"`{meta.get('command', 'python -m benchmarks')}`")
     how = ("jaxdl fit: `fit(learner, state, DataLoader(..., shuffle=True))` in its default mode (host batches "
            "moved to the device, 32 per `train_steps` call); PyTorch loop: the notes' loop over "
            "`DataLoader(TensorDataset, shuffle=True)`. Ratio = jaxdl fit / PyTorch loop. Steps alone: jaxdl's "
@@ -290,7 +323,8 @@ def render(rows, meta, loader_rows=()) -> str:
               "| loader | data | examples | batch | seconds per epoch |", "|---|---|---:|---:|---:|",
               *[f"| {r['loader']} | {r['dataset']} | {r['examples']:,} | {r['batch']} | {r['epoch_s']:.3f} |"
                 for r in loader_rows]] if loader_rows else []
-    return "\n".join([f"# jaxdl vs PyTorch training steps ({meta['device']})", "", info, "", how, "", *head, *body,
+    table = head[:2] + body + head[2:]
+    return "\n".join([f"# jaxdl vs PyTorch training steps ({meta['device']})", "", info, "", how, "", *table,
                       *([""] + notes if notes else []), *loader, ""])
 
 
@@ -299,7 +333,18 @@ def main(argv=None):
     p.add_argument("--only", nargs="+", help="workload names (and/or 'loader')")
     p.add_argument("--quick", action="store_true", help="2 repetitions of ~0.5 s")
     p.add_argument("--out", default=None, help="results file stem (default: benchmarks/results/<device>)")
+    p.add_argument("--torch-device", default=None,
+                   help="where the PyTorch side runs (default: cuda when JAX runs on a GPU and torch sees one, else cpu)")
+    p.add_argument("--torch-compile", action="store_true",
+                   help="also time the PyTorch loop with torch.compile(model) (a second PyTorch row)")
+    p.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                   help="jaxdl's compute precision (Learner(precision=...)); PyTorch stays float32")
+    p.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS, default=DEFAULT_MATMUL_PRECISION,
+                   help="JAX float32 matmul/conv precision, as the CLI's flag (GPU/TPU; the CPU computes float32)")
     args = p.parse_args(argv)
+    set_matmul_precision(args.matmul_precision)
+    torch_device = args.torch_device or (
+        "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu")
     if jax.default_backend() == "cpu":
         keep_freed_host_memory()  # as the experiments' cli.setup does: jaxdl at its CLI speed
     torch.set_num_threads(os.cpu_count())
@@ -314,14 +359,18 @@ def main(argv=None):
     for r in loader_rows:
         print(f"loader: {r['loader']:32s} {r['epoch_s']:.3f} s/epoch ({r['examples']} examples, batch {r['batch']})")
     for name in (n for n in names if n != "loader"):
-        r = bench(name, workloads[name], reps, window)
+        r = bench(name, workloads[name], reps, window, torch_device, args.torch_compile, args.precision)
         rows.append(r)
+        compiled = (f"  torch.compile {r['torch_compile_steps_s']:.0f} steps/s ({r['torch_compile_ratio']:.2f}x)"
+                    if "torch_compile_steps_s" in r else "")
         print(f"{name:14s} jaxdl fit {r['jax_steps_s']:8.0f} steps/s  PyTorch {r['torch_steps_s']:8.0f} steps/s  "
               f"ratio {r['ratio']:.2f}x  (steps alone {r['jax_step_call_steps_s']:.0f} / {r['jax_fused_steps_s']:.0f})  "
-              f"compile {r['jax_compile_s']:.2f}s", flush=True)
+              f"compile {r['jax_compile_s']:.2f}s{compiled}", flush=True)
     meta = {"device": device_name(), "processor": platform.processor() or platform.machine(),
             "jax": jax.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0]}
+            "date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0], "torch_device": torch_device,
+            "precision": args.precision, "matmul_precision": args.matmul_precision,
+            "command": "python -m " + " ".join(["benchmarks", *(argv if argv is not None else sys.argv[1:])])}
     stem = Path(args.out) if args.out else RESULTS / meta["device"]
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".md").write_text(render(rows, meta, loader_rows))

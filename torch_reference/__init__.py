@@ -197,7 +197,8 @@ class LSTMNetwork(nn.Module):  # 000's LSTMnetwork
         self.linear = nn.Linear(hidden_size, output_size)
 
     def forward(self, seq):
-        hidden = (torch.zeros(1, 1, self.hidden_size, dtype=seq.dtype), torch.zeros(1, 1, self.hidden_size, dtype=seq.dtype))
+        hidden = (torch.zeros(1, 1, self.hidden_size, dtype=seq.dtype, device=seq.device),
+                  torch.zeros(1, 1, self.hidden_size, dtype=seq.dtype, device=seq.device))
         lstm_out, _ = self.lstm(seq.view(len(seq), 1, -1), hidden)
         pred = self.linear(lstm_out.view(len(seq), -1))
         return pred[-1]

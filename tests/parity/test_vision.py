@@ -41,6 +41,7 @@ from flax import nnx
 from jaxdl import interop, losses
 from jaxdl.layers import BatchNorm, Conv2d, MaxPool2d
 from jaxdl.models import vision
+from tests.parity import torch_device
 from torch_reference.vision import models as torchvision_models
 
 tvm = torchvision_models()
@@ -95,13 +96,14 @@ def nhwc(a: np.ndarray) -> np.ndarray:
 
 
 def torch_stages(tm: torch.nn.Module, x_NCHW: np.ndarray) -> dict[str, np.ndarray]:
-    """{module name: output (NHWC)} in execution order, through forward hooks; '' = logits."""
-    out, hooks = {}, []
+    """{module name: output (NHWC)} in execution order, through forward hooks; '' = logits.
+    Runs on ``torch_device()`` (the model goes back to the CPU afterwards)."""
+    out, hooks, dev = {}, [], torch_device()
 
     def hook(name):
         def record(module, args, y):  # copied now: the next in-place ReLU overwrites y
             if name not in out and isinstance(y, torch.Tensor):
-                out[name] = nhwc(y.detach().numpy().copy())
+                out[name] = nhwc(y.detach().cpu().numpy().copy())
         return record
 
     for name, m in tm.named_modules():
@@ -109,8 +111,9 @@ def torch_stages(tm: torch.nn.Module, x_NCHW: np.ndarray) -> dict[str, np.ndarra
             hooks.append(m.register_forward_hook(hook(name)))
     try:
         with torch.no_grad():
-            out[""] = nhwc(tm(torch.tensor(x_NCHW)).numpy())
+            out[""] = nhwc(tm.to(dev)(torch.tensor(x_NCHW, device=dev)).cpu().numpy())
     finally:
+        tm.to("cpu")
         for h in hooks:
             h.remove()
     return out
@@ -360,6 +363,7 @@ def test_train_step_matches_torchvision(name, size, dtype, tol):
     x = rng.normal(size=(2, 3, size, size)).astype(dtype)
     y = rng.integers(0, 1000, 2)
 
+    dev = torch_device()
     tm = torch_model(name, **kwargs).to(getattr(torch, dtype))
     with jax.enable_x64(dtype == "float64"):
         jm = getattr(vision, name)(rngs=nnx.Rngs(0), **kwargs)
@@ -367,17 +371,18 @@ def test_train_step_matches_torchvision(name, size, dtype, tol):
             _to_float64(jm)
         interop.from_torch(jm, tm.state_dict())
 
-        tm.train()
-        out = tm(torch.tensor(x))
-        ce, yt = torch.nn.functional.cross_entropy, torch.tensor(y)
+        tm.train().to(dev)
+        out = tm(torch.tensor(x, device=dev))
+        ce, yt = torch.nn.functional.cross_entropy, torch.tensor(y, device=dev)
         if name == "inception_v3":
             assert isinstance(out, tvm.InceptionOutputs)
             loss_t = ce(out.logits, yt) + 0.4 * ce(out.aux_logits, yt)
         else:
             loss_t = ce(out, yt)
         loss_t.backward()
-        grads_t = {k: p.grad.numpy().copy() for k, p in tm.named_parameters()}
         torch.optim.SGD(tm.parameters(), lr=lr).step()
+        tm.to("cpu")
+        grads_t = {k: p.grad.numpy().copy() for k, p in tm.named_parameters()}
         want = {k: v.numpy().copy() for k, v in tm.state_dict().items()}
 
         jm.train()
