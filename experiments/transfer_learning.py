@@ -115,6 +115,13 @@ BACKBONES = {
 }
 
 
+def _equal_leaves(before, after) -> dict[str, bool]:
+    """{parameter path: whether it is bit-identical in ``before`` and ``after``}."""
+    flat_a = dict(zip(tree.paths(after), jax.tree.leaves(after)))
+    return {k: np.array_equal(np.asarray(v), np.asarray(flat_a[k]))
+            for k, v in zip(tree.paths(before), jax.tree.leaves(before))}
+
+
 def new_head(backbone: str, num_classes: int, seed: int) -> dict[str, nnx.Module]:
     """The new layers, by the attribute of the backbone they replace."""
     rngs = nnx.Rngs(seed)
@@ -216,9 +223,9 @@ def backbone_transfer(args) -> dict:
         model.eval()
         final = model
     after = nnx.state(final, nnx.Param).to_pure_dict()
-    flat_b, flat_a = dict(zip(tree.paths(before), jax.tree.leaves(before))), dict(zip(tree.paths(after), jax.tree.leaves(after)))
-    unchanged = all(np.array_equal(np.asarray(flat_b[k]), np.asarray(flat_a[k])) for k in frozen)
-    head_moved = all(not np.array_equal(np.asarray(flat_b[k]), np.asarray(flat_a[k])) for k in trained)
+    same = _equal_leaves(before, after)
+    unchanged = all(same[k] for k in frozen)
+    head_moved = all(not same[k] for k in trained)
     print(f"{len(frozen)} frozen parameter tensors bit-identical after training: {unchanged}; "
           f"head {', '.join(trained)} trained: {head_moved}")
     workdir = Path(args.workdir)
@@ -232,7 +239,7 @@ def backbone_transfer(args) -> dict:
                 "random_backbone": weights == "random", "cache_features": args.cache_features,
                 "feature_extraction_s": extraction_s, "epoch_time_s": epoch_times,
                 "frozen": frozen, "trained": trained, "frozen_unchanged": unchanged, "head_trained": head_moved,
-                "head": {k: np.asarray(v) for k, v in flat_a.items() if k in trained},
+                "head": {k: np.asarray(v) for k, v in zip(tree.paths(after), jax.tree.leaves(after)) if k in trained},
                 "torch_state_dict": str(torch_file)})
     return finish(args, {k: v for k, v in out.items() if k != "head"}) | {"head": out["head"]}
 
@@ -264,12 +271,11 @@ def digits_transfer(args) -> dict:
     tx = optim.freeze(optim.adam(args.finetune_lr), args.freeze)
     fine = train_and_evaluate(sub("finetune", epochs=args.finetune_epochs), name="transfer/finetune", data=task_b,
                               model=model, loss_fn=losses.nll_loss, optimizer=tx)
-    after = fine["state"].params
     frozen = optim.frozen_paths(before, args.freeze)
     trained = sorted({p.rsplit(".", 1)[0] for p in tree.paths(before) if p not in frozen})
-    flat_b, flat_a = dict(zip(tree.paths(before), jax.tree.leaves(before))), dict(zip(tree.paths(after), jax.tree.leaves(after)))
-    unchanged = all(np.array_equal(np.asarray(flat_b[k]), np.asarray(flat_a[k])) for k in frozen)
-    head_moved = not np.array_equal(np.asarray(flat_b["fc2.kernel"]), np.asarray(flat_a["fc2.kernel"]))
+    same = _equal_leaves(before, fine["state"].params)
+    unchanged = all(same[k] for k in frozen)
+    head_moved = not same["fc2.kernel"]
     print(f"frozen parameters {frozen}: bit-identical after fine-tuning: {unchanged}; head trained: {head_moved}")
     # 4. the same network from scratch on the same few examples
     scratch_model = ConvolutionalNetwork(rngs=nnx.Rngs(args.seed + 3))

@@ -29,12 +29,8 @@ class CheckpointMismatchError(ValueError):
     """The checkpoint holds a different model or optimizer than the one it is restored into."""
 
 
-def _is_key(x) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def _keys_to_data(pytree):
-    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, pytree)
+    return jax.tree.map(lambda x: jax.random.key_data(x) if tree.is_prng_key(x) else x, pytree)
 
 
 class Checkpointer:
@@ -165,7 +161,7 @@ class Checkpointer:
         if which == "last":  # a resumed run goes on appending to the saved history
             self._history = list(out["meta"].get("history", []))
         state = jax.tree.map(
-            lambda t, r: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if _is_key(t) else r,
+            lambda t, r: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if tree.is_prng_key(t) else r,
             template, out["state"])
         return state, dict(out["meta"])
 

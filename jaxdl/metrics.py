@@ -83,10 +83,14 @@ def f1(cm: np.ndarray) -> np.ndarray:
     return _per_class(cm)[2]
 
 
+def _names(cm: np.ndarray, class_names: Sequence[str] | None) -> list[str]:
+    return list(class_names) if class_names is not None else [str(i) for i in range(len(cm))]
+
+
 def summary(cm: np.ndarray, class_names: Sequence[str] | None = None) -> dict:
     """Accuracy, per-class and macro precision / recall / F1, support, the matrix itself."""
     cm = np.asarray(cm)
-    names = list(class_names) if class_names is not None else [str(i) for i in range(len(cm))]
+    names = _names(cm, class_names)
     p, r, f, support = _per_class(cm)
     return {
         "accuracy": accuracy(cm),
@@ -103,7 +107,7 @@ def classification_report(cm: np.ndarray, class_names: Sequence[str] | None = No
     from sklearn.metrics import classification_report as sk_report
 
     cm = np.asarray(cm)
-    names = list(class_names) if class_names is not None else [str(i) for i in range(len(cm))]
+    names = _names(cm, class_names)
     text = sk_report(*labels_of(cm), labels=np.arange(len(cm)), target_names=names, digits=4, zero_division=0)
     w = max(12, *(len(n) for n in names))
     cw = max(5, len(str(cm.max())) + 1)

@@ -27,6 +27,8 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from jaxdl.tree import is_prng_key
+
 
 class DataParallel:
     """Replicate state, shard batches over ``devices`` (default: ``jax.devices()``).
@@ -76,7 +78,7 @@ class DataParallel:
         """One leaf, identical in every process, as a global replicated array. A typed
         PRNG key has no NumPy form: its raw data (``key_data``) travels and is wrapped
         back with the key's own implementation."""
-        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+        if is_prng_key(a):
             data = jax.make_array_from_process_local_data(self.replicated, np.asarray(jax.random.key_data(a)))
             return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
         return jax.make_array_from_process_local_data(self.replicated, np.asarray(a))

@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxdl.tree import path_str
+
 MATMUL_PRECISIONS = ("default", "high", "highest")
 DEFAULT_MATMUL_PRECISION = "highest"  # torch's float32 matmul default: full float32
 
@@ -101,14 +103,10 @@ def full_precision_mask(model: nnx.Module):
     so theirs are cast like the rest)."""
     from jaxdl.layers import BatchNorm, LayerNorm
 
-    norm_paths = {tuple(path) for path, m in nnx.iter_modules(model) if isinstance(m, (BatchNorm, LayerNorm))}
+    norm_paths = {".".join(map(str, path)) for path, m in nnx.iter_modules(model)
+                  if isinstance(m, (BatchNorm, LayerNorm))}
     params = nnx.state(model, nnx.Param).to_pure_dict()
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: tuple(_key(k) for k in path[:-1]) in norm_paths, params)
-
-
-def _key(entry) -> Any:
-    return getattr(entry, "key", getattr(entry, "idx", entry))
+    return jax.tree_util.tree_map_with_path(lambda path, _: path_str(path[:-1]) in norm_paths, params)
 
 
 def _cast_floating(tree, dtype):

@@ -24,6 +24,12 @@ def path_str(path) -> str:
     return ".".join(parts)
 
 
+def is_prng_key(x) -> bool:
+    """A typed PRNG key array (``jax.random.key``; dropout's RNG state): no NumPy form, so
+    saving or moving it between processes goes through ``jax.random.key_data``."""
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
 def paths(tree: Any) -> list[str]:
     return [path_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 

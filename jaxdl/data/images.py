@@ -124,7 +124,7 @@ class ImageFolder:
         self.extensions = None if is_valid_file is not None else (
             IMG_EXTENSIONS if extensions is _DEFAULT else extensions)
         self.classes, self.class_to_idx = find_classes(self.root)
-        self.samples = make_dataset(os.path.expanduser(self.root), self.class_to_idx, self.extensions,
+        self.samples = make_dataset(self.root, self.class_to_idx, self.extensions,
                                     is_valid_file, allow_empty)
         self.imgs = self.samples
         self.targets = [t for _, t in self.samples]

@@ -11,7 +11,6 @@ uninterrupted one would.
 
 from __future__ import annotations
 
-import itertools
 from typing import Iterator, Sequence
 
 import jax
@@ -146,8 +145,7 @@ class DataLoader:
                                               process_count) if per_record else None
 
     def __len__(self) -> int:
-        n, b = len(self.dataset), self.batch_size
-        return n // b if self.drop_last else -(-n // b)
+        return records.num_batches(len(self.dataset), self.batch_size, self.drop_last)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[jax.Array, ...]]:
         """The batches of epoch ``epoch``, one tuple of device arrays each; ``start=k``
@@ -168,10 +166,8 @@ class DataLoader:
         first = start
         if self._records is not None:
             source = self._records.batches(epoch, steps, start)
-        elif start:  # arrays: the batches before `start` are sliced and dropped; none are stacked
-            source = itertools.islice(self._batches(epoch, 1), start, None)
-        else:
-            source = self._batches(epoch, steps)
+        else:  # arrays: resuming at `start`, nothing is stacked
+            source = self._batches(epoch, 1 if start else steps, start)
         for stacked, batch in source:
             k = batch[0].shape[0] if stacked else 1
             if key is not None:
@@ -189,7 +185,7 @@ class DataLoader:
         return epoch_layout(len(self.dataset), self.batch_size, self.seed, epoch, self.shuffle, self.drop_last,
                             self.pad_last, self.process_index, self.process_count)
 
-    def _batches(self, epoch: int, steps: int) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
+    def _batches(self, epoch: int, steps: int, start: int = 0) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
         order, sizes, valid = self._layout(epoch)
         b = self.batch_size // self.process_count
         n_full = sum(1 for z in sizes if z == b)  # every batch but a partial last one
@@ -197,6 +193,7 @@ class DataLoader:
         starts = np.cumsum([0, *sizes])
         spans = [(True, i * b, (i + steps) * b) for i in range(0, n_stacked, steps)]
         spans += [(False, int(starts[i]), int(starts[i + 1])) for i in range(n_stacked, len(sizes))]
+        spans = spans[start:]  # resuming mid-epoch (then steps == 1: one span per batch)
 
         def shape(a, stacked):
             return a.reshape(steps, b, *a.shape[1:]) if stacked else a

@@ -89,6 +89,11 @@ def collate(records: list[tuple], indices: list[int], alloc=np.empty) -> tuple[n
     return tuple(out)
 
 
+def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
+    """Batches in an epoch of ``n`` examples (torch's ``len(DataLoader)``)."""
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
 class BatchPlan:
     """Which records make each batch, exactly as the array path slices them
     (:func:`jaxdl.data.loader.epoch_layout`): this process's part of every global batch,
@@ -102,7 +107,7 @@ class BatchPlan:
         self._layout = (None, None)  # (epoch, (order, batch starts, valid)): the last epoch's
 
     def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+        return num_batches(self.n, self.batch_size, self.drop_last)
 
     def indices(self, epoch: int, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Record indices of batch ``batch`` of epoch ``epoch``, and (``pad_last``) which of

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     import torch
 
     from jaxdl import interop
-    from jaxdl.port import UnsupportedError, load_class, port
+    from jaxdl.port import UnsupportedError, _embedding_high, load_class, port
 
     dtypes = args.dtype or ["float32"]
     if len(dtypes) == 1:
@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     if args.weights:
         model.load_state_dict(interop.load_torch_file(args.weights))
     gen = torch.Generator().manual_seed(args.seed)
+    high = args.int_high or _embedding_high(model) or 2  # integer inputs: token ids below every table's size
     inputs = []
     for shape, dt in zip(args.input_shape, dtypes):
         dtype = getattr(torch, dt, None)
@@ -78,7 +79,6 @@ def main(argv=None) -> int:
         if dtype.is_floating_point:
             inputs.append(torch.randn(shape, generator=gen, dtype=dtype))
         else:
-            high = args.int_high or _embedding_high(model) or 2
             inputs.append(torch.randint(0, high, shape, generator=gen, dtype=dtype))
     try:
         ported = port(model, *inputs, partial=args.partial, torch_factory=args.model, int_high=args.int_high)
@@ -92,13 +92,6 @@ def main(argv=None) -> int:
         print(f"stub: {err}")
     print(f"check it: python -m pytest {out / 'test_parity.py'}")
     return 0
-
-
-def _embedding_high(model):
-    from torch import nn
-
-    sizes = [m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)]
-    return min(sizes) if sizes else None
 
 
 if __name__ == "__main__":

@@ -2145,10 +2145,7 @@ def _reroll(lines: list[str], lists: dict[str, int]) -> list[str]:
                     v = var
                     while v in taken:
                         v += "_"
-                    if "__I__" in text:
-                        head = f"for i, {v} in enumerate(self.{attr}):"
-                    else:
-                        head = f"for {v} in self.{attr}:"
+                    head = f"for {_loop_source(attr, v, '__I__' in text)}:"
                     body = text.replace("__E__", v).replace("__I__", "i")
                     out.append(head)
                     out += ["    " + ln for ln in body.split("\n")]
@@ -2160,6 +2157,11 @@ def _reroll(lines: list[str], lists: dict[str, int]) -> list[str]:
                 i += 1
         lines = out
     return lines
+
+
+def _loop_source(attr: str, var: str, indexed: bool) -> str:
+    """The ``for`` clause over a ModuleList: ``i, v in enumerate(self.attr)`` or ``v in self.attr``."""
+    return f"i, {var} in enumerate(self.{attr})" if indexed else f"{var} in self.{attr}"
 
 
 def _normalise(text: str, attr: str, k: int) -> str:
@@ -2180,9 +2182,8 @@ def _reroll_list(line: str, attr: str, n: int, var: str) -> str:
             texts = [_normalise(ast.unparse(e), attr, k) for k, e in enumerate(node.elts)]
             if len(set(texts)) == 1 and "__E__" in texts[0]:
                 t = texts[0]
-                comp = f"{var} for i, {var} in enumerate(self.{attr})" if "__I__" in t else f"{var} in self.{attr}"
                 expr = t.replace("__E__", var).replace("__I__", "i")
-                new = ast.parse(f"[{expr} for {comp.split(' for ', 1)[1] if ' for ' in comp else comp}]", mode="eval").body
+                new = ast.parse(f"[{expr} for {_loop_source(attr, var, '__I__' in t)}]", mode="eval").body
                 node.elts, node.__class__ = [], ast.ListComp
                 node.elt, node.generators = new.elt, new.generators
                 changed = True
