@@ -1,5 +1,5 @@
-"""Every side-by-side notebook executes headless (nbclient) without error; each carries
-its own assertions of agreement with PyTorch."""
+"""Every side-by-side notebook executes headless (nbclient) without error, its kernel started in
+``notebooks/`` as Jupyter starts it; each carries its own assertions of agreement with PyTorch."""
 
 import time
 from pathlib import Path
@@ -23,5 +23,5 @@ def test_notebook_runs(path):
     assert sum(c.cell_type == "code" and "assert" in c.source for c in nb.cells) >= 2, "agreement checks"
     t0 = time.perf_counter()
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT)}}).execute()
+                            resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
     print(f"{path.name}: {time.perf_counter() - t0:.1f} s")
