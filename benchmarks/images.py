@@ -90,7 +90,7 @@ def run(root: str, batch: int, workers: int, rounds: int, epochs: int, serial: b
     import torchvision.transforms as T
 
     from jaxdl.data import DataLoader, ImageFolder
-    from jaxdl.data.images import IMAGENET_MEAN, IMAGENET_STD, imagenet_transform
+    from jaxdl.data.image_transforms import IMAGENET_MEAN, IMAGENET_STD, imagenet_transform
 
     ttf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     torch_loader = torch.utils.data.DataLoader(tdatasets.ImageFolder(root, transform=ttf), batch_size=batch,

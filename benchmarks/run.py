@@ -254,7 +254,7 @@ def bench_loader(batch: int = 64) -> list[dict]:
 
     try:
         ds = data.load("fashion_mnist")
-    except data.sources.DataNotFoundError:
+    except data.errors.DataNotFoundError:
         ds = data.load("mnist_5k")
     rows = []
     for mode, loader in [("jaxdl host arrays", DataLoader(ds.train, batch, shuffle=True)),

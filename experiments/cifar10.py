@@ -21,8 +21,8 @@ from flax import nnx
 
 from jaxdl import cli, data, losses, optim, plots
 from jaxdl.data.augment import compose, horizontal_flip, random_crop
-from jaxdl.data.sources import DataNotFoundError
-from jaxdl.data.transforms import normalize
+from jaxdl.data.errors import DataNotFoundError
+from jaxdl.data.image_transforms import Normalize
 from jaxdl.experiment import train_and_evaluate
 from jaxdl.models import CNN, CifarNet
 
@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
         ds = data.load("cifar10", args.data_dir, download=args.download)
     except DataNotFoundError as e:
         sys.exit(f"{e}\nor: python -m experiments.cifar10 --download")
-    ds = ds.map(x=normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))
+    ds = ds.map(x=Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))
     result = train_and_evaluate(args, name="cifar10", data=ds, model=MODELS[args.model](rngs=nnx.Rngs(args.seed)),
                                 loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr, momentum=args.momentum),
                                 augment=compose(random_crop(4), horizontal_flip()) if args.augment else None)

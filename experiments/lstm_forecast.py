@@ -36,7 +36,7 @@ from flax import nnx
 
 from jaxdl import cli, data, losses, optim, plots
 from jaxdl.data import ArrayDataset, Data, DataLoader
-from jaxdl.data.transforms import MinMaxScaler, split_last, windows
+from jaxdl.data.series import MinMaxScaler, split_last, windows
 from jaxdl.experiment import train_and_evaluate, write_json
 from jaxdl.models import LSTMNetwork
 from jaxdl.train import Learner, fit

@@ -17,7 +17,7 @@ from __future__ import annotations
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim
-from jaxdl.data.transforms import normalize
+from jaxdl.data.image_transforms import Normalize
 from jaxdl.experiment import train_and_evaluate
 from jaxdl.models import Net
 
@@ -33,7 +33,7 @@ def main(argv=None) -> dict:
     p.add_argument("--momentum", type=cli.nonnegative_float, default=0.5)
     args = p.parse_args(argv)
     cli.setup(args)
-    ds = data.load(args.dataset, args.data_dir).map(x=normalize((0.1307,), (0.3081,)))
+    ds = data.load(args.dataset, args.data_dir).map(x=Normalize((0.1307,), (0.3081,)))
     result = train_and_evaluate(args, name="mnist_mlp", data=ds, model=Net(rngs=nnx.Rngs(args.seed)),
                                 loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr, momentum=args.momentum))
     print(test_printout(result["test_loss"], result["test_accuracy"], len(ds.test)))

@@ -89,7 +89,7 @@ from flax import nnx
 from jaxdl import cli, data, interop, losses, optim, tree
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.data import ArrayDataset, Data, DataLoader, ImageFolder
-from jaxdl.data.images import imagenet_transform
+from jaxdl.data.image_transforms import imagenet_transform
 from jaxdl.experiment import finish, sub_args, train_and_evaluate
 from jaxdl.layers import Dropout, Identity, Linear, freeze_batchnorm
 from jaxdl.models import ConvolutionalNetwork, vision

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+import jax
+
+from jaxdl import devices
+from jaxdl.checkpoint import CheckpointMismatchError
+from jaxdl.data.errors import CorruptDataError, DataNotFoundError
+from jaxdl.precision import DEFAULT_MATMUL_PRECISION, MATMUL_PRECISIONS, POLICIES, set_matmul_precision
+from jaxdl.train import STEPS_PER_CALL, NonFiniteLossError
 
 
 def positive_int(text: str) -> int:
@@ -66,9 +75,6 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
            workdir: str | None = None, val_size: float = 0) -> argparse.ArgumentParser:
     """An ArgumentParser with the shared flags and the given defaults. Parsing starts
     nothing: :func:`setup` makes the process-wide settings the flags ask for."""
-    from jaxdl.precision import DEFAULT_MATMUL_PRECISION, MATMUL_PRECISIONS, POLICIES
-    from jaxdl.train import STEPS_PER_CALL
-
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training set")
     p.add_argument("--batch-size", type=positive_int, default=batch_size, help="examples per step")
@@ -126,11 +132,6 @@ def setup(args: argparse.Namespace) -> argparse.Namespace:
     before the backend starts. Calling it again in the same process changes nothing.
     Returns ``args``.
     """
-    import jax
-
-    from jaxdl import devices
-    from jaxdl.precision import DEFAULT_MATMUL_PRECISION, set_matmul_precision
-
     devices.enable_compilation_cache()  # a config setting: does not start the backend
     if getattr(args, "coordinator", None) and not jax.distributed.is_initialized():
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives
@@ -147,12 +148,6 @@ def run(main, argv: Sequence[str] | None = None) -> None:
     """Run an experiment's ``main(argv)`` as a command: the errors a user can fix (data
     not found, corrupt or mismatched files, NaN, an unusable workdir) end the process
     with their message and exit code 1 instead of a traceback."""
-    import sys
-
-    from jaxdl.checkpoint import CheckpointMismatchError
-    from jaxdl.data.sources import CorruptDataError, DataNotFoundError
-    from jaxdl.train import NonFiniteLossError
-
     try:
         main(sys.argv[1:] if argv is None else argv)
     except (DataNotFoundError, CorruptDataError, CheckpointMismatchError, NonFiniteLossError, OSError) as e:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxdl.data import load
-from jaxdl.data.sources import CorruptDataError, DataNotFoundError
+from jaxdl.data.errors import CorruptDataError, DataNotFoundError
 
 
 def write_cifar10(root, n_train=8, n_test=6, seed=0):

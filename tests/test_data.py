@@ -11,7 +11,8 @@ import pytest
 from jaxdl.data import ArrayDataset, DataLoader, load
 from jaxdl.data import augment as aug
 from jaxdl.data import sources
-from jaxdl.data.transforms import MinMaxScaler, StandardScaler, split_last, windows
+from jaxdl.data.errors import CorruptDataError, DataNotFoundError
+from jaxdl.data.series import MinMaxScaler, StandardScaler, split_last, windows
 
 DEBIAN = "/usr/share/datasets/fashion-mnist"
 
@@ -163,13 +164,13 @@ def test_corrupt_idx_files_are_named(tmp_path):
     (tmp_path / "ok").write_bytes(good)
     assert sources.read_idx(tmp_path / "ok").tolist() == [0] * 5
     (tmp_path / "magic").write_bytes(b"\x01\x02" + good[2:])
-    with pytest.raises(sources.CorruptDataError, match="magic"):
+    with pytest.raises(CorruptDataError, match="magic"):
         sources.read_idx(tmp_path / "magic")
     (tmp_path / "short").write_bytes(good[:-2])
-    with pytest.raises(sources.CorruptDataError, match="truncated"):
+    with pytest.raises(CorruptDataError, match="truncated"):
         sources.read_idx(tmp_path / "short")
     (tmp_path / "bad.gz").write_bytes(gzip.compress(good)[:10])
-    with pytest.raises(sources.CorruptDataError, match="bad.gz"):
+    with pytest.raises(CorruptDataError, match="bad.gz"):
         sources.read_idx(tmp_path / "bad.gz")
 
 
@@ -177,10 +178,24 @@ def test_missing_mnist_without_fallback_lists_places(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     monkeypatch.delenv("JAXDL_DATA", raising=False)
-    with pytest.raises(sources.DataNotFoundError) as e:
+    with pytest.raises(DataNotFoundError) as e:
         load("mnist", fallback=False)
     msg = str(e.value)
     assert str(tmp_path / ".cache" / "jaxdl") in msg and "tfds" in msg and "download=True" in msg
+
+
+def test_a_named_data_dir_without_mnist_is_an_error_naming_the_files_and_places(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.delenv("JAXDL_DATA", raising=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataNotFoundError) as e:
+        load("mnist", empty)  # not the 5,000-digit subset: the user named this folder
+    msg = str(e.value)
+    assert all(f"{stem}[.gz]" in msg for stem in sources.IDX_FILES)
+    assert str(empty) in msg and str(empty / "MNIST" / "raw") in msg
+    assert len(load("mnist").train) == 4000  # naming no folder: the subset, as before
 
 
 def test_torchvision_layout_is_found(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from jaxdl.data import download as dl
 from jaxdl.data import load
-from jaxdl.data.sources import CorruptDataError
+from jaxdl.data.errors import CorruptDataError
 
 
 class RangeHandler(http.server.BaseHTTPRequestHandler):
@@ -152,7 +152,7 @@ def test_unpack_refuses_members_outside_the_folder(tmp_path, kind):
     import tarfile
 
     from jaxdl.data.download import unpack
-    from jaxdl.data.sources import CorruptDataError
+    from jaxdl.data.errors import CorruptDataError
 
     dest = tmp_path / "cifar10"
     dest.mkdir()

@@ -20,7 +20,10 @@ from jaxdl.data import (
     SkipRecord,
     write_image_folder,
 )
-from jaxdl.data import images as I
+from jaxdl.data import image_transforms as transforms
+from jaxdl.data.errors import UnreadableImageError
+from jaxdl.data.export import safe_folder_name
+from jaxdl.data.image_folder import pil_loader
 
 
 def _photos():
@@ -67,13 +70,13 @@ def _assert_same_batches(got, want):
 @pytest.mark.parametrize("crop,resize", [(224, 256), (299, 342)])
 def test_imagenet_transform_same_pixels_as_torchvision(fashion_folder, crop, resize):
     T, _ = _torchvision()
-    ours = I.imagenet_transform(crop, resize)
+    ours = transforms.imagenet_transform(crop, resize)
     theirs = T.Compose([T.Resize(resize), T.CenterCrop(crop), T.ToTensor(),
                         T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
     files = _photos() + sorted(fashion_folder.glob("*/*.png"))[::6]
     worst = 0.0
     for f in files:
-        image = I.pil_loader(str(f))
+        image = pil_loader(str(f))
         x_HWC = ours(image)
         ref_HWC = theirs(image).numpy().transpose(1, 2, 0)
         assert x_HWC.shape == (crop, crop, 3) and x_HWC.dtype == np.float32
@@ -84,32 +87,32 @@ def test_imagenet_transform_same_pixels_as_torchvision(fashion_folder, crop, res
 
 def test_resize_and_center_crop_geometry_as_torchvision():
     T, _ = _torchvision()
-    photo = I.pil_loader(str(_photos()[0]))  # 640x427
+    photo = pil_loader(str(_photos()[0]))  # 640x427
     for size in [(301, 255), (255, 301), (224, 224), (100, 333)]:  # odd margins: Python's round
         image = photo.resize(size)
         for crop in [224, (200, 111), 350]:  # 350: larger than the image -> zero padding
-            got = np.asarray(I.CenterCrop(crop)(image))
+            got = np.asarray(transforms.CenterCrop(crop)(image))
             want = np.asarray(T.CenterCrop(crop)(image))
             np.testing.assert_array_equal(got, want)
-            np.testing.assert_array_equal(I.CenterCrop(crop)(np.asarray(image)), want)  # arrays too
+            np.testing.assert_array_equal(transforms.CenterCrop(crop)(np.asarray(image)), want)  # arrays too
         for spec in [256, (120, 90), 64]:
-            np.testing.assert_array_equal(np.asarray(I.Resize(spec)(image)), np.asarray(T.Resize(spec)(image)))
-        np.testing.assert_array_equal(np.asarray(I.Resize(200, max_size=210)(image)),
+            np.testing.assert_array_equal(np.asarray(transforms.Resize(spec)(image)), np.asarray(T.Resize(spec)(image)))
+        np.testing.assert_array_equal(np.asarray(transforms.Resize(200, max_size=210)(image)),
                                       np.asarray(T.Resize(200, max_size=210)(image)))
     gray = np.asarray(photo.convert("L"))
-    np.testing.assert_array_equal(np.asarray(I.Resize(100)(gray)), np.asarray(T.Resize(100)(photo.convert("L"))))
-    assert I.ToTensor()(gray[:5, :7]).shape == (5, 7, 1)
+    np.testing.assert_array_equal(np.asarray(transforms.Resize(100)(gray)), np.asarray(T.Resize(100)(photo.convert("L"))))
+    assert transforms.ToTensor()(gray[:5, :7]).shape == (5, 7, 1)
 
 
 def test_transform_bad_input_says_what_is_expected():
     with pytest.raises(TypeError, match="uint8"):
-        I.Resize(8)(np.zeros((4, 4, 3), np.float32))
+        transforms.Resize(8)(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(TypeError, match="float32 HWC"):
-        I.Normalize(I.IMAGENET_MEAN, I.IMAGENET_STD)(np.zeros((4, 4, 3), np.uint8))
+        transforms.Normalize(transforms.IMAGENET_MEAN, transforms.IMAGENET_STD)(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(ValueError, match="zeros"):
-        I.Normalize([0.5], [0.0])
+        transforms.Normalize([0.5], [0.0])
     with pytest.raises(ValueError, match="interpolation"):
-        I.Resize(8, interpolation="cubic-ish")
+        transforms.Resize(8, interpolation="cubic-ish")
 
 
 # --------------------------------------------------------------------------- folders
@@ -123,7 +126,7 @@ def test_write_image_folder_writes_real_fashion_mnist(tmp_path):
     data = load("fashion_mnist")
     root = write_image_folder(tmp_path / "fm", data, split="test", per_class=2, size=40, rgb=True)
     folders = sorted(p.name for p in root.iterdir())
-    assert folders == sorted(I.safe_folder_name(c) for c in data.classes)
+    assert folders == sorted(safe_folder_name(c) for c in data.classes)
     assert "T-shirt_top" in folders and all(len(list((root / f).glob("*.png"))) == 2 for f in folders)
     first = min((root / "Trouser").glob("*.png"))
     assert Image.open(first).mode == "RGB" and Image.open(first).size == (40, 40)
@@ -132,7 +135,7 @@ def test_write_image_folder_writes_real_fashion_mnist(tmp_path):
     x, y = data.test.arrays
     for png in plain.glob("*/*.png"):
         i = int(png.stem)
-        assert I.safe_folder_name(data.classes[y[i]]) == png.parent.name
+        assert safe_folder_name(data.classes[y[i]]) == png.parent.name
         np.testing.assert_array_equal(np.asarray(Image.open(png)), np.round(x[i, :, :, 0] * 255).astype(np.uint8))
     with pytest.raises(ValueError, match="no split 'val'"):
         write_image_folder(tmp_path / "v", data, split="val")
@@ -266,17 +269,17 @@ def test_worker_processes_give_the_same_batches_resume_and_persist():
     loader = DataLoader(PairDataset(x, y), 4, shuffle=True, seed=5, num_workers=2)
     want = [_as_batches(arrays.epoch(e)) for e in range(3)]
     _assert_same_batches(_as_batches(loader.epoch(0)), want[0])
-    stream = loader._records._stream
+    stream = loader._source._stream
     assert isinstance(stream, WorkerStream) and not stream.closed
     _assert_same_batches(_as_batches(loader.epoch(1)), want[1])
-    assert loader._records._stream is stream  # the same worker processes
+    assert loader._source._stream is stream  # the same worker processes
     for i, batch in enumerate(loader.epoch(2)):  # leave epoch 2 after 3 batches
         if i == 2:
             break
     _assert_same_batches(_as_batches(loader.epoch(2, start=3)), want[2][3:])  # picks up where it stopped
-    assert loader._records._stream is stream
+    assert loader._source._stream is stream
     _assert_same_batches(_as_batches(loader.epoch(1, start=5)), want[1][5:])  # elsewhere: new workers
-    assert loader._records._stream is not stream and stream.closed
+    assert loader._source._stream is not stream and stream.closed
     fresh = DataLoader(PairDataset(x, y), 4, shuffle=True, seed=5, num_workers=2)
     _assert_same_batches(_as_batches(fresh.epoch(2, start=7)), want[2][7:])
 
@@ -296,11 +299,11 @@ def test_corrupt_file_raises_naming_it_before_its_batch(fashion_folder, tmp_path
     root = tmp_path / "bad"
     shutil.copytree(fashion_folder, root)
     bad, _ = _corrupt_folder(root)
-    ds = ImageFolder(root, transform=I.Compose([I.ToTensor()]))
+    ds = ImageFolder(root, transform=transforms.Compose([transforms.ToTensor()]))
     position = ds.samples.index((str(bad), ds.class_to_idx["Coat"]))
     loader = DataLoader(ds, 4, num_workers=num_workers)  # unshuffled: the bad file is in batch position // 4
     seen = []
-    with pytest.raises(I.UnreadableImageError) as info:
+    with pytest.raises(UnreadableImageError) as info:
         for xb, yb in loader.epoch(0):
             seen.append(len(yb))
     message = str(info.value)
@@ -310,7 +313,7 @@ def test_corrupt_file_raises_naming_it_before_its_batch(fashion_folder, tmp_path
     assert f"dataset[{position}], batch {position // 4} of epoch 0" in notes
     if num_workers:
         assert "worker's traceback" in notes and "UnidentifiedImageError" in notes
-    with pytest.raises(I.UnreadableImageError, match="readme.jpg"):
+    with pytest.raises(UnreadableImageError, match="readme.jpg"):
         ds[ds.samples.index((str(root / "Sandal" / "readme.jpg"), ds.class_to_idx["Sandal"]))]
 
 
@@ -320,7 +323,7 @@ def test_corrupt_files_skipped_with_a_warning_the_same_way_each_run(fashion_fold
     root = tmp_path / "bad"
     shutil.copytree(fashion_folder, root)
     bad, text = _corrupt_folder(root)
-    ds = ImageFolder(root, transform=I.ToTensor(), on_error="skip")
+    ds = ImageFolder(root, transform=transforms.ToTensor(), on_error="skip")
     runs = []
     for workers in (2, 0):
         with warnings.catch_warnings(record=True) as caught:
@@ -330,7 +333,7 @@ def test_corrupt_files_skipped_with_a_warning_the_same_way_each_run(fashion_fold
         assert len(skipped) == 2 and str(bad) in skipped[0] + skipped[1] and str(text) in skipped[0] + skipped[1]
         assert "class folder 'Coat'" in skipped[0] + skipped[1]
     _assert_same_batches(runs[0], runs[1])
-    from jaxdl.data.loader import epoch_order
+    from jaxdl.data.sampling import epoch_order
 
     order = epoch_order(len(ds), 2, 4, True)  # the bad files' batches come out smaller by one each
     bad_positions = {i for i, (path, _) in enumerate(ds.samples) if path in (str(bad), str(text))}

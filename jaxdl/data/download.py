@@ -23,14 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
-from jaxdl.data.sources import CorruptDataError, DataNotFoundError
-
-
-class DownloadError(DataNotFoundError):
-    """Every mirror of a file failed; the message has each URL's error and a manual recipe
-    (``errors``: the list of those errors, when raised by :func:`fetch`)."""
-
-    errors: tuple[str, ...] = ()
+from jaxdl.data.errors import CorruptDataError, DownloadError
 
 
 class Remote(NamedTuple):

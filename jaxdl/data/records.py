@@ -5,15 +5,15 @@ Any object with ``__len__`` and ``__getitem__(i) -> (x, y, ...)`` (arrays, scala
 PIL images) is batched record by record: ``num_workers=0`` in the calling process,
 ``num_workers>0`` in that many worker processes through Google's grain
 (``MapDataset.map(...).mp_prefetch``), each worker building whole batches in turn, so the
-batches come back in order. The order of epoch ``e`` is the array path's
-``epoch_order(n, seed, e, shuffle)``, so an ``ArrayDataset`` and a map-style dataset
-holding the same rows give the same batches; ``start=k`` begins an epoch at batch ``k``
+batches come back in order. Which records make each batch is decided by
+:class:`jaxdl.data.sampling.BatchPlan`, as for the array path, so an ``ArrayDataset``
+and a map-style dataset holding the same rows give the same batches; ``start=k`` begins an epoch at batch ``k``
 with exactly the batches an uninterrupted run yields from there.
 
 An exception in ``__getitem__`` (or in the transform it calls) reaches the calling
 process as itself, with a note naming the record, batch and epoch (and the worker's
 traceback), before any part of that batch is handed out. A dataset may instead raise
-:class:`jaxdl.data.images.SkipRecord` for a record it cannot produce: the loader warns
+:class:`jaxdl.data.SkipRecord` for a record it cannot produce: the loader warns
 and leaves that record out of its batch, the same records in every run. Where torch
 differs: ``default_collate`` makes CHW tensors and int64 labels; here the fields are
 stacked as NumPy arrays and moved to the device as they are (int64 becomes int32, as
@@ -32,7 +32,8 @@ from collections.abc import Iterator
 import jax
 import numpy as np
 
-from jaxdl.data.images import SkipRecord
+from jaxdl.data.errors import SkipRecord
+from jaxdl.data.sampling import BatchPlan
 
 
 def is_map_style(dataset) -> bool:
@@ -87,41 +88,6 @@ def collate(records: list[tuple], indices: list[int], alloc=np.empty) -> tuple[n
         batch = alloc((len(column), *shape), dtype) if column[0].nbytes >= _SHARED_MIN_BYTES else None
         out.append(np.stack(column, out=batch))
     return tuple(out)
-
-
-def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
-    """Batches in an epoch of ``n`` examples (torch's ``len(DataLoader)``)."""
-    return n // batch_size if drop_last else -(-n // batch_size)
-
-
-class BatchPlan:
-    """Which records make each batch, exactly as the array path slices them
-    (:func:`jaxdl.data.loader.epoch_layout`): this process's part of every global batch,
-    the partial last batch or ``drop_last``, and with ``pad_last`` the padding copies and
-    their validity mask."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool, drop_last: bool,
-                 pad_last: bool = False, process_index: int = 0, process_count: int = 1):
-        self.n, self.batch_size, self.seed, self.shuffle, self.drop_last = n, batch_size, seed, shuffle, drop_last
-        self.pad_last, self.process_index, self.process_count = pad_last, process_index, process_count
-        self._layout = (None, None)  # (epoch, (order, batch starts, valid)): the last epoch's
-
-    def __len__(self) -> int:
-        return num_batches(self.n, self.batch_size, self.drop_last)
-
-    def indices(self, epoch: int, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Record indices of batch ``batch`` of epoch ``epoch``, and (``pad_last``) which of
-        them are real examples."""
-        from jaxdl.data.loader import epoch_layout
-
-        if self._layout[0] != epoch:
-            order, sizes, valid = epoch_layout(self.n, self.batch_size, self.seed, epoch, self.shuffle,
-                                               self.drop_last, self.pad_last, self.process_index,
-                                               self.process_count)
-            self._layout = (epoch, (order, np.cumsum([0, *sizes]), valid))
-        order, starts, valid = self._layout[1]
-        lo, hi = starts[batch], starts[batch + 1]
-        return order[lo:hi], None if valid is None else valid[lo:hi]
 
 
 class LoadBatch:
@@ -240,23 +206,21 @@ def put_unpinned(a: np.ndarray) -> jax.Array:
 
 
 class RecordBatches:
-    """The batches of a map-style dataset, epoch by epoch, as :class:`DataLoader` hands
-    them out (same order, partial last batch, ``drop_last`` and per-process slicing as
-    the array path). With ``num_workers > 0`` the worker processes persist between
-    epochs (torch: ``persistent_workers=True``): starting them costs seconds, and the
-    next epoch's first batches are built while this one ends. They stop when the loader
-    is garbage-collected, at exit, or on :meth:`close`."""
+    """The batches of a map-style dataset, epoch by epoch, in ``plan``'s order (the
+    array path's: partial last batch, ``drop_last``, per-process slicing, padding).
+    With ``num_workers > 0`` the worker processes persist between epochs (torch:
+    ``persistent_workers=True``): starting them costs seconds, and the next epoch's
+    first batches are built while this one ends. They stop when the loader is
+    garbage-collected, at exit, or on :meth:`close`."""
 
-    def __init__(self, dataset, batch_size: int, shuffle: bool, seed: int, drop_last: bool, pad_last: bool,
-                 num_workers: int, prefetch_factor: int, process_index: int, process_count: int):
+    def __init__(self, dataset, plan: BatchPlan, num_workers: int = 0, prefetch_factor: int = 2):
         if int(num_workers) < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
         if int(prefetch_factor) < 1:
             raise ValueError(f"prefetch_factor (batches buffered per worker) must be >= 1, got {prefetch_factor}")
-        self.dataset, self.num_workers, self.prefetch_factor = dataset, int(num_workers), int(prefetch_factor)
-        self.plan = BatchPlan(len(dataset), batch_size, seed, shuffle, drop_last, pad_last, process_index,
-                              process_count)
-        self.full_batch = batch_size // process_count
+        self.dataset, self.plan = dataset, plan
+        self.num_workers, self.prefetch_factor = int(num_workers), int(prefetch_factor)
+        self.full_batch = plan.batch_size // plan.process_count
         self._stream: WorkerStream | None = None
 
     def close(self) -> None:

