@@ -18,7 +18,7 @@ alone on batches already on the device: one ``train_step`` call per batch, and 3
 per ``train_steps`` call (a ``lax.scan``). Repetitions interleave the two sides; figures
 are medians (min-max) of steps/s. Both sides use every CPU core
 (torch.set_num_threads(os.cpu_count()); XLA:CPU does by default). The process calls
-``jaxdl.devices.keep_freed_host_memory()`` as the experiments' entry point does;
+``jaxdl.runtime.keep_freed_host_memory()`` as the experiments' entry point does;
 PyTorch's speed was measured the same with and without it.
 """
 
@@ -44,7 +44,7 @@ import jaxdl.models as M
 import torch_reference as T
 from jaxdl import interop, losses, optim
 from jaxdl.data import ArrayDataset, DataLoader
-from jaxdl.devices import keep_freed_host_memory
+from jaxdl.runtime import keep_freed_host_memory
 from jaxdl.precision import (
     DEFAULT_MATMUL_PRECISION,
     MATMUL_PRECISIONS,
@@ -346,7 +346,7 @@ def main(argv=None):
     torch_device = args.torch_device or (
         "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu")
     if jax.default_backend() == "cpu":
-        keep_freed_host_memory()  # as the experiments' cli.setup does: jaxdl at its CLI speed
+        keep_freed_host_memory()  # as the experiments' runtime.setup does: jaxdl at its CLI speed
     torch.set_num_threads(os.cpu_count())
     workloads = _workloads()
     names = args.only or [*workloads, "loader"]

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import cli
-from jaxdl.experiment import finish
+from jaxdl import cli, runtime
+from jaxdl.harness import RunResult, finish
 from jaxdl.layers import leaky_relu
 
 
@@ -29,10 +29,10 @@ def rnn_cell(W_x, W_h, x, prev_h):
     return jnp.tanh(W_x @ x.T + W_h @ prev_h.T)
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("autograd: the notes' gradients with jax.grad and jax.vjp", epochs=1, batch_size=1, lr=1.0)
-    args = p.parse_args(argv)
-    cli.setup(args)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
     out = {}
     g = jax.grad(polynomial)(2.0)
     print(f"x = 2, y = x**2 + 4x**3 + 5x + 1:  y = {polynomial(2.0)}, x.grad = {g}  (2x + 12x^2 + 5 = 57)")
@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
     print(f"nn.ReLU at x = -1: gradient {relu_g};  nn.LeakyReLU(0.05) at -1: gradient {leaky_g}")
     out["relu_grad_at_-1"], out["leaky_relu_0.05_grad_at_-1"] = float(relu_g), float(leaky_g)
 
-    k = jax.random.split(jax.random.key(args.seed), 4)
+    k = jax.random.split(jax.random.key(config.seed), 4)
     x, prev_h = jax.random.normal(k[0], (1, 10)), jax.random.normal(k[1], (1, 20))
     W_h, W_x = jax.random.normal(k[2], (20, 20)), jax.random.normal(k[3], (20, 10))
     next_h, vjp = jax.vjp(rnn_cell, W_x, W_h, x, prev_h)
@@ -55,7 +55,7 @@ def main(argv=None) -> dict:
         print(f"tanh RNN cell: d next_h / d {name} {tuple(got.shape)}, max |jax.vjp - chain rule| = {err:.2e}")
         out[f"rnn_cell_grad_{name}_max_err"] = err
     out["rnn_cell_grad_W_x_sum"] = float(np.asarray(gW_x).sum())
-    return finish(args, out)
+    return finish(config, out)
 
 
 if __name__ == "__main__":

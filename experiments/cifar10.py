@@ -1,4 +1,6 @@
-"""004's CIFAR-10 classifier ``Net`` (conv 3-6-16 k5, fc 400-120-84-10): cross-entropy,
+"""004's CIFAR-10 classifier Net, SGD with momentum on images normalised to [-1, 1].
+
+004's CIFAR-10 classifier ``Net`` (conv 3-6-16 k5, fc 400-120-84-10): cross-entropy,
 SGD lr 0.001 momentum 0.9, batch 4, 2 epochs, images normalised to [-1, 1] as the
 notes' ``Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))``; per-class accuracy and a grid
 of test images with predicted (true) labels.
@@ -19,36 +21,37 @@ import sys
 import numpy as np
 from flax import nnx
 
-from jaxdl import cli, data, losses, optim, plots
+from jaxdl import cli, data, losses, optim, plots, runtime
 from jaxdl.data.augment import compose, horizontal_flip, random_crop
 from jaxdl.data.errors import DataNotFoundError
 from jaxdl.data.image_transforms import Normalize
-from jaxdl.experiment import train_and_evaluate
+from jaxdl.harness import RunResult, train_and_evaluate
 from jaxdl.models import CNN, CifarNet
 
 MODELS = {"net": CifarNet, "cnn": CNN}
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("cifar10: the notes' CIFAR-10 Net", epochs=2, batch_size=4, lr=0.001, seed=0,
                    datasets=["cifar10"])
     p.add_argument("--model", choices=list(MODELS), default="net", help="net: 004's Net; cnn: 002's CNN")
     p.add_argument("--momentum", type=cli.nonnegative_float, default=0.9)
     p.add_argument("--download", action="store_true", help="download CIFAR-10 if no local copy is found")
     p.add_argument("--augment", action="store_true", help="random crop and horizontal flip of training images")
-    args = p.parse_args(argv)
-    cli.setup(args)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
     try:
-        ds = data.load("cifar10", args.data_dir, download=args.download)
+        ds = data.load("cifar10", config.data_dir, download=config.download)
     except DataNotFoundError as e:
-        sys.exit(f"{e}\nor: python -m experiments.cifar10 --download")
+        raise DataNotFoundError(f"{e}\nor: python -m experiments.cifar10 --download") from None
     ds = ds.map(x=Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))
-    result = train_and_evaluate(args, name="cifar10", data=ds, model=MODELS[args.model](rngs=nnx.Rngs(args.seed)),
-                                loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr, momentum=args.momentum),
-                                augment=compose(random_crop(4), horizontal_flip()) if args.augment else None)
+    model = MODELS[config.extra["model"]](rngs=nnx.Rngs(config.seed))
+    augment = compose(random_crop(4), horizontal_flip()) if config.extra["augment"] else None
+    result = train_and_evaluate(config, name="cifar10", data=ds, model=model, loss_fn=losses.cross_entropy,
+                                optimizer=optim.sgd(config.lr, momentum=config.extra["momentum"]), augment=augment)
     x, y = ds.test[:32]
-    pred = np.asarray(result["learner"].predict(result["state"], x)).argmax(1)
-    path = plots.image_grid(x * 0.5 + 0.5, f"{args.workdir}/test_images.png", true=y, pred=pred,
+    pred = np.asarray(result.learner.predict(result.state, x)).argmax(1)
+    path = plots.image_grid(x * 0.5 + 0.5, f"{config.workdir}/test_images.png", true=y, pred=pred,
                             class_names=ds.classes)
     print(f"wrote {path}")
     return result

@@ -1,4 +1,6 @@
-"""004's wide & deep classifier on the Pima diabetes data: 8-6-4-1 with sigmoids, BCE,
+"""004's wide & deep sigmoid classifier on the Pima diabetes data.
+
+004's wide & deep classifier on the Pima diabetes data: 8-6-4-1 with sigmoids, BCE,
 SGD 0.1, full batch, features scaled to [-1, 1] as the notes' ``data-diabetes.csv``.
 
     python -m experiments.diabetes               # 5,000 epochs: 75.3% held-out accuracy
@@ -17,20 +19,20 @@ from __future__ import annotations
 
 from flax import nnx
 
-from jaxdl import cli, data, losses, optim
-from jaxdl.experiment import train_and_evaluate
+from jaxdl import cli, data, losses, optim, runtime
+from jaxdl.harness import RunResult, train_and_evaluate
 from jaxdl.models import WideDeep
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("diabetes: the notes' wide & deep 8-6-4-1 sigmoid MLP on Pima", epochs=5000,
                    batch_size=614, lr=0.1, seed=0)
-    args = p.parse_args(argv)
-    cli.setup(args)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
     ds = data.load("pima")
-    return train_and_evaluate(args, name="diabetes", data=ds, model=WideDeep(rngs=nnx.Rngs(args.seed)),
-                              loss_fn=losses.bce_loss, optimizer=optim.sgd(args.lr), task="binary_probs",
-                              log_every=max(1, args.epochs // 10), checkpoint_every=max(1, args.epochs // 5))
+    return train_and_evaluate(config, name="diabetes", data=ds, model=WideDeep(rngs=nnx.Rngs(config.seed)),
+                              loss_fn=losses.bce_loss, optimizer=optim.sgd(config.lr), task="binary_probs",
+                              log_every=max(1, config.epochs // 10), checkpoint_every=max(1, config.epochs // 5))
 
 
 if __name__ == "__main__":

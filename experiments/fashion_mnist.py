@@ -1,4 +1,6 @@
-"""001's two Fashion-MNIST models side by side: the MLP ``FashionMNISTModel``
+"""001's two Fashion-MNIST models side by side: the MLP and the TinyVGG CNN.
+
+001's two Fashion-MNIST models side by side: the MLP ``FashionMNISTModel``
 (784-10-10) and the CNN ``FashionNISTCNN`` (TinyVGG, hidden 10); cross-entropy, SGD 0.1,
 batch 32, 3 epochs each. The notes report 84.98% and 87.16% test accuracy.
 
@@ -20,8 +22,8 @@ from pathlib import Path
 
 from flax import nnx
 
-from jaxdl import cli, data, losses, optim
-from jaxdl.experiment import finish, pick, sub_args, train_and_evaluate
+from jaxdl import cli, data, losses, optim, runtime
+from jaxdl.harness import RunResult, finish, pick, train_and_evaluate
 from jaxdl.models import FashionMNISTModel, TinyVGG
 
 MODELS = {
@@ -30,18 +32,19 @@ MODELS = {
 }
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("fashion_mnist: the notes' MLP and TinyVGG on Fashion-MNIST", epochs=3, batch_size=32,
                    lr=0.1, seed=42, datasets=["fashion_mnist", "mnist", "mnist_5k"])
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    args = p.parse_args(argv)
-    cli.setup(args)
-    ds = data.load(args.dataset, args.data_dir)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+    ds = data.load(config.dataset, config.data_dir)
     rows, out = [], {}
-    for key in args.models:
+    for key in config.extra["models"]:
         title, make, notes = MODELS[key]
-        r = train_and_evaluate(sub_args(args, Path(args.workdir) / key), name=f"fashion_mnist/{key}", data=ds, model=make(nnx.Rngs(args.seed)),
-                               loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr))
+        r = train_and_evaluate(config.replace(workdir=str(Path(config.workdir) / key)), name=f"fashion_mnist/{key}",
+                               data=ds, model=make(nnx.Rngs(config.seed)), loss_fn=losses.cross_entropy,
+                               optimizer=optim.sgd(config.lr)).metrics
         out[key] = pick(r, ("test_accuracy", "test_loss", "f1_macro", "selected_on", "train_wall_s",
                             "steady_examples_per_s", "parameters"))
         rows.append(f"| {title} | {r['parameters']:,} | {r['test_loss']:.4f} | {100 * r['test_accuracy']:.2f}% "
@@ -49,8 +52,8 @@ def main(argv=None) -> dict:
     table = "\n".join(["| model | parameters | test loss | test accuracy | the notes | training time |",
                        "|---|---:|---:|---:|---:|---:|", *rows])
     print(table)
-    Path(args.workdir, "results.md").write_text(table + "\n")
-    return finish(args, out)
+    Path(config.workdir, "results.md").write_text(table + "\n")
+    return finish(config, out)
 
 
 if __name__ == "__main__":

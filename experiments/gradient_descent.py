@@ -1,4 +1,6 @@
-"""004's w-only linear model y = x * w on the hours data: the loss over a grid of w,
+"""004's w-only linear model y = x * w: hand-derived and jax.grad gradient descent.
+
+004's w-only linear model y = x * w on the hours data: the loss over a grid of w,
 gradient descent with the hand-derived gradient, then the same with jax.grad.
 
     python -m experiments.gradient_descent
@@ -14,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import cli, plots
-from jaxdl.experiment import finish, run_dir
+from jaxdl import cli, plots, runtime
+from jaxdl.harness import RunResult, finish, run_dir
 
 X_DATA = jnp.array([1.0, 2.0, 3.0])
 Y_DATA = jnp.array([2.0, 4.0, 6.0])
@@ -55,25 +57,26 @@ def train(grad_fn, w0, lr, epochs, log=print, name=""):
     return w
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("gradient_descent: hand-derived and jax.grad gradient descent on y = x * w",
                    epochs=100, batch_size=1, lr=0.01)
     p.add_argument("--w0", type=float, default=1.0, help="the notes' random guess")
-    args = p.parse_args(argv)
-    cli.setup(args)
-    workdir = run_dir(args)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+    workdir = run_dir(config)
     ws = np.arange(0.0, 4.1, 0.1)
     mse = [float(jnp.mean(loss(w, X_DATA, Y_DATA))) for w in ws]
     plots.series(workdir / "loss_over_w.png", (ws, mse, "MSE"), title="loss over w", xlabel="w", ylabel="MSE")
     print("loss over w: min", min(mse), "at w =", ws[int(np.argmin(mse))])
-    print("predict (before training)", 4, float(forward(args.w0, 4.0)))
-    w_hand = train(gradient, args.w0, args.lr, args.epochs, name="hand gradient")
-    w_auto = train(jax.grad(loss), args.w0, args.lr, args.epochs, name="jax.grad")
+    w0 = config.extra["w0"]
+    print("predict (before training)", 4, float(forward(w0, 4.0)))
+    w_hand = train(gradient, w0, config.lr, config.epochs, name="hand gradient")
+    w_auto = train(jax.grad(loss), w0, config.lr, config.epochs, name="jax.grad")
     print("predict (after training)", "4 hours", float(forward(w_hand, 4.0)))
-    print(f"hand-derived vs jax.grad after {args.epochs} epochs: w = {float(w_hand):.7f} vs {float(w_auto):.7f}")
-    return finish(args, {"w_hand": float(w_hand), "w_autograd": float(w_auto),
-                         "predict_4_hours": float(forward(w_hand, 4.0)),
-                         "grid_w": ws.tolist(), "grid_mse": mse})
+    print(f"hand-derived vs jax.grad after {config.epochs} epochs: w = {float(w_hand):.7f} vs {float(w_auto):.7f}")
+    return finish(config, {"w_hand": float(w_hand), "w_autograd": float(w_auto),
+                           "predict_4_hours": float(forward(w_hand, 4.0)),
+                           "grid_w": ws.tolist(), "grid_mse": mse})
 
 
 if __name__ == "__main__":

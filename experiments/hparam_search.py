@@ -1,4 +1,6 @@
-"""003's hyperparameter search: grid (lr = 10**-k, k = 2..5) and random search (lr =
+"""003's grid and random search over SGD's learning rate and momentum, trials vmapped.
+
+003's hyperparameter search: grid (lr = 10**-k, k = 2..5) and random search (lr =
 10**-uniform(2, 6), momentum uniform(0.85, 0.99)) for SGD with momentum, every trial a
 full short training, all trials trained at once with ``jax.vmap``.
 
@@ -30,9 +32,9 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxdl import cli, data, losses
+from jaxdl import cli, data, losses, runtime
 from jaxdl.data import DataLoader
-from jaxdl.experiment import finish
+from jaxdl.harness import RunResult, finish
 from jaxdl.models import MLP
 from jaxdl.train import Learner, evaluate
 
@@ -78,44 +80,45 @@ def search(learner: Learner, values, train_loader, val_loader, epochs: int, vmap
     return correct / n, loss_sum / n, state
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("hparam_search: grid and random search over SGD lr and momentum, vmapped over trials",
                    epochs=3, batch_size=64, lr=0.01, seed=0, datasets=["mnist_5k", "mnist", "fashion_mnist"],
                    val_size=0.2)
     p.add_argument("--search", choices=["random", "grid"], default="random")
     p.add_argument("--trials", type=cli.positive_int, default=10)
     p.add_argument("--sequential", action="store_true", help="train trials one by one (no vmap)")
-    args = p.parse_args(argv)
-    cli.setup(args)
-    if not args.val_size:
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+    if not config.val_size:
         p.error("--val-size must be > 0: trials are ranked on the validation split, never on the test set")
-    ds = data.load(args.dataset, args.data_dir).split_validation(args.val_size, seed=args.seed)
+    ds = data.load(config.dataset, config.data_dir).split_validation(config.val_size, seed=config.seed)
     print(f"{ds}: trials train on {len(ds.train)}, are ranked on {len(ds.val)} validation examples")
-    values = trial_values(args.search, args.trials, args.seed)
+    sequential = config.extra["sequential"]
+    values = trial_values(config.extra["search"], config.extra["trials"], config.seed)
     sizes = [int(np.prod(ds.train.arrays[0].shape[1:])), 128, 64, len(ds.classes)]
-    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=args.lr, momentum=0.9)
-    learner = Learner(MLP(sizes, rngs=nnx.Rngs(args.seed)), losses.cross_entropy, tx, precision=args.precision)
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=config.lr, momentum=0.9)
+    learner = Learner(MLP(sizes, rngs=nnx.Rngs(config.seed)), losses.cross_entropy, tx, precision=config.precision)
     t0 = time.perf_counter()
-    acc, loss, states = search(learner, values, DataLoader(ds.train, args.batch_size, shuffle=True, seed=args.seed),
-                               DataLoader(ds.val, 1000), args.epochs, vmapped=not args.sequential)
+    acc, loss, states = search(learner, values, DataLoader(ds.train, config.batch_size, shuffle=True, seed=config.seed),
+                               DataLoader(ds.val, 1000), config.epochs, vmapped=not sequential)
     wall = time.perf_counter() - t0
     order = np.argsort(-acc)
     rows = [f"| {i + 1} | {values[k][0]:.2e} | {values[k][1]:.3f} | {loss[k]:.4f} | {100 * acc[k]:.2f}% |"
             for i, k in enumerate(order)]
     table = "\n".join(["| rank | learning rate | momentum | val loss | val accuracy |", "|---:|---:|---:|---:|---:|", *rows])
     print(table)
-    print(f"{len(values)} trials x {args.epochs} epochs in {wall:.1f} s ({'one after another' if args.sequential else 'vmapped'})")
-    Path(args.workdir).mkdir(parents=True, exist_ok=True)
-    Path(args.workdir, "results.md").write_text(table + "\n")
+    print(f"{len(values)} trials x {config.epochs} epochs in {wall:.1f} s ({'one after another' if sequential else 'vmapped'})")
+    Path(config.workdir).mkdir(parents=True, exist_ok=True)
+    Path(config.workdir, "results.md").write_text(table + "\n")
     best = int(order[0])
     test = evaluate(learner, jax.tree.map(lambda a: a[best], states), DataLoader(ds.test, 1000))  # once
     print(f"chosen on validation: lr {values[best][0]:.2e}, momentum {values[best][1]:.3f}; its test accuracy "
           f"{100 * test['accuracy']:.2f}% (test loss {test['loss']:.4f})")
-    return finish(args, {"trials": [{"lr": v[0], "momentum": v[1], "val_accuracy": float(a), "val_loss": float(l)}
-                                    for v, a, l in zip(values, acc, loss)],
-                         "best": {"lr": values[best][0], "momentum": values[best][1], "val_accuracy": float(acc[best])},
-                         "selected_on": "val", "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-                         "wall_s": wall})
+    return finish(config, {"trials": [{"lr": v[0], "momentum": v[1], "val_accuracy": float(a), "val_loss": float(l)}
+                                      for v, a, l in zip(values, acc, loss)],
+                           "best": {"lr": values[best][0], "momentum": values[best][1], "val_accuracy": float(acc[best])},
+                           "selected_on": "val", "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+                           "wall_s": wall})
 
 
 if __name__ == "__main__":

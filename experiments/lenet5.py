@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from flax import nnx
 
-from jaxdl import cli, data, losses, optim
-from jaxdl.experiment import train_and_evaluate
+from jaxdl import cli, data, losses, optim, runtime
+from jaxdl.harness import RunResult, train_and_evaluate
 from jaxdl.models import LeNet5
 
 
@@ -21,15 +21,16 @@ def pad_to_32(images_NHWC: np.ndarray) -> np.ndarray:
     return np.pad(images_NHWC, ((0, 0), (2, 2), (2, 2), (0, 0)))
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("lenet5: LeNet-5 on 32x32-padded digits", epochs=3, batch_size=64, lr=0.01, seed=0,
                    datasets=["mnist", "mnist_5k", "fashion_mnist"])
     p.add_argument("--momentum", type=cli.nonnegative_float, default=0.9)
-    args = p.parse_args(argv)
-    cli.setup(args)
-    ds = data.load(args.dataset, args.data_dir).map(x=pad_to_32)
-    return train_and_evaluate(args, name="lenet5", data=ds, model=LeNet5(rngs=nnx.Rngs(args.seed)),
-                              loss_fn=losses.cross_entropy, optimizer=optim.sgd(args.lr, momentum=args.momentum))
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+    ds = data.load(config.dataset, config.data_dir).map(x=pad_to_32)
+    return train_and_evaluate(config, name="lenet5", data=ds, model=LeNet5(rngs=nnx.Rngs(config.seed)),
+                              loss_fn=losses.cross_entropy,
+                              optimizer=optim.sgd(config.lr, momentum=config.extra["momentum"]))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ import functools
 import numpy as np
 from flax import nnx
 
-from jaxdl import cli, losses, optim, plots
+from jaxdl import cli, losses, optim, plots, runtime
 from jaxdl.data import ArrayDataset, Data
-from jaxdl.experiment import train_and_evaluate
+from jaxdl.harness import RunResult, train_and_evaluate
 from jaxdl.models import LinearRegression
 
 RECIPES = {  # dataset: (epochs, lr, reduction)
@@ -39,32 +39,32 @@ def make_data(name: str, seed: int) -> Data:
     return Data(name, ds, ds, source="generated (the notes' data; evaluated on the training points)")
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     pre = cli.parser("linear_regression", epochs=1, batch_size=1, lr=1.0, datasets=list(RECIPES))
     name = pre.parse_known_args(argv)[0].dataset
     epochs, lr, reduction = RECIPES[name]
     p = cli.parser("linear_regression: Linear(1, 1), MSE, SGD", epochs=epochs, batch_size=50, lr=lr,
                    seed=59, datasets=list(RECIPES))
-    args = p.parse_args(argv)
-    cli.setup(args)
-    ds = make_data(args.dataset, args.seed)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+    ds = make_data(config.dataset, config.seed)
     result = train_and_evaluate(
-        args, name="linear_regression", data=ds, model=LinearRegression(1, 1, rngs=nnx.Rngs(args.seed)),
-        loss_fn=functools.partial(losses.mse_loss, reduction=reduction), optimizer=optim.sgd(args.lr),
+        config, name="linear_regression", data=ds, model=LinearRegression(1, 1, rngs=nnx.Rngs(config.seed)),
+        loss_fn=functools.partial(losses.mse_loss, reduction=reduction), optimizer=optim.sgd(config.lr),
         task="regression", eval_batch_size=len(ds.train), shuffle=False,
-        log_every=max(1, args.epochs // 10), checkpoint_every=args.epochs)
-    state, learner = result["state"], result["learner"]
+        log_every=max(1, config.epochs // 10), checkpoint_every=config.epochs)
+    state, learner = result.state, result.learner
     w = float(np.asarray(state.params["linear"]["kernel"]).ravel()[0])
     b = float(np.asarray(state.params["linear"]["bias"]).ravel()[0])
     x, y = ds.train.arrays
     slope, intercept = np.polyfit(x[:, 0], y[:, 0], 1)
     print(f"learned weight {w:.6f}, bias {b:.6f}; least squares slope {slope:.6f}, intercept {intercept:.6f}")
     pred = np.asarray(learner.predict(state, x))
-    plots.series(f"{args.workdir}/fit.png", (x[:, 0], y[:, 0], "data"), (x[:, 0], pred[:, 0], "model"),
+    plots.series(f"{config.workdir}/fit.png", (x[:, 0], y[:, 0], "data"), (x[:, 0], pred[:, 0], "model"),
                  title=f"y = {w:.3f} x + {b:.3f}", xlabel="x", ylabel="y")
     four = float(np.asarray(learner.predict(state, np.array([[4.0]], np.float32)))[0, 0])
     print("predict (after training)", 4, four)
-    result.update(weight=w, bias=b, ols_slope=float(slope), ols_intercept=float(intercept), predict_4=four)
+    result.metrics.update(weight=w, bias=b, ols_slope=float(slope), ols_intercept=float(intercept), predict_4=four)
     return result
 
 

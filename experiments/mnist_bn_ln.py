@@ -14,20 +14,21 @@ from __future__ import annotations
 import numpy as np
 from flax import nnx
 
-from jaxdl import cli, data, losses, optim
-from jaxdl.experiment import train_and_evaluate
+from jaxdl import cli, data, losses, optim, runtime
+from jaxdl.harness import RunResult, train_and_evaluate
 from jaxdl.models import MNISTClassifier
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("mnist_bn_ln: the notes' BatchNorm + LayerNorm MNIST classifier",
                    epochs=3, batch_size=64, lr=1e-3, seed=0, datasets=["mnist", "mnist_5k", "fashion_mnist"])
-    args = p.parse_args(argv)
-    cli.setup(args)
-    ds = data.load(args.dataset, args.data_dir)
-    result = train_and_evaluate(args, name="mnist_bn_ln", data=ds, model=MNISTClassifier(rngs=nnx.Rngs(args.seed)),
-                                loss_fn=losses.cross_entropy, optimizer=optim.adam(args.lr))
-    bn = result["state"].model_state["bn"]
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+    ds = data.load(config.dataset, config.data_dir)
+    result = train_and_evaluate(config, name="mnist_bn_ln", data=ds,
+                                model=MNISTClassifier(rngs=nnx.Rngs(config.seed)), loss_fn=losses.cross_entropy,
+                                optimizer=optim.adam(config.lr))
+    bn = result.state.model_state["bn"]
     print(f"BatchNorm running statistics after {int(bn['num_batches_tracked'])} batches: "
           f"mean of running_mean {float(np.mean(bn['mean'])):.4f}, mean of running_var {float(np.mean(bn['var'])):.4f}")
     return result

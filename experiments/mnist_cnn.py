@@ -12,22 +12,22 @@ from __future__ import annotations
 
 from flax import nnx
 
-from jaxdl import cli, data, losses, optim
-from jaxdl.experiment import train_and_evaluate
+from jaxdl import cli, data, losses, optim, runtime
+from jaxdl.harness import RunResult, train_and_evaluate
 from jaxdl.models import ConvolutionalNetwork
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("mnist_cnn: the notes' ConvolutionalNetwork on MNIST-family digits",
                    epochs=5, batch_size=10, lr=1e-3, seed=101,
                    datasets=["mnist", "fashion_mnist", "mnist_5k"])
-    args = p.parse_args(argv)
-    cli.setup(args)
-    ds = data.load(args.dataset, args.data_dir)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+    ds = data.load(config.dataset, config.data_dir)
     return train_and_evaluate(
-        args, name="mnist_cnn", data=ds,
-        model=ConvolutionalNetwork(rngs=nnx.Rngs(args.seed)),
-        loss_fn=losses.nll_loss, optimizer=optim.adam(args.lr))
+        config, name="mnist_cnn", data=ds,
+        model=ConvolutionalNetwork(rngs=nnx.Rngs(config.seed)),
+        loss_fn=losses.nll_loss, optimizer=optim.adam(config.lr))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""002's from-scratch sigmoid neuron ``simple_ANN(x, w, t, iter, lr)``: per-sample
+"""002's from-scratch sigmoid neuron, looped as the notes and vectorised with jax.grad.
+
+002's from-scratch sigmoid neuron ``simple_ANN(x, w, t, iter, lr)``: per-sample
 gradient descent with the hand-derived MSE and cross-entropy gradients, in the notes'
 pure-Python loops and vectorised in JAX, each gradient checked against jax.grad.
 
@@ -18,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import cli
-from jaxdl.experiment import finish
+from jaxdl import cli, runtime
+from jaxdl.harness import RunResult, finish
 
 EPS = 0.000001  # the notes' log(y + 0.000001)
 
@@ -82,31 +84,32 @@ def make_data(n: int, seed: int):
     return np.concatenate([pts, np.ones((n, 1))], axis=1), t
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("simple_ann: the notes' from-scratch sigmoid neuron, looped and vectorised",
                    epochs=20, batch_size=1, lr=0.1)
     p.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse")
     p.add_argument("--samples", type=cli.positive_int, default=100)
-    args = p.parse_args(argv)
-    cli.setup(args)
-    x, t = make_data(args.samples, args.seed)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+    loss = config.extra["loss"]
+    x, t = make_data(config.extra["samples"], config.seed)
     w0 = np.zeros(3)
     with jax.enable_x64(True):
         xj, tj = jnp.asarray(x), jnp.asarray(t)
-        auto = jax.vmap(jax.grad(sample_loss), in_axes=(None, 0, 0, None))(jnp.asarray([0.3, -0.2, 0.1]), xj, tj, args.loss)
-        hand = jax.vmap(hand_gradient, in_axes=(None, 0, 0, None))(jnp.asarray([0.3, -0.2, 0.1]), xj, tj, args.loss)
+        auto = jax.vmap(jax.grad(sample_loss), in_axes=(None, 0, 0, None))(jnp.asarray([0.3, -0.2, 0.1]), xj, tj, loss)
+        hand = jax.vmap(hand_gradient, in_axes=(None, 0, 0, None))(jnp.asarray([0.3, -0.2, 0.1]), xj, tj, loss)
         grad_err = float(jnp.max(jnp.abs(auto - hand)))
-        y_jax, w_jax = simple_ann_jax(xj, jnp.asarray(w0), tj, args.epochs, args.lr, args.loss)
+        y_jax, w_jax = simple_ann_jax(xj, jnp.asarray(w0), tj, config.epochs, config.lr, loss)
         y_jax, w_jax = np.asarray(y_jax), np.asarray(w_jax)
-    y_py, w_py, e = simple_ann_python(x.tolist(), w0.tolist(), t.tolist(), args.epochs, args.lr, args.loss)
+    y_py, w_py, e = simple_ann_python(x.tolist(), w0.tolist(), t.tolist(), config.epochs, config.lr, loss)
     weight_err = float(np.max(np.abs(np.array(w_py) - w_jax)))
     acc = float(np.mean((y_jax >= 0.5) == (t > 0.5)))
-    print(f"{args.loss}: hand-derived gradient vs jax.grad, max difference {grad_err:.2e}")
-    print(f"after {args.epochs} epochs: weights python {np.round(w_py, 6)} jax {np.round(w_jax, 6)} "
+    print(f"{loss}: hand-derived gradient vs jax.grad, max difference {grad_err:.2e}")
+    print(f"after {config.epochs} epochs: weights python {np.round(w_py, 6)} jax {np.round(w_jax, 6)} "
           f"(max difference {weight_err:.2e})")
     print(f"mean loss of the last epoch {np.mean(e):.4f}, training accuracy {100 * acc:.1f}%")
-    return finish(args, {"loss": args.loss, "grad_max_err": grad_err, "weights_python": w_py,
-                         "weights_jax": w_jax.tolist(), "weights_max_err": weight_err, "accuracy": acc})
+    return finish(config, {"loss": loss, "grad_max_err": grad_err, "weights_python": w_py,
+                           "weights_jax": w_jax.tolist(), "weights_max_err": weight_err, "accuracy": acc})
 
 
 if __name__ == "__main__":

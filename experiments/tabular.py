@@ -1,4 +1,6 @@
-"""000's categorical embeddings + continuous features (the course's ``TabularModel``):
+"""000's categorical embeddings + continuous features: the course's TabularModel.
+
+000's categorical embeddings + continuous features (the course's ``TabularModel``):
 one embedding per categorical column (size min(50, (n+1)//2)), dropout, BatchNorm on
 the continuous columns, Linear-ReLU-BatchNorm-Dropout blocks.
 
@@ -15,31 +17,33 @@ from __future__ import annotations
 import numpy as np
 from flax import nnx
 
-from jaxdl import cli, data, losses, optim
-from jaxdl.experiment import train_and_evaluate
+from jaxdl import cli, data, losses, optim, runtime
+from jaxdl.harness import RunResult, train_and_evaluate
 from jaxdl.models import TabularModel, embedding_sizes
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("tabular: the course's TabularModel with categorical embeddings", epochs=30,
                    batch_size=128, lr=1e-3, seed=33)
     p.add_argument("--csv", default=None, help="the course's NYCTaxiFares.csv: fare regression instead")
     p.add_argument("--layers", type=cli.positive_int, nargs="+", default=[200, 100])
     p.add_argument("--dropout", type=float, default=0.4)
-    args = p.parse_args(argv)
-    cli.setup(args)
-    ds = data.load("taxi_fares", path=args.csv) if args.csv else data.load("affairs")
-    regression = args.csv is not None
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+    csv = config.extra["csv"]
+    ds = data.load("taxi_fares", path=csv) if csv else data.load("affairs")
+    regression = csv is not None
     emb_szs = embedding_sizes(ds.info["cardinalities"])
     print(f"categorical {ds.info['cat_cols']} -> embeddings {emb_szs}; continuous {ds.info['cont_cols']}")
-    model = TabularModel(emb_szs, len(ds.info["cont_cols"]), 1 if regression else len(ds.classes), args.layers,
-                         p=args.dropout, rngs=nnx.Rngs(params=args.seed, dropout=args.seed + 1))
-    result = train_and_evaluate(args, name="tabular", data=ds, model=model,
+    model = TabularModel(emb_szs, len(ds.info["cont_cols"]), 1 if regression else len(ds.classes),
+                         config.extra["layers"], p=config.extra["dropout"],
+                         rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 1))
+    result = train_and_evaluate(config, name="tabular", data=ds, model=model,
                                 loss_fn=losses.mse_loss if regression else losses.cross_entropy,
-                                optimizer=optim.adam(args.lr), task="regression" if regression else "multiclass")
+                                optimizer=optim.adam(config.lr), task="regression" if regression else "multiclass")
     if regression:
-        result["test_rmse"] = float(np.sqrt(result["test_loss"]))
-        print(f"test RMSE {result['test_rmse']:.3f} (fare units)")
+        result.metrics["test_rmse"] = float(np.sqrt(result.metrics["test_loss"]))
+        print(f"test RMSE {result.metrics['test_rmse']:.3f} (fare units)")
     return result
 
 

@@ -15,14 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import cli
-from jaxdl.experiment import finish
+from jaxdl import cli, runtime
+from jaxdl.harness import RunResult, finish
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("tensor_basics: the notes' tensor operations in jax.numpy", epochs=1, batch_size=1, lr=1.0)
-    args = p.parse_args(argv)
-    cli.setup(args)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
     out: dict = {}
 
     def show(name, value):
@@ -41,7 +41,7 @@ def main(argv=None) -> dict:
     show("torch.ones(2, 2)", jnp.ones((2, 2)))
     show("torch.arange(0, 20, 2).reshape(5, 2)", jnp.arange(0, 20, 2).reshape(5, 2))
     show("torch.linspace(0, 18, 12).reshape(3, 4)", jnp.linspace(0, 18, 12).reshape(3, 4))
-    k1, k2, k3 = jax.random.split(jax.random.key(args.seed), 3)
+    k1, k2, k3 = jax.random.split(jax.random.key(config.seed), 3)
     r = jax.random.uniform(k1, (4, 3))          # torch.rand(4, 3)
     show("torch.rand(4, 3): jax.random.uniform(key, (4, 3))", r)
     show("torch.randn(4, 3): jax.random.normal(key, (4, 3))", jax.random.normal(k2, (4, 3)))
@@ -56,7 +56,7 @@ def main(argv=None) -> dict:
     show("x.at[0].set(7)", y)
     show("x (unchanged)", x)
     show("x.numpy(): np.asarray(x)", np.asarray(x, np.float64) / 2)
-    return finish(args, out)
+    return finish(config, out)
 
 
 if __name__ == "__main__":

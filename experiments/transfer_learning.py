@@ -86,11 +86,12 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxdl import cli, data, interop, losses, optim, tree
+from jaxdl import cli, data, interop, losses, optim, runtime, tree
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.data import ArrayDataset, Data, DataLoader, ImageFolder
 from jaxdl.data.image_transforms import imagenet_transform
-from jaxdl.experiment import finish, sub_args, train_and_evaluate
+from jaxdl.config import RunConfig
+from jaxdl.harness import RunResult, finish, train_and_evaluate
 from jaxdl.layers import Dropout, Identity, Linear, freeze_batchnorm
 from jaxdl.models import ConvolutionalNetwork, vision
 from jaxdl.train import STEPS_PER_CALL, Learner, predictions
@@ -172,7 +173,7 @@ def image_folders(args) -> Data:
                 source=f"{root}/{{{','.join(splits)}}}, {transform}")
 
 
-def backbone_transfer(args) -> dict:
+def backbone_transfer(args, config: RunConfig) -> RunResult:
     folders = image_folders(args)
     model, weights = build_backbone(args)
     say = f"backbone {args.backbone}, weights: {weights}"
@@ -193,10 +194,10 @@ def backbone_transfer(args) -> dict:
     name, sgd = f"transfer/{args.backbone}", optim.sgd(args.lr, momentum=0.9)
     extraction_s = None
     if not args.cache_features:  # through the frozen backbone: the notes' requires_grad = False
-        res = train_and_evaluate(args, name=name, data=folders, model=model, loss_fn=losses.cross_entropy,
+        res = train_and_evaluate(config, name=name, data=folders, model=model, loss_fn=losses.cross_entropy,
                                  optimizer=optim.freeze(sgd, BACKBONES[args.backbone].frozen),
                                  eval_batch_size=args.batch_size)
-        final = res["learner"].model(res["state"])
+        final = res.learner.model(res.state)
     else:
         for attr in head:  # the frozen part alone: torch's model.fc = nn.Identity()
             setattr(model, attr, Identity())
@@ -214,9 +215,9 @@ def backbone_transfer(args) -> dict:
         print(f"features computed once in {extraction_s:.1f} s: train {feats.train.arrays[0].shape}, "
               f"test {feats.test.arrays[0].shape}")
         head_model = next(iter(head.values())) if len(head) == 1 else nnx.Sequential(*head.values())
-        res = train_and_evaluate(args, name=name + " (cached features)", data=feats, model=head_model,
+        res = train_and_evaluate(config, name=name + " (cached features)", data=feats, model=head_model,
                                  loss_fn=losses.cross_entropy, optimizer=sgd, eval_batch_size=args.batch_size)
-        trained_head = res["learner"].model(res["state"])
+        trained_head = res.learner.model(res.state)
         parts = [trained_head] if len(head) == 1 else list(trained_head.layers)
         for attr, part in zip(head, parts):  # the backbone with the trained head: the same model as above
             setattr(model, attr, part)
@@ -233,18 +234,20 @@ def backbone_transfer(args) -> dict:
     import torch
 
     torch.save(interop.to_torch(final), torch_file)  # torchvision's keys, with the new head
-    epoch_times = [r["epoch_time_s"] for r in res["history"]]
-    out = {k: v for k, v in res.items() if k not in ("state", "learner", "history")}
+    epoch_times = [r["epoch_time_s"] for r in res.history]
+    out = dict(res.metrics)
     out.update({"backbone": args.backbone, "backbone_weights": weights,
                 "random_backbone": weights == "random", "cache_features": args.cache_features,
                 "feature_extraction_s": extraction_s, "epoch_time_s": epoch_times,
                 "frozen": frozen, "trained": trained, "frozen_unchanged": unchanged, "head_trained": head_moved,
-                "head": {k: np.asarray(v) for k, v in zip(tree.paths(after), jax.tree.leaves(after)) if k in trained},
                 "torch_state_dict": str(torch_file)})
-    return finish(args, {k: v for k, v in out.items() if k != "head"}) | {"head": out["head"]}
+    result = finish(config, out)
+    result.metrics["head"] = {k: np.asarray(v) for k, v in zip(tree.paths(after), jax.tree.leaves(after))
+                              if k in trained}  # not in metrics.json
+    return result
 
 
-def digits_transfer(args) -> dict:
+def digits_transfer(args, config: RunConfig) -> RunResult:
     full = data.load(args.dataset, args.data_dir)
     task_a = full.map(keep=lambda y: y < 5, name=f"{full.name} classes 0-4", classes=full.classes[:5])
     task_b = full.map(keep=lambda y: y >= 5, y=lambda y: y - 5, name=f"{full.name} classes 5-9",
@@ -252,12 +255,12 @@ def digits_transfer(args) -> dict:
     pick = np.sort(np.random.default_rng(args.seed).permutation(len(task_b.train))[: args.finetune_size])
     task_b.train = ArrayDataset(*task_b.train[pick])
     workdir = Path(args.workdir)
-    sub = lambda name, **kw: sub_args(args, workdir / name, **kw)
+    sub = lambda name, **kw: config.replace(workdir=str(workdir / name), **kw)  # noqa: E731
 
     # 1. pre-train on task A; the checkpoint is the notes' torch.save(model.state_dict())
     pre = train_and_evaluate(sub("pretrain"), name="transfer/pretrain", data=task_a,
                              model=ConvolutionalNetwork(rngs=nnx.Rngs(args.seed)), loss_fn=losses.nll_loss,
-                             optimizer=optim.adam(args.lr))
+                             optimizer=optim.adam(args.lr)).metrics
     # 2. load it into a fresh model (torch.load + load_state_dict)
     loader = Learner(ConvolutionalNetwork(rngs=nnx.Rngs(args.seed + 1)), losses.nll_loss, optim.adam(args.lr))
     with Checkpointer(workdir / "pretrain" / "checkpoints") as ckpt:
@@ -269,11 +272,12 @@ def digits_transfer(args) -> dict:
     new_head(model, args.seed + 2)
     before = nnx.state(model, nnx.Param).to_pure_dict()
     tx = optim.freeze(optim.adam(args.finetune_lr), args.freeze)
-    fine = train_and_evaluate(sub("finetune", epochs=args.finetune_epochs), name="transfer/finetune", data=task_b,
-                              model=model, loss_fn=losses.nll_loss, optimizer=tx)
+    fine_run = train_and_evaluate(sub("finetune", epochs=args.finetune_epochs), name="transfer/finetune",
+                                  data=task_b, model=model, loss_fn=losses.nll_loss, optimizer=tx)
+    fine = fine_run.metrics
     frozen = optim.frozen_paths(before, args.freeze)
     trained = sorted({p.rsplit(".", 1)[0] for p in tree.paths(before) if p not in frozen})
-    same = _equal_leaves(before, fine["state"].params)
+    same = _equal_leaves(before, fine_run.state.params)
     unchanged = all(same[k] for k in frozen)
     head_moved = not same["fc2.kernel"]
     print(f"frozen parameters {frozen}: bit-identical after fine-tuning: {unchanged}; head trained: {head_moved}")
@@ -281,7 +285,7 @@ def digits_transfer(args) -> dict:
     scratch_model = ConvolutionalNetwork(rngs=nnx.Rngs(args.seed + 3))
     new_head(scratch_model, args.seed + 2)
     scratch = train_and_evaluate(sub("scratch", epochs=args.finetune_epochs), name="transfer/scratch", data=task_b,
-                                 model=scratch_model, loss_fn=losses.nll_loss, optimizer=optim.adam(args.lr))
+                                 model=scratch_model, loss_fn=losses.nll_loss, optimizer=optim.adam(args.lr)).metrics
     table = "\n".join([
         "| run | data | epochs | trained parameters | test accuracy |", "|---|---|---:|---|---:|",
         f"| pre-train | {task_a.name}, {len(task_a.train)} examples | {args.epochs} | all | {100 * pre['test_accuracy']:.2f}% |",
@@ -289,12 +293,12 @@ def digits_transfer(args) -> dict:
         f"| from scratch | {task_b.name}, {len(task_b.train)} examples | {args.finetune_epochs} | all | {100 * scratch['test_accuracy']:.2f}% |"])
     print(table)
     (workdir / "results.md").write_text(table + "\n")
-    return finish(args, {"pretrain_accuracy": pre["test_accuracy"], "finetune_accuracy": fine["test_accuracy"],
-                         "scratch_accuracy": scratch["test_accuracy"], "frozen": frozen,
-                         "frozen_unchanged": unchanged, "head_trained": head_moved})
+    return finish(config, {"pretrain_accuracy": pre["test_accuracy"], "finetune_accuracy": fine["test_accuracy"],
+                           "scratch_accuracy": scratch["test_accuracy"], "frozen": frozen,
+                           "frozen_unchanged": unchanged, "head_trained": head_moved})
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> RunResult:
     p = cli.parser("transfer_learning: the notes' torchvision recipe on an image folder (--backbone), or "
                    "pre-train on digits 0-4 and fine-tune a new head on 5-9", epochs=3,
                    batch_size=32, lr=1e-3, seed=0, datasets=["mnist_5k", "mnist", "fashion_mnist"])
@@ -334,8 +338,9 @@ def main(argv=None) -> dict:
     smallest = BACKBONES[args.backbone].min_size if args.backbone else 0
     if args.image_size and args.image_size < smallest:
         p.error(f"--image-size {args.image_size}: {args.backbone} takes images of at least {smallest}x{smallest}")
-    cli.setup(args)
-    return backbone_transfer(args) if args.backbone else digits_transfer(args)
+    config = cli.to_config(args)
+    runtime.setup(config)
+    return backbone_transfer(args, config) if args.backbone else digits_transfer(args, config)
 
 
 if __name__ == "__main__":

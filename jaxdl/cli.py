@@ -1,25 +1,36 @@
-"""The flags every experiment shares, validated the argparse way (message + exit code 2).
+"""The command line of every experiment: the shared flags, filled into a
+:class:`~jaxdl.config.RunConfig`, and the errors a user can fix printed as one message.
 
 ``--epochs --batch-size --lr --seed --dataset --data-dir --workdir --resume
---resume-anyway --val-size``; each experiment sets its own defaults (the notes' recipe)
-and may add flags, then calls :func:`setup` (compile cache, ``jax.distributed``,
-allocator) right after ``parse_args``.
+--resume-anyway --val-size ...``, one flag per RunConfig field (``--no-progress`` is
+``progress=False``), validated the argparse way (message + exit code 2). Each experiment
+sets its own defaults (the notes' recipe) and may add flags, which land in
+``RunConfig.extra``::
+
+    p = cli.parser("mnist_cnn: ...", epochs=5, batch_size=10, lr=1e-3, seed=101)
+    config = cli.parse(p, argv)
+    runtime.setup(config)
+
+Library messages name a setting the way a library user sets it, ``name=VALUE``;
+:func:`run` prints them with the flag instead (:func:`as_flags`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import jax
-
-from jaxdl import devices
+from jaxdl import config
 from jaxdl.checkpoint import CheckpointMismatchError
+from jaxdl.config import DATA_PARALLEL_MODES, RunConfig
 from jaxdl.data.errors import CorruptDataError, DataNotFoundError
-from jaxdl.precision import DEFAULT_MATMUL_PRECISION, MATMUL_PRECISIONS, POLICIES, set_matmul_precision
+from jaxdl.extras import MissingExtraError
+from jaxdl.precision import DEFAULT_MATMUL_PRECISION, MATMUL_PRECISIONS, POLICIES
 from jaxdl.train import STEPS_PER_CALL, NonFiniteLossError
 
 
@@ -56,12 +67,9 @@ def nonnegative_float(text: str) -> float:
 def validation_size(text: str) -> float | int:
     """A fraction in [0, 1) of the training set, or a count of examples (0: none)."""
     try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction < 1 or a count, got {text!r}") from None
-    if v < 0 or (v > 1 and not v.is_integer()):
-        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1) or a whole count, got {text}")
-    return int(v) if v.is_integer() else v
+        return config.validation_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def existing_dir(text: str) -> str:
@@ -73,8 +81,9 @@ def existing_dir(text: str) -> str:
 def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: int = 0,
            datasets: Sequence[str] | None = None, dataset: str | None = None,
            workdir: str | None = None, val_size: float = 0) -> argparse.ArgumentParser:
-    """An ArgumentParser with the shared flags and the given defaults. Parsing starts
-    nothing: :func:`setup` makes the process-wide settings the flags ask for."""
+    """An ArgumentParser with the shared flags (one per :class:`~jaxdl.config.RunConfig`
+    field) and the given defaults; an experiment adds its own. Parsing starts nothing:
+    :func:`jaxdl.runtime.setup` makes the process-wide settings the flags ask for."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training set")
     p.add_argument("--batch-size", type=positive_int, default=batch_size, help="examples per step")
@@ -99,7 +108,7 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--steps-per-call", type=positive_int, default=STEPS_PER_CALL,
                    help="training steps per compiled call (lax.scan over stacked batches); 1: one per call")
-    p.add_argument("--data-parallel", choices=["auto", "on", "off"], default="auto",
+    p.add_argument("--data-parallel", choices=list(DATA_PARALLEL_MODES), default="auto",
                    help="shard batches over all devices (auto: when there is more than one)")
     p.add_argument("--precision", choices=list(POLICIES), default="f32",
                    help="bf16: mixed precision (bfloat16 convs/matmuls, float32 parameters, optimizer "
@@ -115,41 +124,59 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     return p
 
 
-def setup(args: argparse.Namespace) -> argparse.Namespace:
-    """Make a run's process-wide settings, once, before any JAX computation; every
-    experiment calls it right after ``parse_args`` (the one place such settings are made:
-    importing jaxdl, parsing flags or building a ``Learner`` changes nothing process-wide).
-
-    1. the persistent compilation cache (:func:`jaxdl.devices.enable_compilation_cache`);
-    2. with ``--coordinator``: JAX's multi-process runtime (``jax.distributed.initialize``,
-       CPU collectives over gloo), which must precede anything that asks for devices;
-    3. ``--matmul-precision``: JAX's float32 matmul/conv precision
-       (:func:`jaxdl.precision.set_matmul_precision`);
-    4. on the CPU backend, glibc keeps freed memory mapped for XLA's per-step scratch
-       (:func:`jaxdl.devices.keep_freed_host_memory`: the measured CPU speed-ups).
-
-    Flags that change JAX's configuration (``jax.config.update(...)``) belong with 3,
-    before the backend starts. Calling it again in the same process changes nothing.
-    Returns ``args``.
-    """
-    devices.enable_compilation_cache()  # a config setting: does not start the backend
-    if getattr(args, "coordinator", None) and not jax.distributed.is_initialized():
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives
-        jax.distributed.initialize(coordinator_address=args.coordinator,
-                                   num_processes=args.num_processes, process_id=args.process_id)
-    # settings of JAX's configuration from flags (before the backend starts below)
-    set_matmul_precision(getattr(args, "matmul_precision", DEFAULT_MATMUL_PRECISION))
-    if jax.default_backend() == "cpu":  # starts the backend
-        devices.keep_freed_host_memory()
-    return args
+FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "extra")
 
 
-def run(main, argv: Sequence[str] | None = None) -> None:
+def to_config(args: argparse.Namespace) -> RunConfig:
+    """The :class:`RunConfig` of parsed flags: each shared flag to its field
+    (``--no-progress``: ``progress=False``), every flag the experiment added to
+    ``extra``."""
+    flags = dict(vars(args))
+    progress = None if not flags.pop("no_progress", False) else False
+    fields = {k: v for k, v in flags.items() if k in FIELDS}
+    return RunConfig(**fields, progress=progress, extra={k: v for k, v in flags.items() if k not in FIELDS})
+
+
+def parse(p: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> RunConfig:
+    """``p.parse_args(argv)`` as a :class:`RunConfig`; a setting the configuration refuses
+    ends the program as a bad flag does (message naming the flag, exit code 2)."""
+    args = p.parse_args(argv)
+    try:
+        return to_config(args)
+    except ValueError as e:
+        p.error(as_flags(str(e)))
+
+
+def flag(name: str) -> str:
+    """The command-line flag of setting ``name``: ``resume_anyway`` -> ``--resume-anyway``."""
+    return "--" + name.replace("_", "-")
+
+
+# a setting in a library message: a RunConfig field ``name=VALUE``, or any setting in a
+# resume diff ``name=OLD -> NEW``; not a keyword argument in code (``load('x', download=True)``)
+_SETTING = re.compile(rf"(?<![\w.(])(?<!, )(?:(?P<diff>[a-z][a-z0-9_]*)=(?=[^;\n]*? -> )"
+                      rf"|(?P<name>{'|'.join(sorted(FIELDS, key=len, reverse=True))})=(?P<value>True\b|[^\s,;)]*))")
+
+
+def as_flags(message: str) -> str:
+    """A library message as a command-line user reads it: ``name=VALUE`` becomes
+    ``--name VALUE``, ``name=True`` (or a bare ``name=``) becomes ``--name``."""
+    def replace(m: re.Match) -> str:
+        if m["diff"]:
+            return flag(m["diff"]) + " "
+        return flag(m["name"]) if m["value"] in ("", "True") else f"{flag(m['name'])} {m['value']}"
+
+    return _SETTING.sub(replace, message)
+
+
+def run(main: Callable[[Sequence[str]], object], argv: Sequence[str] | None = None) -> None:
     """Run an experiment's ``main(argv)`` as a command: the errors a user can fix (data
-    not found, corrupt or mismatched files, NaN, an unusable workdir) end the process
-    with their message and exit code 1 instead of a traceback."""
+    not found, corrupt or mismatched files, NaN, an unusable workdir, a missing optional
+    dependency) end the process with their message, settings named by their flags, and
+    exit code 1 instead of a traceback."""
     try:
         main(sys.argv[1:] if argv is None else argv)
-    except (DataNotFoundError, CorruptDataError, CheckpointMismatchError, NonFiniteLossError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (DataNotFoundError, CorruptDataError, CheckpointMismatchError, NonFiniteLossError, OSError,
+            MissingExtraError) as e:
+        print(f"error: {as_flags(str(e))}", file=sys.stderr)
         sys.exit(1)

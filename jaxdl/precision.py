@@ -21,8 +21,8 @@ converts bfloat16 to float32 around its kernels, so on a CPU it is slower (MNIST
 0.26-0.29x the float32 steps/s on 2 cores; README, "Precision on GPUs and TPUs").
 
 The float32 matmul precision (torch: ``torch.set_float32_matmul_precision``) is a
-process-wide setting: :func:`set_matmul_precision`, called once by the CLI's setup
-(``--matmul-precision``).
+process-wide setting: :func:`set_matmul_precision`, called once by
+:func:`jaxdl.runtime.setup` (``RunConfig.matmul_precision``, ``--matmul-precision``).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ class Learner:
     step knows, which stops XLA from updating in place (measured: the 5-layer MLP at
     batch 64 goes from 1.7 to 2.35 ms a step on 2 CPU cores), so it is off by default.
     Constructing a Learner changes no process-wide setting: for the experiments' CPU
-    speed call :func:`jaxdl.devices.keep_freed_host_memory` once (``jaxdl.cli.setup`` does).
+    speed call :func:`jaxdl.runtime.keep_freed_host_memory` once (:func:`jaxdl.runtime.setup` does).
     ``precision="bf16"``: mixed precision (torch: ``torch.autocast(dtype=torch.bfloat16)``
     in the loop): the forward and backward pass compute in bfloat16, parameters,
     optimizer state, losses and BatchNorm statistics stay float32 (:mod:`jaxdl.precision`).
@@ -252,7 +252,7 @@ def evaluate(learner: Learner, state: TrainState, loader) -> dict:
     if multi and getattr(loader, "process_count", 1) != jax.process_count():
         raise ValueError(f"this loader feeds every example to each of the {jax.process_count()} processes, so "
                          "evaluation would count them all several times; build it with this process's slice: "
-                         "jaxdl.experiment.eval_loader(dataset) or DataLoader(..., pad_last=True, "
+                         "jaxdl.harness.eval_loader(dataset) or DataLoader(..., pad_last=True, "
                          "process_index=jax.process_index(), process_count=jax.process_count())")
     if getattr(loader, "process_count", 1) > 1 and not masked:
         raise ValueError("this multi-process loader drops the last partial batch, so evaluation would miss "
@@ -358,8 +358,7 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
             raise NonFiniteLossError(
                 f"loss or gradients became NaN/Inf at step {bad[0]} (epoch {epoch}; {len(bad)} bad "
                 "steps). Nothing of this epoch was saved: the last checkpoint before it is intact; "
-                "lower the learning rate, check the data, or pass skip_nonfinite=True "
-                "(--skip-nonfinite) to skip such steps.")
+                "lower the learning rate, check the data, or pass skip_nonfinite=True to skip such steps.")
         logs["skipped_steps"] = len(bad)
         logs["epoch_time_s"] = t1 - t0
         if t_warm is not None and seen > seen_warm:
@@ -409,7 +408,8 @@ class EarlyStopping:
     def on_epoch_end(self, epoch: int, state: TrainState, logs: dict) -> bool:
         if self.monitor not in logs:
             raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which this run does not log ({sorted(logs)}): "
-                           "give fit a val_loader on a validation split (never the test set), e.g. --val-size")
+                           "give fit a val_loader on a validation split (never the test set), e.g. val_size= "
+                           "in the run configuration")
         value = logs[self.monitor]
         better = self.best is None or (value < self.best - self.min_delta if self.mode == "min"
                                        else value > self.best + self.min_delta)

@@ -65,8 +65,8 @@ def test_cifar10_experiment_runs_on_fixture(tmp_path):
     assert (tmp_path / "run" / "test_images.png").is_file()
     # the reported accuracy is the trained model's on the 10 test images, normalised to [-1, 1] as in training
     x, y = load("cifar10", tmp_path / "data").test.arrays
-    pred = np.asarray(out["learner"].predict(out["state"], (x - 0.5) / 0.5)).argmax(1)
-    assert out["test_accuracy"] == np.mean(pred == y) and out["selected_on"] == "last"
+    pred = np.asarray(out.learner.predict(out.state, (x - 0.5) / 0.5)).argmax(1)
+    assert out.metrics["test_accuracy"] == np.mean(pred == y) and out.metrics["selected_on"] == "last"
     cm = np.array(json.loads((tmp_path / "run" / "metrics.json").read_text())["confusion_matrix"])
     assert cm.sum() == 10 and np.trace(cm) == np.sum(pred == y)
     assert cm.sum(axis=1).tolist() == np.bincount(y, minlength=10).tolist()  # rows: the true labels
@@ -75,9 +75,12 @@ def test_cifar10_experiment_runs_on_fixture(tmp_path):
 
 def test_cifar10_experiment_without_data_exits_with_the_recipe(tmp_path, monkeypatch, capsys):
     from experiments import cifar10
+    from jaxdl import cli
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("JAXDL_DATA", raising=False)
     with pytest.raises(SystemExit) as e:
-        cifar10.main(["--workdir", str(tmp_path / "run")])
-    assert "--download" in str(e.value.code) and "cifar-10-batches-py" in str(e.value.code)
+        cli.run(cifar10.main, ["--workdir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "--download" in err and "cifar-10-batches-py" in err
+    assert "--data-dir DIR" in err and "data_dir=" not in err  # settings named by their flags

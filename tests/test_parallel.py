@@ -91,17 +91,18 @@ def test_dropout_model_two_processes_equal_one_process(tmp_path):
 
 
 EVALUATE = r"""
-import argparse, json, sys
+import json, sys
 import jax, numpy as np
 from flax import nnx
-from jaxdl import cli, data, losses, optim
+from jaxdl import data, losses, optim, runtime
+from jaxdl.config import RunConfig
 from jaxdl.data import ArrayDataset, DataLoader
 from jaxdl.models import MLP
 from jaxdl.parallel import for_mode
 from jaxdl.train import Learner, evaluate
 n, port = int(sys.argv[1]), sys.argv[2]
-cli.setup(argparse.Namespace(coordinator=f"127.0.0.1:{port}" if n > 1 else None, num_processes=n,
-                             process_id=int(sys.argv[3])))
+runtime.setup(RunConfig(coordinator=f"127.0.0.1:{port}" if n > 1 else None, num_processes=n,
+                        process_id=int(sys.argv[3])))
 ds = data.load("mnist_5k")
 test = ArrayDataset(*ds.test[:999])  # 999 examples: divides neither the batch (100) nor 2 processes
 learner = Learner(MLP([784, 64, 10], dropout=0.5, rngs=nnx.Rngs(params=0, dropout=1)), losses.cross_entropy,

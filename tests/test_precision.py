@@ -29,7 +29,7 @@ from flax import nnx
 
 import jaxdl.models as M
 import torch_reference as T
-from jaxdl import cli, interop, losses, optim
+from jaxdl import cli, interop, losses, optim, runtime
 from jaxdl import precision as P
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.layers import BatchNorm, LayerNorm
@@ -181,16 +181,15 @@ def test_bad_precision_names_are_refused():
 
 
 def test_cli_flags_set_precision_and_matmul_precision():
-    """--precision reaches the namespace experiments pass to Learner; --matmul-precision
-    becomes JAX's process-wide setting once the CLI's setup has run."""
+    """--precision reaches the run configuration experiments pass to Learner;
+    --matmul-precision becomes JAX's process-wide setting once runtime.setup has run."""
     before = jax.config.jax_default_matmul_precision
     p = cli.parser("t: test", epochs=1, batch_size=1, lr=1.0)
     try:
-        args = p.parse_args(["--precision", "bf16", "--matmul-precision", "high"])
-        if hasattr(cli, "setup"):  # the process-wide settings' one setup call
-            cli.setup(args)
-        assert args.precision == "bf16" and jax.config.jax_default_matmul_precision == "high"
-        defaults = p.parse_args([])
+        config = cli.parse(p, ["--precision", "bf16", "--matmul-precision", "high"])
+        runtime.setup(config)
+        assert config.precision == "bf16" and jax.config.jax_default_matmul_precision == "high"
+        defaults = cli.parse(p, [])
         assert defaults.precision == "f32" and defaults.matmul_precision == "highest"
     finally:
         jax.config.update("jax_default_matmul_precision", before)
@@ -210,6 +209,6 @@ def test_bf16_fashion_mnist_accuracy_within_a_point_of_float32(tmp_path):
     for p in ("f32", "bf16"):
         out = mnist_cnn.main(["--dataset", "fashion_mnist", "--epochs", "1", "--precision", p,
                               "--matmul-precision", session, "--workdir", str(tmp_path / p), "--no-progress"])
-        accuracy[p] = out["test_accuracy"]
+        accuracy[p] = out.metrics["test_accuracy"]
     assert accuracy["f32"] >= 0.83, accuracy
     assert abs(accuracy["bf16"] - accuracy["f32"]) <= 0.01, accuracy

@@ -57,10 +57,10 @@ def folder(tmp_path_factory):
     return root
 
 
-def run(folder, workdir, *flags):
+def run(folder, workdir, *flags) -> dict:
     return transfer_learning.main(["--backbone", "alexnet", "--data-dir", str(folder), "--image-size", str(SIZE),
                                    "--epochs", "1", "--batch-size", "4", "--workdir", str(workdir),
-                                   "--no-progress", *flags])
+                                   "--no-progress", *flags]).metrics
 
 
 def notes_alexnet(num_classes):
