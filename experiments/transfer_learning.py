@@ -86,7 +86,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxdl import cli, data, interop, losses, optim, runtime, tree
+from jaxdl import cli, data, extras, interop, losses, optim, runtime, tree
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.data import ArrayDataset, Data, DataLoader, ImageFolder
 from jaxdl.data.image_transforms import imagenet_transform
@@ -174,6 +174,7 @@ def image_folders(args) -> Data:
 
 
 def backbone_transfer(args, config: RunConfig) -> RunResult:
+    torch = extras.torch("the recipe on a torchvision backbone (--backbone; it reads and writes .pth files)")
     folders = image_folders(args)
     model, weights = build_backbone(args)
     say = f"backbone {args.backbone}, weights: {weights}"
@@ -231,8 +232,6 @@ def backbone_transfer(args, config: RunConfig) -> RunResult:
           f"head {', '.join(trained)} trained: {head_moved}")
     workdir = Path(args.workdir)
     torch_file = workdir / "model.pth"
-    import torch
-
     torch.save(interop.to_torch(final), torch_file)  # torchvision's keys, with the new head
     epoch_times = [r["epoch_time_s"] for r in res.history]
     out = dict(res.metrics)
