@@ -44,12 +44,12 @@ import jaxdl.models as M
 import torch_reference as T
 from jaxdl import interop, losses, optim
 from jaxdl.data import ArrayDataset, DataLoader
-from jaxdl.runtime import keep_freed_host_memory
 from jaxdl.precision import (
     DEFAULT_MATMUL_PRECISION,
     MATMUL_PRECISIONS,
     set_matmul_precision,
 )
+from jaxdl.runtime import keep_freed_host_memory
 from jaxdl.train import Learner, fit
 
 RESULTS = Path(__file__).parent / "results"

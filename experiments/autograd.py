@@ -9,7 +9,6 @@ non-scalar ``next_h.backward(v)`` is ``jax.vjp(f, *inputs)[1](v)``.
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -16,8 +16,6 @@ torchvision, cropping before ``Normalize``, pads with black.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 from flax import nnx
 

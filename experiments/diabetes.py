@@ -16,7 +16,6 @@ epochs, seed 0: 77.9%. The epochs are fixed: the last state is tested.
 
 from __future__ import annotations
 
-
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim, runtime

@@ -11,7 +11,6 @@ over samples inside a jitted epoch: same arithmetic, one compiled call per epoch
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,9 +50,9 @@ def train(grad_fn, w0, lr, epochs, log=print, name=""):
     run = jax.jit(lambda w: epoch(grad_fn, w, lr))
     w = jnp.asarray(w0, jnp.float32)
     for e in range(epochs):
-        w, l = run(w)
+        w, loss_value = run(w)
         if e < 3 or e == epochs - 1:
-            log(f"{name} progress: {e} w= {float(w):.6f} loss= {float(l):.6g}")
+            log(f"{name} progress: {e} w= {float(w):.6f} loss= {float(loss_value):.6g}")
     return w
 
 

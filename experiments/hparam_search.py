@@ -68,7 +68,7 @@ def search(learner: Learner, values, train_loader, val_loader, epochs: int, vmap
     else:  # one trial at a time, same arithmetic
         one_step, one_eval = jax.jit(learner._train_step), jax.jit(learner._eval_step)
         per_trial = lambda f: lambda s, b: jax.tree.map(lambda *xs: jnp.stack(xs), *[
-            f(jax.tree.map(lambda a: a[i], s), b) for i in range(len(values))])
+            f(jax.tree.map(lambda a, i=i: a[i], s), b) for i in range(len(values))])
         step, evaluate = per_trial(one_step), per_trial(one_eval)
     for epoch in range(epochs):
         for batch in train_loader.epoch(epoch):
@@ -76,7 +76,8 @@ def search(learner: Learner, values, train_loader, val_loader, epochs: int, vmap
     correct, loss_sum, n = 0, 0, 0
     for batch in val_loader:
         m = evaluate(state, batch)
-        correct, loss_sum, n = correct + np.asarray(m["correct"]), loss_sum + np.asarray(m["loss"]) * int(m["n"][0]), n + int(m["n"][0])
+        size = int(m["n"][0])
+        correct, loss_sum, n = correct + np.asarray(m["correct"]), loss_sum + np.asarray(m["loss"]) * size, n + size
     return correct / n, loss_sum / n, state
 
 
@@ -105,18 +106,22 @@ def main(argv=None) -> RunResult:
     order = np.argsort(-acc)
     rows = [f"| {i + 1} | {values[k][0]:.2e} | {values[k][1]:.3f} | {loss[k]:.4f} | {100 * acc[k]:.2f}% |"
             for i, k in enumerate(order)]
-    table = "\n".join(["| rank | learning rate | momentum | val loss | val accuracy |", "|---:|---:|---:|---:|---:|", *rows])
+    table = "\n".join(["| rank | learning rate | momentum | val loss | val accuracy |", "|---:|---:|---:|---:|---:|",
+                       *rows])
     print(table)
-    print(f"{len(values)} trials x {config.epochs} epochs in {wall:.1f} s ({'one after another' if sequential else 'vmapped'})")
+    how = "one after another" if sequential else "vmapped"
+    print(f"{len(values)} trials x {config.epochs} epochs in {wall:.1f} s ({how})")
     Path(config.workdir).mkdir(parents=True, exist_ok=True)
     Path(config.workdir, "results.md").write_text(table + "\n")
     best = int(order[0])
     test = evaluate(learner, jax.tree.map(lambda a: a[best], states), DataLoader(ds.test, 1000))  # once
     print(f"chosen on validation: lr {values[best][0]:.2e}, momentum {values[best][1]:.3f}; its test accuracy "
           f"{100 * test['accuracy']:.2f}% (test loss {test['loss']:.4f})")
-    return finish(config, {"trials": [{"lr": v[0], "momentum": v[1], "val_accuracy": float(a), "val_loss": float(l)}
-                                      for v, a, l in zip(values, acc, loss)],
-                           "best": {"lr": values[best][0], "momentum": values[best][1], "val_accuracy": float(acc[best])},
+    trials = [{"lr": v[0], "momentum": v[1], "val_accuracy": float(a), "val_loss": float(vl)}
+              for v, a, vl in zip(values, acc, loss)]
+    return finish(config, {"trials": trials,
+                           "best": {"lr": values[best][0], "momentum": values[best][1],
+                                    "val_accuracy": float(acc[best])},
                            "selected_on": "val", "test_accuracy": test["accuracy"], "test_loss": test["loss"],
                            "wall_s": wall})
 

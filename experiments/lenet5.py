@@ -7,7 +7,6 @@ The notes give no training recipe: SGD lr 0.01 momentum 0.9, batch 64, 3 epochs.
 
 from __future__ import annotations
 
-
 import numpy as np
 from flax import nnx
 

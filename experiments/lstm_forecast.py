@@ -114,7 +114,8 @@ def main(argv=None) -> RunResult:
     metrics.update(test_rmse=rmse, forecast=pred.tolist(), actual=test_part.tolist(), future=future.tolist(),
                    future_months=[str(m.date()) for m in future_months])
     if jax.process_index() == 0:
-        keys = ("selected_on", "selected_epoch", "val_loss", "test_rmse", "forecast", "actual", "future", "future_months")
+        keys = ("selected_on", "selected_epoch", "val_loss", "test_rmse", "forecast", "actual", "future",
+                "future_months")
         write_json(Path(config.workdir, "forecast.json"), {k: metrics[k] for k in keys})
         path = Path(config.workdir, "metrics.json")  # the test figure next to selected_on
         write_json(path, {**json.loads(path.read_text()), "test_rmse": rmse})

@@ -13,7 +13,6 @@ logit, as in the notes' ``forward`` (train mode only).
 
 from __future__ import annotations
 
-
 import numpy as np
 from flax import nnx
 

@@ -10,7 +10,6 @@ part of the checkpoint and are what the test accuracy uses.
 
 from __future__ import annotations
 
-
 import numpy as np
 from flax import nnx
 

@@ -9,7 +9,6 @@ The course's recipe (notes 000): 5 epochs, batch 10, Adam lr 1e-3, torch.manual_
 
 from __future__ import annotations
 
-
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim, runtime

@@ -15,7 +15,6 @@ selected: the last state is tested. ``--val-size`` holds out part of the trainin
 
 from __future__ import annotations
 
-
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim, runtime

@@ -10,7 +10,6 @@ The batch is one fixed set of training examples, fed ``--epochs`` times through 
 
 from __future__ import annotations
 
-
 from flax import nnx
 
 from jaxdl import cli, data, losses, optim, runtime

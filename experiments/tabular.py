@@ -13,7 +13,6 @@ epochs (the course feeds the whole table each step for 300 epochs).
 
 from __future__ import annotations
 
-
 import numpy as np
 from flax import nnx
 

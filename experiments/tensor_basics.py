@@ -10,7 +10,6 @@ global seed; ``view``/``reshape`` are both ``reshape``; ``size()`` is ``.shape``
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -42,7 +42,8 @@ def main(argv=None) -> RunResult:
     p.add_argument("--finetune-size", type=cli.positive_int, default=100, help="training examples of task B")
     p.add_argument("--finetune-epochs", type=cli.positive_int, default=10)
     p.add_argument("--finetune-lr", type=cli.positive_float, default=1e-3)
-    p.add_argument("--freeze", nargs="+", default=[r"conv"], help="regular expressions of the parameter paths to freeze")
+    p.add_argument("--freeze", nargs="+", default=[r"conv"],
+                   help="regular expressions of the parameter paths to freeze")
     config = cli.parse(p, argv)
     runtime.setup(config)
     seed, freeze, finetune_epochs = config.seed, config.extra["freeze"], config.extra["finetune_epochs"]

@@ -41,7 +41,8 @@ def main(argv=None) -> RunResult:
                    help="run the frozen backbone once over the images and train the head on the features")
     p.add_argument("--image-size", type=cli.positive_int, default=None,
                    help="CenterCrop size (default 224, inception_v3 299); Resize scaled with it (256/224)")
-    p.add_argument("--num-workers", type=int, default=2, help="image decoding processes (0: in this process)")
+    p.add_argument("--num-workers", type=cli.nonnegative_int, default=2,
+                   help="image decoding processes (0: in this process)")
     # stacks of 32 batches of 224x224 images would hold 600 MB at once: one step per call through the backbone
     p.set_defaults(steps_per_call=None)
     args = p.parse_args(argv)

@@ -44,6 +44,16 @@ def positive_int(text: str) -> int:
     return v
 
 
+def nonnegative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
 def positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -120,7 +130,7 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     multi = p.add_argument_group("multi-host (jax.distributed; one process per host or GPU)")
     multi.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, e.g. 10.0.0.1:1234")
     multi.add_argument("--num-processes", type=positive_int, default=1)
-    multi.add_argument("--process-id", type=int, default=0)
+    multi.add_argument("--process-id", type=nonnegative_int, default=0)
     return p
 
 

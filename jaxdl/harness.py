@@ -38,7 +38,7 @@ import optax
 from flax import nnx
 
 from jaxdl import metrics, plots, runtime
-from jaxdl.checkpoint import CheckpointMismatchError, Checkpointer
+from jaxdl.checkpoint import Checkpointer, CheckpointMismatchError
 from jaxdl.config import RunConfig, resume_conflicts
 from jaxdl.data import Data, DataLoader
 from jaxdl.layers import count_params
@@ -112,10 +112,15 @@ def finish(config: RunConfig, metrics: dict, log: Log = print, *, name: str | No
     workdir = run_dir(config)
     write_json(workdir / "metrics.json", {**metrics, "config": config.to_dict()})
     if history:
-        write_json(workdir / "history.json", list(history))
-        plots.curves(list(history), workdir / "curves.png", title=name or "")
+        write_history(workdir, history, name or "")
     log(f"wrote {workdir / 'metrics.json'}" + (", history.json, curves.png" if history else ""))
     return RunResult(metrics, list(history), state, learner)
+
+
+def write_history(workdir: Path, history: Sequence[dict], name: str) -> None:
+    """``history.json`` and ``curves.png`` (the loss and accuracy curves, titled ``name``)."""
+    write_json(workdir / "history.json", list(history))
+    plots.curves(list(history), workdir / "curves.png", title=name)
 
 
 def eval_loader(dataset, batch_size: int = 1000, num_workers: int = 0) -> DataLoader:
@@ -247,8 +252,7 @@ def write_outputs(workdir: Path, out: dict[str, Any], history: History, data: Da
                                                         for c, a in zip(data.classes, metrics.recall(cm))))
         lines.append(report)
     if history.rows and primary:
-        plots.curves(history.rows, workdir / "curves.png", title=name)
-        write_json(workdir / "history.json", history.rows)
+        write_history(workdir, history.rows, name)
     if out["steady_examples_per_s"]:
         lines.append(f"steady-state training throughput: {out['steady_examples_per_s']:.0f} examples/s")
     if primary:

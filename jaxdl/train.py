@@ -24,7 +24,8 @@ import json
 import math
 import sys
 import time
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import flax.struct
 import jax
@@ -33,8 +34,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxdl import metrics as M
-from jaxdl import precision as P
+from jaxdl.metrics import TASKS, confusion_matrix, predict_labels
+from jaxdl.precision import Policy, full_precision_mask, policy
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -79,20 +80,30 @@ class Learner:
     ``precision="bf16"``: mixed precision (torch: ``torch.autocast(dtype=torch.bfloat16)``
     in the loop): the forward and backward pass compute in bfloat16, parameters,
     optimizer state, losses and BatchNorm statistics stay float32 (:mod:`jaxdl.precision`).
+
+    Args:
+        model: the Flax NNX model; its current weights are the initial state.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar`` (:mod:`jaxdl.losses`).
+        optimizer: an optax transformation (:mod:`jaxdl.optim`: torch's SGD, Adam, AdamW).
+        task: ``'multiclass'``, ``'binary'``, ``'binary_probs'`` or ``'regression'``.
+        num_classes: classes of the confusion matrix the eval step accumulates (None: none).
+        skip_nonfinite: leave the state unchanged on a NaN/Inf step instead of stopping.
+        parallel: a :class:`jaxdl.parallel.DataParallel` to shard batches over devices, or None.
+        precision: ``'f32'`` or ``'bf16'`` (or a :class:`jaxdl.precision.Policy`).
     """
 
     def __init__(self, model: nnx.Module, loss_fn: LossFn, optimizer: optax.GradientTransformation,
                  *, task: str = "multiclass", num_classes: int | None = None,
-                 skip_nonfinite: bool = False, parallel=None, precision: str | P.Policy = "f32"):
-        if task not in M.TASKS:
-            raise ValueError(f"task must be one of {M.TASKS}, got {task!r}")
+                 skip_nonfinite: bool = False, parallel=None, precision: str | Policy = "f32"):
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if task.startswith("binary"):
             num_classes = 2 if num_classes is None else num_classes
         self.task, self.num_classes, self.skip_nonfinite = task, num_classes, skip_nonfinite
         self.parallel = parallel  # a jaxdl.parallel.DataParallel, or None for one device
         self.loss_fn, self.tx = loss_fn, optimizer
         model.train()
-        self.policy, self._full_precision = P.policy(precision), P.full_precision_mask(model)
+        self.policy, self._full_precision = policy(precision), full_precision_mask(model)
         if parallel is not None:
             parallel.prepare(model)  # BatchNorm statistics: global or per replica
         self.graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -127,7 +138,7 @@ class Learner:
         n = outputs.shape[0]
         m = {"loss": loss, "n": jnp.asarray(n, jnp.int32) if mask is None else jnp.sum(mask, dtype=jnp.int32)}
         if self.task != "regression":
-            preds = M.predict_labels(outputs, self.task)
+            preds = predict_labels(outputs, self.task)
             hit = preds == y.reshape(n).astype(preds.dtype)
             m["correct"] = jnp.sum(hit if mask is None else hit & mask).astype(jnp.int32)
         return m
@@ -195,7 +206,7 @@ class Learner:
             loss = jnp.sum(jnp.where(mask, each, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
         m = self._batch_metrics(loss, outputs, y, mask)
         if self.num_classes:
-            m["confusion"] = M.confusion_matrix(y, M.predict_labels(outputs, self.task), self.num_classes, mask)
+            m["confusion"] = confusion_matrix(y, predict_labels(outputs, self.task), self.num_classes, mask)
         return m
 
 
@@ -218,7 +229,7 @@ class History:
         return json.dumps(self.rows, indent=1)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[dict]) -> "History":
+    def from_rows(cls, rows: Iterable[dict]) -> History:
         return cls([dict(r) for r in rows])
 
 
@@ -246,7 +257,17 @@ def evaluate(learner: Learner, state: TrainState, loader) -> dict:
     A ``DataLoader(..., pad_last=True)`` ends each batch with its padding mask, which
     the eval step applies: every example counts exactly once, in any number of
     processes. A multi-process loader without it (it drops the last partial batch) is
-    refused."""
+    refused.
+
+    Args:
+        learner: the :class:`Learner` whose eval step runs.
+        state: the train state to evaluate.
+        loader: the batches, e.g. a ``DataLoader(..., pad_last=True)``.
+
+    Returns:
+        ``{"loss", "accuracy" (not for regression), "confusion" (with num_classes)}``
+        over every example.
+    """
     masked = getattr(loader, "pad_last", False)
     multi = learner.parallel is not None and learner.parallel.multi_process
     if multi and getattr(loader, "process_count", 1) != jax.process_count():
@@ -314,6 +335,23 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
     of ``steps_per_call`` full batches go to the device stacked and train in one
     compiled call (``Learner.train_steps``, a ``lax.scan``); the rest of the epoch (and
     every batch when ``steps_per_call=1`` or under data parallelism) one step per call.
+
+    Args:
+        learner: the model, loss and optimizer with their compiled steps.
+        state: the train state to start from (``learner.init_state()`` or a checkpoint's).
+        train_loader: the training batches; ``train_loader.epoch(e)`` gives epoch ``e``'s.
+        epochs: the last epoch to train (1-based).
+        val_loader: batches evaluated after every epoch (``val_*`` logs), or None.
+        start_epoch: the epochs already trained (a resumed run).
+        callbacks: ``on_epoch_end(epoch, state, logs)`` hooks; one returning True stops.
+        history: the logs so far (a resumed run's), extended in place.
+        progress: a progress bar (None: when stderr is a terminal).
+        log: where each epoch's line goes (None: nowhere).
+        log_every: log every this many epochs (and the first and last).
+        steps_per_call: training steps per compiled call (1: one per call).
+
+    Returns:
+        ``(state, history)``: the trained state and one dict of logs per epoch.
     """
     if epochs < 1 or start_epoch < 0:
         raise ValueError(f"epochs must be >= 1 and start_epoch >= 0, got {epochs}, {start_epoch}")

@@ -1,13 +1,18 @@
-"""Session-wide test settings.
+"""Session-wide test settings and shared fixtures.
 
 ``--matmul-precision {default,high,highest}`` (default ``highest``) sets JAX's float32
 matmul/convolution precision once for the session (jaxdl.precision.set_matmul_precision),
 so that on a GPU (TensorFloat-32 otherwise) or a TPU (one bfloat16 pass otherwise) the
 parity tests compare with torch's float32 at their 1e-5 tolerances. The CPU computes
-float32 whatever the setting. On a GPU, torch's TensorFloat-32 follows the same setting.
+float32 whatever the setting. On a GPU, torch's TensorFloat-32 follows the same setting
+in the tests that compare with torch (they import torch; this file never does).
 """
 
-import torch
+import http.server
+import sys
+import threading
+
+import pytest
 
 from jaxdl.precision import (
     DEFAULT_MATMUL_PRECISION,
@@ -22,7 +27,54 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    precision = config.getoption("--matmul-precision")
-    set_matmul_precision(precision)
-    # torch's side of a GPU comparison at the same precision: TensorFloat-32 only below 'highest'
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision != "highest"
+    set_matmul_precision(config.getoption("--matmul-precision"))
+
+
+def pytest_collection_finish(session):
+    """torch's side of a GPU comparison at the same precision (TensorFloat-32 only below
+    'highest'), set when a collected test module imported torch."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        precision = session.config.getoption("--matmul-precision")
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision != "highest"
+
+
+class RangeHandler(http.server.BaseHTTPRequestHandler):
+    files: dict = {}
+    log: list = []
+    drop_after: int | None = None  # bytes sent before the connection is cut (first request only)
+
+    def do_GET(self):
+        name = self.path.lstrip("/")
+        body = self.files.get(name)
+        rng = self.headers.get("Range")
+        self.log.append((name, rng))
+        if body is None:
+            self.send_error(404)
+            return
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        chunk = body[start:]
+        if type(self).drop_after is not None:
+            chunk, type(self).drop_after = chunk[: type(self).drop_after], None
+            self.wfile.write(chunk)
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(chunk)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """A loopback HTTP server for downloads: ``(base URL, handler)``; put files in
+    ``handler.files[name]``; ``handler.log`` lists the requests (name, Range header)."""
+    RangeHandler.files, RangeHandler.log, RangeHandler.drop_after = {}, [], None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", RangeHandler
+    httpd.shutdown()

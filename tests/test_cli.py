@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _parser():
     p = cli.parser("t: test", epochs=3, batch_size=8, lr=0.1, datasets=["mnist_5k", "mnist"])
     p.add_argument("--momentum", type=cli.nonnegative_float, default=0.9)
-    p.add_argument("--num-workers", type=int, default=2)
+    p.add_argument("--num-workers", type=int, default=2)  # as an experiment may write it, unchecked
     return p
 
 

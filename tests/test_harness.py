@@ -94,7 +94,8 @@ def test_with_val_size_the_best_validation_epoch_is_tested(tmp_path, evaluated):
         assert ck.best_epoch() == best
         state, _ = ck.restore(learner.init_state(), which="best")
     again = train.evaluate(learner, state, data.DataLoader(ds.test, 1000))
-    assert out.metrics["test_accuracy"] == again["accuracy"] and out.metrics["test_loss"] == pytest.approx(again["loss"], rel=1e-6)
+    assert out.metrics["test_accuracy"] == again["accuracy"]
+    assert out.metrics["test_loss"] == pytest.approx(again["loss"], rel=1e-6)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert (metrics["selected_on"], metrics["selected_epoch"]) == ("val", best)
 

@@ -29,9 +29,11 @@ CASES = {
     "mse": (losses.mse_loss, torch.nn.functional.mse_loss,
             lambda: (RNG.normal(size=(N, 1)).astype(np.float32), RNG.normal(size=(N, 1)).astype(np.float32))),
     "l1": (losses.l1_loss, torch.nn.functional.l1_loss,
-           lambda: (np.r_[RNG.normal(size=N - 1), 0.5].astype(np.float32), np.r_[RNG.normal(size=N - 1), 0.5].astype(np.float32))),
+           lambda: (np.r_[RNG.normal(size=N - 1), 0.5].astype(np.float32),
+                    np.r_[RNG.normal(size=N - 1), 0.5].astype(np.float32))),
     "bce": (losses.bce_loss, torch.nn.functional.binary_cross_entropy,
-            lambda: (np.r_[RNG.uniform(0.01, 0.99, N - 2), 0.0, 1.0].astype(np.float32),  # saturated: torch clamps the log at -100
+            # saturated probabilities: torch clamps the log at -100
+            lambda: (np.r_[RNG.uniform(0.01, 0.99, N - 2), 0.0, 1.0].astype(np.float32),
                      np.r_[RNG.integers(0, 2, N - 2), 1, 0].astype(np.float32))),
     "bce_with_logits": (losses.bce_with_logits_loss, torch.nn.functional.binary_cross_entropy_with_logits,
                         lambda: (np.r_[RNG.normal(size=N - 2) * 3, 60.0, -60.0].astype(np.float32),
@@ -74,3 +76,8 @@ def test_float_labels_for_cross_entropy_are_refused():
 def test_unknown_reduction():
     with pytest.raises(ValueError, match="reduction"):
         losses.mse_loss(jnp.zeros(3), jnp.zeros(3), reduction="avg")
+
+
+def test_labels_of_the_wrong_kind_to_a_loss():
+    with pytest.raises((ValueError, TypeError)):
+        losses.cross_entropy(jnp.zeros((4, 10)), jnp.zeros((4, 10)))

@@ -104,3 +104,9 @@ def test_freeze_is_optax_partition_not_its_back_compat_alias():
     assert "optax.partition(" in src and "multi_transform" not in src
     state = optim.freeze(optim.sgd(0.1), ["b"]).init(jax.tree.map(jnp.asarray, W0))
     assert isinstance(state, optax.PartitionState) and set(state.inner_states) == {"train", "frozen"}
+
+
+def test_unknown_freeze_pattern_lists_parameter_paths():
+    tx = optim.freeze(optim.sgd(0.1), ["features"])
+    with pytest.raises(ValueError, match="fc1.kernel"):
+        tx.init({"fc1": {"kernel": jnp.zeros((2, 2))}})

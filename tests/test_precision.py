@@ -27,19 +27,18 @@ import torch
 import torch.nn.functional as F
 from flax import nnx
 
-import jaxdl.models as M
 import torch_reference as T
-from jaxdl import cli, interop, losses, optim, runtime
-from jaxdl import precision as P
+from jaxdl import cli, interop, losses, models, optim, runtime
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.layers import BatchNorm, LayerNorm
+from jaxdl.precision import full_precision_mask, set_matmul_precision
 from jaxdl.train import Learner
 
 # name: (jaxdl class, torch class, jaxdl loss, torch loss, last layer's torch prefix)
 MODELS = {
-    "ConvolutionalNetwork": (M.ConvolutionalNetwork, T.ConvolutionalNetwork, losses.nll_loss, F.nll_loss, "fc2"),
-    "TinyVGG": (M.TinyVGG, T.TinyVGG, losses.cross_entropy, F.cross_entropy, "classifier.1"),
-    "MNISTClassifier": (M.MNISTClassifier, T.MNISTClassifier, losses.cross_entropy, F.cross_entropy, "layer3"),
+    "ConvolutionalNetwork": (models.ConvolutionalNetwork, T.ConvolutionalNetwork, losses.nll_loss, F.nll_loss, "fc2"),
+    "TinyVGG": (models.TinyVGG, T.TinyVGG, losses.cross_entropy, F.cross_entropy, "classifier.1"),
+    "MNISTClassifier": (models.MNISTClassifier, T.MNISTClassifier, losses.cross_entropy, F.cross_entropy, "layer3"),
 }
 
 
@@ -141,7 +140,7 @@ def _images(n, seed=0):
 
 def test_bf16_keeps_float32_parameters_optimizer_state_and_statistics():
     model = nnx.clone(_model("MNISTClassifier"))
-    mask = P.full_precision_mask(model)
+    mask = full_precision_mask(model)
     assert mask["bn"] == {"scale": True, "bias": True} and mask["ln"] == {"scale": True, "bias": True}
     assert not any(jax.tree.leaves([mask["layer1"], mask["layer2"], mask["layer3"]]))
     learner = Learner(model, losses.cross_entropy, optim.adam(1e-3), precision="bf16")
@@ -177,7 +176,7 @@ def test_bad_precision_names_are_refused():
     with pytest.raises(ValueError, match="precision must be one of"):
         Learner(nnx.clone(_model("ConvolutionalNetwork")), losses.nll_loss, optim.adam(1e-3), precision="fp16")
     with pytest.raises(ValueError, match="matmul precision must be one of"):
-        P.set_matmul_precision("tf32")
+        set_matmul_precision("tf32")
 
 
 def test_cli_flags_set_precision_and_matmul_precision():

@@ -10,7 +10,7 @@ Value-changing ops assume images in [0, 1] (augment before normalising).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from jaxdl.data import sources
+from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.download import default_root
 from jaxdl.data.download import download as fetch_all
-from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.errors import DataNotFoundError
 from jaxdl.data.series import MinMaxScaler
 
@@ -41,7 +41,7 @@ class Data:
     val: ArrayDataset | None = None
     info: dict = dataclasses.field(default_factory=dict)  # scalers, column names, ...
 
-    def map(self, x=None, y=None, *, name: str | None = None, classes=..., keep=None) -> "Data":
+    def map(self, x=None, y=None, *, name: str | None = None, classes=..., keep=None) -> Data:
         """A derived data set: ``x(images)`` / ``y(labels)`` applied to every split, and
         ``keep(labels)`` (a boolean mask) selecting examples, e.g. binary labels
         ``y=lambda l: (l < 3).astype(np.float32)[:, None]`` or 2-pixel padding."""
@@ -57,7 +57,7 @@ class Data:
         return dataclasses.replace(self, name=name or self.name, train=split(self.train), test=split(self.test),
                                    val=split(self.val), classes=self.classes if classes is ... else classes)
 
-    def split_validation(self, size: float | int = 0.1, *, seed: int = 0, stratify: bool = True) -> "Data":
+    def split_validation(self, size: float | int = 0.1, *, seed: int = 0, stratify: bool = True) -> Data:
         """Hold out ``size`` of the training set (a fraction in (0, 1) or a count) as
         ``val``, stratified by label for classification sets (sklearn's
         ``train_test_split(..., stratify=y)``); the test set is untouched."""
@@ -306,7 +306,21 @@ LOADERS: dict[str, Callable[..., Data]] = {
 
 
 def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs) -> Data:
-    """Load a data set of the notes by name (see ``LOADERS``)."""
+    """Load a data set of the notes by name (torch: ``torchvision.datasets.X(root,
+    train=..., transform=ToTensor())``, both splits at once).
+
+    Args:
+        name: one of ``LOADERS``: mnist, mnist_5k, fashion_mnist, cifar10, cifar100, iris,
+            pima, affairs, taxi_fares.
+        data_dir: the folder holding the files, for the sets read from files (None:
+            ``$JAXDL_DATA`` and the usual places).
+        **kwargs: the loader's own options (``download=True``, ``fallback=False``,
+            ``seed``, ``path`` for taxi_fares, ...).
+
+    Returns:
+        A :class:`Data`: ``train`` and ``test`` ArrayDatasets (images NHWC float32 in
+        [0, 1], labels int32), ``classes``, ``source`` and ``info``.
+    """
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
     fn = LOADERS[name]

@@ -69,7 +69,7 @@ REMOTES: dict[str, list[Remote]] = {
 
 
 def default_root() -> Path:
-    """Where downloads go without ``--data-dir``: ``$JAXDL_DATA``, else ``~/.cache/jaxdl``."""
+    """Where downloads go when no ``data_dir`` is given: ``$JAXDL_DATA``, else ``~/.cache/jaxdl``."""
     return Path(os.environ.get("JAXDL_DATA") or Path.home() / ".cache" / "jaxdl")
 
 

@@ -86,6 +86,16 @@ class ImageFolder:
     the file and its class folder; ``on_error='skip'`` instead makes the DataLoader skip
     it with a warning (jaxdl's addition; torch has no such option). Attributes as
     torchvision: ``classes``, ``class_to_idx``, ``samples`` (= ``imgs``), ``targets``.
+
+    Args:
+        root: the folder holding one sub-folder of images per class.
+        transform: applied to each decoded PIL image (:mod:`jaxdl.data.image_transforms`).
+        target_transform: applied to each class index.
+        extensions: the file name endings read (default ``IMG_EXTENSIONS``, any case).
+        is_valid_file: ``path -> bool`` choosing the files instead of ``extensions``.
+        allow_empty: keep class folders without a valid file as classes.
+        loader: ``path -> image`` (default Pillow, ``convert('RGB')``).
+        on_error: ``'raise'`` or ``'skip'`` (a file Pillow cannot decode).
     """
 
     def __init__(self, root: str | os.PathLike, transform: Callable | None = None,

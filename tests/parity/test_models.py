@@ -12,26 +12,26 @@ import pytest
 import torch
 from flax import nnx
 
-import jaxdl.models as M
-from jaxdl import interop
 import torch_reference as T
+from jaxdl import interop, models
 
 # name: (jaxdl factory, torch class, torch input shape, input is an image)
 MODELS = {
-    "LinearRegression": (lambda r: M.LinearRegression(rngs=r), T.LinearRegression, (8, 1), False),
-    "LogisticRegression": (lambda r: M.LogisticRegression(rngs=r), T.LogisticRegression, (8, 1), False),
-    "IrisModel": (lambda r: M.IrisModel(rngs=r), T.IrisModel, (8, 4), False),
-    "WideDeep": (lambda r: M.WideDeep(rngs=r), T.WideDeep, (8, 8), False),
-    "Net": (lambda r: M.Net(rngs=r), T.Net, (4, 1, 28, 28), True),
-    "BinaryANN": (lambda r: M.BinaryANN(rngs=r), T.BinaryANN, (4, 1, 28, 28), True),
-    "MNISTClassifier": (lambda r: M.MNISTClassifier(rngs=r), T.MNISTClassifier, (6, 1, 28, 28), True),
-    "FashionMNISTModel": (lambda r: M.FashionMNISTModel(rngs=r), T.FashionMNISTModel, (4, 1, 28, 28), True),
-    "ConvolutionalNetwork": (lambda r: M.ConvolutionalNetwork(rngs=r), T.ConvolutionalNetwork, (4, 1, 28, 28), True),
-    "LeNet5": (lambda r: M.LeNet5(rngs=r), T.LeNet5, (4, 1, 32, 32), True),
-    "TinyVGG": (lambda r: M.TinyVGG(rngs=r), T.TinyVGG, (4, 1, 28, 28), True),
-    "CifarNet": (lambda r: M.CifarNet(rngs=r), T.CifarNet, (4, 3, 32, 32), True),
-    "CNN": (lambda r: M.CNN(rngs=r), T.CNN, (4, 3, 32, 32), True),
-    "LSTMNetwork": (lambda r: M.LSTMNetwork(rngs=r), T.LSTMNetwork, (12, 1), False),
+    "LinearRegression": (lambda r: models.LinearRegression(rngs=r), T.LinearRegression, (8, 1), False),
+    "LogisticRegression": (lambda r: models.LogisticRegression(rngs=r), T.LogisticRegression, (8, 1), False),
+    "IrisModel": (lambda r: models.IrisModel(rngs=r), T.IrisModel, (8, 4), False),
+    "WideDeep": (lambda r: models.WideDeep(rngs=r), T.WideDeep, (8, 8), False),
+    "Net": (lambda r: models.Net(rngs=r), T.Net, (4, 1, 28, 28), True),
+    "BinaryANN": (lambda r: models.BinaryANN(rngs=r), T.BinaryANN, (4, 1, 28, 28), True),
+    "MNISTClassifier": (lambda r: models.MNISTClassifier(rngs=r), T.MNISTClassifier, (6, 1, 28, 28), True),
+    "FashionMNISTModel": (lambda r: models.FashionMNISTModel(rngs=r), T.FashionMNISTModel, (4, 1, 28, 28), True),
+    "ConvolutionalNetwork": (lambda r: models.ConvolutionalNetwork(rngs=r), T.ConvolutionalNetwork, (4, 1, 28, 28),
+                             True),
+    "LeNet5": (lambda r: models.LeNet5(rngs=r), T.LeNet5, (4, 1, 32, 32), True),
+    "TinyVGG": (lambda r: models.TinyVGG(rngs=r), T.TinyVGG, (4, 1, 28, 28), True),
+    "CifarNet": (lambda r: models.CifarNet(rngs=r), T.CifarNet, (4, 3, 32, 32), True),
+    "CNN": (lambda r: models.CNN(rngs=r), T.CNN, (4, 3, 32, 32), True),
+    "LSTMNetwork": (lambda r: models.LSTMNetwork(rngs=r), T.LSTMNetwork, (12, 1), False),
 }
 
 
@@ -131,13 +131,13 @@ def test_round_trip_is_bit_exact_and_loads_strictly(name):
 def test_from_torch_reads_a_pt_file(tmp_path):
     tm, _, x, _ = make_pair("IrisModel", seed=4)
     torch.save(tm.state_dict(), tmp_path / "iris_model.pt")  # the notes' save
-    jm = interop.from_torch(M.IrisModel(rngs=nnx.Rngs(0)), tmp_path / "iris_model.pt")
+    jm = interop.from_torch(models.IrisModel(rngs=nnx.Rngs(0)), tmp_path / "iris_model.pt")
     np.testing.assert_allclose(np.asarray(jm(jnp.asarray(x))), tm(torch.tensor(x)).detach().numpy(), atol=1e-6)
 
 
 def test_mismatched_state_dict_lists_every_problem_and_changes_nothing():
     tm = T.ConvolutionalNetwork()
-    jm = M.ConvolutionalNetwork(rngs=nnx.Rngs(0))
+    jm = models.ConvolutionalNetwork(rngs=nnx.Rngs(0))
     before = np.asarray(jm.conv1.kernel[...]).copy()
     sd = tm.state_dict()
     sd.pop("fc2.bias")

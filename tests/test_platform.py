@@ -22,17 +22,16 @@ import torch
 import torch.nn.functional as F
 from flax import nnx
 
-import jaxdl.models as M
 import torch_reference as T
-from jaxdl import interop, losses, optim
+from jaxdl import interop, losses, models, optim
 from jaxdl.layers import Conv2d, max_pool2d
 from jaxdl.train import Learner
 
 # name: (jaxdl factory, torch class, NHWC input shape, loss)
 MODELS = {
-    "ConvolutionalNetwork": (M.ConvolutionalNetwork, T.ConvolutionalNetwork, (2, 28, 28, 1), losses.nll_loss),
-    "TinyVGG": (M.TinyVGG, T.TinyVGG, (2, 28, 28, 1), losses.cross_entropy),
-    "CifarNet": (M.CifarNet, T.CifarNet, (2, 32, 32, 3), losses.cross_entropy),
+    "ConvolutionalNetwork": (models.ConvolutionalNetwork, T.ConvolutionalNetwork, (2, 28, 28, 1), losses.nll_loss),
+    "TinyVGG": (models.TinyVGG, T.TinyVGG, (2, 28, 28, 1), losses.cross_entropy),
+    "CifarNet": (models.CifarNet, T.CifarNet, (2, 32, 32, 3), losses.cross_entropy),
 }
 MAX_POOLS = 2  # each of the three models has two 2x2 max-pools
 
@@ -207,7 +206,8 @@ def test_cuda_max_pool_routes_tied_gradients_like_torch():
     r = np.random.default_rng(1).normal(size=yt.shape).astype(np.float32)
     (yt * torch.from_numpy(r)).sum().backward()
     f = lambda x: jnp.sum(max_pool2d(x, 2) * r.transpose(0, 2, 3, 1))
-    mlir = jax.export.export(jax.jit(jax.grad(f)), platforms=["cuda"])(jnp.asarray(x.transpose(0, 2, 3, 1))).mlir_module()
+    x_nhwc = jnp.asarray(x.transpose(0, 2, 3, 1))
+    mlir = jax.export.export(jax.jit(jax.grad(f)), platforms=["cuda"])(x_nhwc).mlir_module()
     assert len(ops(mlir, "select_and_scatter")) == 1 and reshape_max_pools(mlir) == []
     gx = run_as_exported_for("cuda", jax.grad(f), jnp.asarray(x.transpose(0, 2, 3, 1)))
     np.testing.assert_array_equal(np.asarray(gx).transpose(0, 3, 1, 2), xt.grad.numpy())

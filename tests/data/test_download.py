@@ -1,10 +1,9 @@
-"""Downloads against a local HTTP server (never the network): checksum, resume with a
-Range request, retries over mirrors, clear errors, nothing half-written under the real name."""
+"""jaxdl.data.download against a local HTTP server (never the network, tests/conftest.py's
+``server``): checksum, resume with a Range request, retries over mirrors, clear errors,
+nothing half-written under the real name."""
 
 import gzip
 import hashlib
-import http.server
-import threading
 
 import numpy as np
 import pytest
@@ -12,45 +11,6 @@ import pytest
 from jaxdl.data import download as dl
 from jaxdl.data import load
 from jaxdl.data.errors import CorruptDataError
-
-
-class RangeHandler(http.server.BaseHTTPRequestHandler):
-    files: dict = {}
-    log: list = []
-    drop_after: int | None = None  # bytes sent before the connection is cut (first request only)
-
-    def do_GET(self):
-        name = self.path.lstrip("/")
-        body = self.files.get(name)
-        rng = self.headers.get("Range")
-        self.log.append((name, rng))
-        if body is None:
-            self.send_error(404)
-            return
-        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-        self.send_response(206 if rng else 200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        chunk = body[start:]
-        if type(self).drop_after is not None:
-            chunk, type(self).drop_after = chunk[: type(self).drop_after], None
-            self.wfile.write(chunk)
-            self.wfile.flush()
-            self.connection.shutdown(2)
-            return
-        self.wfile.write(chunk)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    RangeHandler.files, RangeHandler.log, RangeHandler.drop_after = {}, [], None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", RangeHandler
-    httpd.shutdown()
 
 
 def _remote(name, body, base):

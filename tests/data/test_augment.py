@@ -12,8 +12,7 @@ import pytest
 import torch
 from sklearn.datasets import load_sample_image
 
-from jaxdl.data import ArrayDataset, DataLoader, load
-from jaxdl.data import augment as A
+from jaxdl.data import ArrayDataset, DataLoader, augment, load
 from torch_reference.vision import models
 
 models()  # makes torchvision importable beside CPU torch
@@ -54,11 +53,11 @@ def _torchvision(name, x_NHWC, m):
 
 def test_op_set_and_magnitude_bins_are_torchvisions():
     space = v2.TrivialAugmentWide._AUGMENTATION_SPACE
-    assert list(space) == list(A.TRIVIAL_AUGMENT_OPS)
-    ours = A.trivial_augment_magnitudes(31)
+    assert list(space) == list(augment.TRIVIAL_AUGMENT_OPS)
+    ours = augment.trivial_augment_magnitudes(31)
     for name, (bins, signed) in space.items():
         theirs = bins(31, 32, 32)
-        assert (name in A._SIGNED) == signed and (theirs is None) == (ours[name] is None), name
+        assert (name in augment._SIGNED) == signed and (theirs is None) == (ours[name] is None), name
         if theirs is not None:  # torch.linspace's float32 differs from the exact values by at most 1 ulp
             np.testing.assert_allclose(ours[name], theirs.float().numpy(), rtol=2.0 ** -23, atol=0, err_msg=name)
 
@@ -67,12 +66,12 @@ GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 EXACT = ("Identity", "Brightness", "Posterize", "Solarize", "Equalize")
 
 
-@pytest.mark.parametrize("name", A.TRIVIAL_AUGMENT_OPS)
+@pytest.mark.parametrize("name", augment.TRIVIAL_AUGMENT_OPS)
 def test_each_op_equals_torchvision_on_real_images(name):
-    table = A.trivial_augment_magnitudes(31)[name]
+    table = augment.trivial_augment_magnitudes(31)[name]
     mags = [0.0] if table is None else [float(table[i]) for i in (1, 10, 20, 30)]
-    mags += [-m for m in mags if m] if name in A._SIGNED else []
-    op = jax.jit(lambda x, m: A.apply_op(x, name, m))
+    mags += [-m for m in mags if m] if name in augment._SIGNED else []
+    op = jax.jit(lambda x, m: augment.apply_op(x, name, m))
     for x in (PHOTOS, DIGITS):
         for m in mags:
             got, want = np.asarray(op(x, m)), _torchvision(name, x, m)
@@ -90,24 +89,41 @@ def test_each_op_equals_torchvision_on_real_images(name):
 
 def test_trivial_augment_draws_only_those_ops_and_all_of_them():
     x = np.repeat(PHOTOS[:1, ::2, ::2], 280, axis=0)  # 24x32
-    fn = A.trivial_augment()
-    augment = jax.jit(fn)
-    out = np.asarray(augment(jax.random.key(0), jnp.asarray(x)))
-    assert np.array_equal(out, np.asarray(augment(jax.random.key(0), jnp.asarray(x))))  # same key, same images
+    fn = augment.trivial_augment()
+    augmented = jax.jit(fn)
+    out = np.asarray(augmented(jax.random.key(0), jnp.asarray(x)))
+    assert np.array_equal(out, np.asarray(augmented(jax.random.key(0), jnp.asarray(x))))  # same key, same images
     found = np.zeros(len(out), bool)
     seen = set()
-    for name, table in A.trivial_augment_magnitudes(31).items():
+    for name, table in augment.trivial_augment_magnitudes(31).items():
         mags = np.zeros(1, np.float32) if table is None else table
-        mags = np.concatenate([mags, -mags]) if name in A._SIGNED else mags
-        cands = np.asarray(jax.jit(jax.vmap(lambda m, name=name: A.apply_op(x[:1], name, m)[0]))(jnp.asarray(mags)))
+        mags = np.concatenate([mags, -mags]) if name in augment._SIGNED else mags
+        apply = jax.jit(jax.vmap(lambda m, name=name: augment.apply_op(x[:1], name, m)[0]))
+        cands = np.asarray(apply(jnp.asarray(mags)))
         close = (np.abs(out[:, None] - cands[None]) > 1e-6).mean(axis=(2, 3, 4)) <= 1e-3  # (images, magnitudes)
         hit = close.any(axis=1)
         found |= hit
         seen |= {name} if hit.any() else set()
     assert found.all()  # every image is one op of the set at one of its magnitudes: no flips, no other strengths
-    assert seen == set(A.TRIVIAL_AUGMENT_OPS)  # 280 draws: every op occurs
+    assert seen == set(augment.TRIVIAL_AUGMENT_OPS)  # 280 draws: every op occurs
     loader = DataLoader(ArrayDataset(x, np.arange(len(x))), len(x), augment=fn)  # as the experiments use it
     batch = np.asarray(next(iter(loader.epoch(1)))[0])
     assert batch.shape == x.shape and 0 <= batch.min() and batch.max() <= 1 and not np.array_equal(batch, out)
     with pytest.raises(ValueError, match="1 or 3 channels"):
-        A.trivial_augment()(jax.random.key(0), jnp.zeros((1, 8, 8, 4)))
+        augment.trivial_augment()(jax.random.key(0), jnp.zeros((1, 8, 8, 4)))
+
+
+def test_augmentations_are_deterministic_and_correct():
+    x = jax.random.uniform(jax.random.key(0), (6, 8, 8, 3))
+    k = jax.random.key(1)
+    flipped = jax.jit(augment.horizontal_flip(1.0))(k, x)
+    np.testing.assert_array_equal(flipped, x[:, :, ::-1])
+    np.testing.assert_array_equal(augment.random_crop(0)(k, x), x)
+    crop = jax.jit(augment.random_crop(2))
+    c = crop(k, x)
+    assert c.shape == x.shape and np.array_equal(c, crop(k, x)) and not np.array_equal(c, x)
+    t = jax.jit(augment.trivial_augment())(k, x)
+    assert t.shape == x.shape and float(t.min()) >= 0 and float(t.max()) <= 1
+    loader = DataLoader(ArrayDataset(np.asarray(x), np.arange(6)), 3, augment=augment.horizontal_flip(1.0))
+    first = next(iter(loader.epoch(0)))[0]
+    np.testing.assert_array_equal(first, np.asarray(x)[:3, :, ::-1])

@@ -9,10 +9,29 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import (autograd, diabetes, fashion_mnist, gradient_descent, hparam_search, iris,
-                         lenet5, linear_regression, logistic_regression, lstm_forecast, mnist_binary, mnist_bn_ln,
-                         mnist_mlp, overfit_batch, regularization, simple_ann, tabular, tensor_basics,
-                         transfer_digits)
+from experiments import (
+    autograd,
+    diabetes,
+    fashion_mnist,
+    gradient_descent,
+    hparam_search,
+    iris,
+    lenet5,
+    linear_regression,
+    logistic_regression,
+    lstm_forecast,
+    mnist_binary,
+    mnist_bn_ln,
+    mnist_mlp,
+    overfit_batch,
+    regularization,
+    simple_ann,
+    tabular,
+    tensor_basics,
+    transfer_digits,
+)
+from jaxdl.data import load
+from tests.data.datasets import write_cifar10
 from torch_reference import IrisModel as TorchIrisModel
 
 FAST = ["--no-progress"]
@@ -46,7 +65,8 @@ def test_gradient_descent_hand_equals_autodiff_and_the_notes_loop(tmp_path):
     for _ in range(100):
         for x, y in zip([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]):
             w -= 0.01 * 2 * x * (x * w - y)
-    assert out.metrics["w_hand"] == pytest.approx(w, abs=1e-5) and out.metrics["w_autograd"] == pytest.approx(w, abs=1e-5)
+    assert out.metrics["w_hand"] == pytest.approx(w, abs=1e-5)
+    assert out.metrics["w_autograd"] == pytest.approx(w, abs=1e-5)
     assert out.metrics["predict_4_hours"] == pytest.approx(8.0, abs=1e-3)
     assert min(out.metrics["grid_mse"]) == pytest.approx(0.0, abs=1e-9)
     assert (tmp_path / "gradient_descent" / "loss_over_w.png").is_file()
@@ -68,7 +88,8 @@ def test_logistic_regression_predictions_of_the_notes(tmp_path):
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_simple_ann_vectorised_equals_the_notes_loops(tmp_path, loss):
     out = run(simple_ann, tmp_path, "--loss", loss)
-    assert out.metrics["grad_max_err"] < 1e-12 and out.metrics["weights_max_err"] < 1e-12 and out.metrics["accuracy"] > 0.9
+    m = out.metrics
+    assert m["grad_max_err"] < 1e-12 and m["weights_max_err"] < 1e-12 and m["accuracy"] > 0.9
 
 
 def test_iris_reaches_29_of_30_and_reloads(tmp_path):
@@ -101,9 +122,11 @@ def test_tabular_taxi_csv_regression(tmp_path):
     n = 400
     lat, lon = 40.73 + rng.normal(0, 0.02, (n, 2)), -73.99 + rng.normal(0, 0.02, (n, 2))
     import pandas as pd
+
     from jaxdl.data.datasets import haversine_km
     dist = haversine_km(lat[:, 0], lon[:, 0], lat[:, 1], lon[:, 1])
-    df = pd.DataFrame({"pickup_datetime": pd.date_range("2010-04-11 00:00", periods=n, freq="37min").strftime("%Y-%m-%d %H:%M:%S UTC"),
+    pickup = pd.date_range("2010-04-11 00:00", periods=n, freq="37min").strftime("%Y-%m-%d %H:%M:%S UTC")
+    df = pd.DataFrame({"pickup_datetime": pickup,
                        "fare_amount": 2.5 + 2.0 * dist, "fare_class": 0, "pickup_longitude": lon[:, 0],
                        "pickup_latitude": lat[:, 0], "dropoff_longitude": lon[:, 1], "dropoff_latitude": lat[:, 1],
                        "passenger_count": rng.integers(1, 5, n)})
@@ -111,7 +134,8 @@ def test_tabular_taxi_csv_regression(tmp_path):
     out = run(tabular, tmp_path, "--csv", str(tmp_path / "NYCTaxiFares.csv"), "--epochs", "30", "--lr", "0.01")
     # the fare is an exact line of the distance (std 3.8: predicting the mean scores 3.8); measured
     # test RMSE 0.44 with the default seed, 0.46-0.83 with seeds 0-2
-    assert out.metrics["test_rmse"] < 1.2 and out.metrics["test_rmse"] == pytest.approx(math.sqrt(out.metrics["test_loss"]))
+    m = out.metrics
+    assert m["test_rmse"] < 1.2 and m["test_rmse"] == pytest.approx(math.sqrt(m["test_loss"]))
     from jaxdl.data import load
     ds = load("taxi_fares", path=tmp_path / "NYCTaxiFares.csv")
     assert ds.info["cat_cols"] == ["Hour", "AMorPM", "Weekday"] and ds.info["cardinalities"][1] == 2
@@ -144,7 +168,8 @@ def test_mnist_mlp_prints_the_notes_test_line_once(tmp_path, capsys):
 
 def test_fashion_mnist_experiment_table(tmp_path):
     out = run(fashion_mnist, tmp_path, "--dataset", "mnist_5k", "--epochs", "1")
-    assert set(out.metrics) >= {"mlp", "cnn"} and "| FashionMNISTModel |" in (tmp_path / "fashion_mnist" / "results.md").read_text()
+    assert set(out.metrics) >= {"mlp", "cnn"}
+    assert "| FashionMNISTModel |" in (tmp_path / "fashion_mnist" / "results.md").read_text()
     for key in ("mlp", "cnn"):  # macro F1 reaches the summary, equal to the run's own metrics.json
         run_metrics = json.loads((tmp_path / "fashion_mnist" / key / "metrics.json").read_text())
         assert out.metrics[key]["f1_macro"] == run_metrics["f1_macro"] and 0 < out.metrics[key]["f1_macro"] <= 1
@@ -164,7 +189,8 @@ def test_lstm_forecast_selects_on_the_year_before_the_test_year(tmp_path):
     from jaxdl.data.datasets import alcohol_sales
 
     out = run(lstm_forecast, tmp_path, "--epochs", "3")
-    assert len(out.metrics["forecast"]) == 12 and len(out.metrics["future"]) == 12 and out.metrics["future_months"][0] == "2019-02-01"
+    m = out.metrics
+    assert len(m["forecast"]) == 12 and len(m["future"]) == 12 and m["future_months"][0] == "2019-02-01"
     assert (tmp_path / "lstm_forecast" / "forecast.png").is_file()
     # recomputed here: the scaler fitted on the months before the last two years only
     v = alcohol_sales().to_numpy().astype(np.float64)
@@ -281,7 +307,38 @@ def test_the_experiment_list_gives_each_summary_as_one_full_line():
                          cwd=Path(experiments.__file__).parent.parent)
     assert out.returncode == 0, out.stderr[-2000:]
     found = summaries()
-    assert len(found) >= 20 and out.stdout.splitlines() == [f"python -m experiments.{m:22s} {s}" for m, s in found.items()]
+    assert len(found) >= 20
+    assert out.stdout.splitlines() == [f"python -m experiments.{m:22s} {s}" for m, s in found.items()]
     for name, summary in found.items():
         doc = __import__(f"experiments.{name}", fromlist=["_"]).__doc__.strip().split("\n")
         assert summary.endswith(".") and (len(doc) == 1 or doc[1] == ""), f"{name}: {summary!r} is not a whole sentence"
+
+
+def test_cifar10_experiment_runs_on_fixture(tmp_path):
+    from experiments import cifar10
+
+    write_cifar10(tmp_path / "data", n_train=20, n_test=10)
+    out = cifar10.main(["--data-dir", str(tmp_path / "data"), "--workdir", str(tmp_path / "run"),
+                        "--epochs", "1", "--no-progress"])
+    assert (tmp_path / "run" / "test_images.png").is_file()
+    # the reported accuracy is the trained model's on the 10 test images, normalised to [-1, 1] as in training
+    x, y = load("cifar10", tmp_path / "data").test.arrays
+    pred = np.asarray(out.learner.predict(out.state, (x - 0.5) / 0.5)).argmax(1)
+    assert out.metrics["test_accuracy"] == np.mean(pred == y) and out.metrics["selected_on"] == "last"
+    cm = np.array(json.loads((tmp_path / "run" / "metrics.json").read_text())["confusion_matrix"])
+    assert cm.sum() == 10 and np.trace(cm) == np.sum(pred == y)
+    assert cm.sum(axis=1).tolist() == np.bincount(y, minlength=10).tolist()  # rows: the true labels
+    assert cm.sum(axis=0).tolist() == np.bincount(pred, minlength=10).tolist()  # columns: the predictions
+
+
+def test_cifar10_experiment_without_data_exits_with_the_recipe(tmp_path, monkeypatch, capsys):
+    from experiments import cifar10
+    from jaxdl import cli
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("JAXDL_DATA", raising=False)
+    with pytest.raises(SystemExit) as e:
+        cli.run(cifar10.main, ["--workdir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "--download" in err and "cifar-10-batches-py" in err
+    assert "--data-dir DIR" in err and "data_dir=" not in err  # settings named by their flags

@@ -15,7 +15,6 @@ from flax import nnx
 from jaxdl import interop
 from jaxdl.data import download
 from jaxdl.models import pretrained, vision
-from tests.test_download import RangeHandler, server  # noqa: F401  (the loopback server fixture)
 from torch_reference.vision import models as torchvision_models
 
 
@@ -31,7 +30,7 @@ def weights():
 
 
 @pytest.fixture
-def hub(tmp_path, monkeypatch, server, weights):  # noqa: F811
+def hub(tmp_path, monkeypatch, server, weights):
     """The torch hub cache in tmp_path; resnet18's URL points at the loopback server."""
     base, handler = server
     _, body, filename = weights

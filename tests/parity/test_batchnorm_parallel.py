@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 import torch_reference as T
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LR = 1.0  # one SGD step: the parameter change is minus the gradient
 
 JAX_SIDE = r"""

@@ -1,0 +1,148 @@
+"""jaxdl.train: ``train_steps`` (k steps in one lax.scan call) and fit's use of it train
+exactly like one train_step call per batch; a NaN/Inf step is reported, or skipped leaving
+the state unchanged; frozen parameters get no gradient computation; evaluation masks the
+padding of an evaluation loader; wrong inputs fail while tracing."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxdl import data, losses, optim
+from jaxdl.data import ArrayDataset, DataLoader, augment
+from jaxdl.layers import Conv2d, Linear, flatten
+from jaxdl.models import MLP, BinaryANN, ConvolutionalNetwork, MNISTClassifier
+from jaxdl.train import Learner, evaluate, fit
+
+
+def _images(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 28, 28, 1)).astype(np.float32), rng.integers(0, 10, n).astype(np.int32)
+
+
+def _leaves_close(a, b, rtol=1e-5, atol=1e-6):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("model", [MNISTClassifier, ConvolutionalNetwork])
+def test_train_steps_equals_step_calls(model):
+    learner = Learner(model(rngs=nnx.Rngs(0)), losses.cross_entropy, optim.adam(1e-3, weight_decay=1e-4))
+    x, y = _images(6 * 16)
+    xs, ys = x.reshape(6, 16, 28, 28, 1), y.reshape(6, 16)
+    one = learner.init_state()
+    per_step = []
+    for i in range(6):
+        one, m = learner.train_step(one, (xs[i], ys[i]))
+        per_step.append(float(m["loss"]))
+    fused, ms = learner.train_steps(learner.init_state(), (xs, ys))
+    np.testing.assert_allclose(np.asarray(ms["loss"]), per_step, rtol=1e-5)
+    assert np.asarray(ms["step"]).tolist() == list(range(6))
+    _leaves_close(fused.params, one.params)
+    _leaves_close(fused.model_state, one.model_state)  # BatchNorm running statistics
+    assert int(fused.step) == int(one.step) == 6
+
+
+@pytest.mark.parametrize("device_resident", [False, True])
+def test_fit_chunked_equals_unchunked(device_resident):
+    """11 batches a epoch (the last one partial), stacks of 4: two train_steps calls and
+    three single steps per epoch, with dropout and augmentation keyed per batch."""
+    x, y = _images(10 * 16 + 5, seed=1)
+    y = (y % 2).astype(np.float32)[:, None]
+    runs = {}
+    for spc in (1, 4):
+        learner = Learner(BinaryANN(rngs=nnx.Rngs(0)), losses.bce_with_logits_loss, optim.sgd(0.05, momentum=0.9),
+                          task="binary")
+        loader = DataLoader((x, y), 16, shuffle=True, seed=3, device_resident=device_resident,
+                            augment=augment.random_crop(padding=2))
+        runs[spc] = fit(learner, learner.init_state(), loader, epochs=2, steps_per_call=spc, log=None)
+    (s1, h1), (s4, h4) = runs[1], runs[4]
+    _leaves_close(s4.params, s1.params)
+    np.testing.assert_allclose(h4["train_loss"], h1["train_loss"], rtol=1e-5)
+    assert h4["train_accuracy"] == h1["train_accuracy"]
+    assert int(s4.step) == int(s1.step) == 22
+
+
+def test_fit_rejects_steps_per_call_below_one():
+    x, y = _images(20)
+    learner = Learner(MNISTClassifier(rngs=nnx.Rngs(0)), losses.cross_entropy, optim.sgd(0.1))
+    state = learner.init_state()
+    with pytest.raises(ValueError, match="steps_per_call must be >= 1"):
+        fit(learner, state, DataLoader((x, y), 4), epochs=1, steps_per_call=0, log=None)
+    assert int(state.step) == 0  # nothing trained, the state is intact
+
+
+def test_skip_nonfinite_leaves_the_state_unchanged_and_default_reports_it():
+    import jax.numpy as jnp
+
+    x = jnp.zeros((4, 28, 28, 1)).at[0, 0, 0, 0].set(jnp.nan)
+    y = jnp.zeros(4, jnp.int32)
+    guarded = Learner(ConvolutionalNetwork(rngs=nnx.Rngs(0)), losses.nll_loss, optim.adam(1e-3), skip_nonfinite=True)
+    s0 = guarded.init_state()
+    before = [np.asarray(a).copy() for a in jax.tree.leaves(s0.params)]
+    s1, m = guarded.train_step(s0, (x, y))
+    assert int(m["nonfinite"]) == 1 and int(s1.step) == 0
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, jax.tree.leaves(s1.params)))
+    plain = Learner(ConvolutionalNetwork(rngs=nnx.Rngs(0)), losses.nll_loss, optim.adam(1e-3))
+    _, m = plain.train_step(plain.init_state(), (x, y))
+    assert int(m["nonfinite"]) == 1  # reported, so fit stops before saving
+
+
+def test_frozen_parameters_get_no_gradient_computation():
+    """Freezing the conv leaves only the forward convolution in the compiled step: the
+    kernel's and the input's gradient convolutions are dropped (the step checks the
+    updates, not the raw gradients, for NaN), as torch skips ``requires_grad=False``."""
+    def step_hlo(freeze):
+        model = nnx.Sequential(Conv2d(3, 32, 3, rngs=nnx.Rngs(0)), jax.nn.relu, flatten,
+                               Linear(32 * 6 * 6, 2, rngs=nnx.Rngs(1)))
+        tx = optim.freeze(optim.sgd(0.1), [r"layers\.0\."]) if freeze else optim.sgd(0.1)
+        learner = Learner(model, losses.cross_entropy, tx)
+        batch = (np.zeros((2, 8, 8, 3), np.float32), np.array([0, 1]))
+        return learner.train_step.lower(learner.init_state(), batch).as_text()
+
+    frozen, full = step_hlo(True), step_hlo(False)
+    assert frozen.count("stablehlo.convolution") + frozen.count("stablehlo.dot_general") < \
+        full.count("stablehlo.convolution") + full.count("stablehlo.dot_general")
+
+
+
+
+def test_wrong_input_to_a_train_step_fails_while_tracing():
+    learner = Learner(ConvolutionalNetwork(rngs=nnx.Rngs(0)), losses.nll_loss, optim.adam(1e-3))
+    with pytest.raises(ValueError, match=r"\(N, 28, 28, 1\)"):
+        learner.train_step(learner.init_state(), (jnp.zeros((4, 1, 28, 28)), jnp.zeros(4, jnp.int32)))
+
+
+def test_masked_evaluation_ignores_padding_and_equals_unpadded():
+    from flax import nnx
+
+    from jaxdl import losses, optim
+    from jaxdl.data import DataLoader
+    from jaxdl.layers import Linear
+    from jaxdl.train import Learner
+
+    test = ArrayDataset(*data.load("mnist_5k").test[:999])
+    learner = Learner(MLP([784, 64, 10], dropout=0.5, rngs=nnx.Rngs(params=0, dropout=1)), losses.cross_entropy,
+                      optim.adam(1e-3), num_classes=10)
+    state = learner.init_state()
+    plain, padded = (evaluate(learner, state, DataLoader(test, 100, pad_last=pad)) for pad in (False, True))
+    np.testing.assert_array_equal(padded["confusion"], plain["confusion"])
+    assert padded["accuracy"] == plain["accuracy"] and np.sum(padded["confusion"]) == 999
+    assert padded["loss"] == pytest.approx(plain["loss"], rel=1e-6)  # measured: 1e-8 apart
+    # rows whose mask is False count nowhere, even NaN ones
+    x, y = test.arrays
+    junk_x = np.concatenate([x[:7], np.full((3, *x.shape[1:]), np.nan, np.float32)])
+    junk_y, mask = np.concatenate([y[:7], y[:3]]), np.arange(10) < 7
+    got, want = learner.eval_step(state, (junk_x, junk_y), mask), learner.eval_step(state, (x[:7], y[:7]))
+    assert (int(got["n"]), int(got["correct"])) == (7, int(want["correct"]))
+    np.testing.assert_array_equal(got["confusion"], want["confusion"])
+    assert float(got["loss"]) == pytest.approx(float(want["loss"]), rel=1e-6)
+    # a regression loss (mean over (N, 1) outputs) masks the same way
+    reg = Learner(Linear(784, 1, rngs=nnx.Rngs(0)), losses.mse_loss, optim.sgd(0.1), task="regression")
+    t = y[:10, None].astype(np.float32)
+    got = reg.eval_step(reg.init_state(), (x[:10].reshape(10, -1), np.where(mask[:, None], t, np.nan)), mask)
+    want = reg.eval_step(reg.init_state(), (x[:7].reshape(7, -1), t[:7]))
+    assert float(got["loss"]) == pytest.approx(float(want["loss"]), rel=1e-6) and int(got["n"]) == 7
+    with pytest.raises(ValueError, match="pad_last=True"):  # a multi-process loader that would drop examples
+        evaluate(learner, state, DataLoader(test, 100, process_index=0, process_count=2))
