@@ -32,6 +32,7 @@ from collections.abc import Iterator
 import jax
 import numpy as np
 
+from jaxdl.data import workers
 from jaxdl.data.errors import SkipRecord
 from jaxdl.data.sampling import BatchPlan
 
@@ -165,7 +166,8 @@ class WorkerStream:
         pipeline = (grain.MapDataset.range(position, _ENDLESS).map(load)
                     .to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
                     .mp_prefetch(grain.multiprocessing.MultiprocessingOptions(
-                        num_workers=num_workers, per_worker_buffer_size=prefetch_factor)))
+                        num_workers=num_workers, per_worker_buffer_size=prefetch_factor),
+                        worker_init_fn=workers.exit_with_parent()))  # no orphans after a kill -9
         self.position, self.busy = position, False
         self._box = [iter(pipeline)]  # the only reference to grain's iterator, dropped on close
         # stop the workers when this stream is dropped, and at interpreter exit while the
