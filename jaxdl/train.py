@@ -39,6 +39,7 @@ from jaxdl import precision as P
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 STEPS_PER_CALL = 32  # fit's default: batches stacked into one train_steps call
+MAX_SKIPPED_FRACTION = 0.5  # skip_nonfinite: an epoch that skipped more of its steps stops the run
 
 
 @flax.struct.dataclass
@@ -300,7 +301,8 @@ def _progress(total: int, desc: str, enabled: bool):
 def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_loader=None,
         start_epoch: int = 0, callbacks: Sequence[Callback] = (), history: History | None = None,
         progress: bool | None = None, log: Callable[[str], None] | None = print,
-        log_every: int = 1, steps_per_call: int = STEPS_PER_CALL) -> tuple[TrainState, History]:
+        log_every: int = 1, steps_per_call: int = STEPS_PER_CALL, start_batch: int = 0,
+        start_metrics: Sequence[dict] = ()) -> tuple[TrainState, History]:
     """Train for epochs ``start_epoch+1 .. epochs`` and return the final state and history.
 
     Each epoch iterates ``train_loader.epoch(e)`` (its order depends on the loader's seed
@@ -314,6 +316,16 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
     of ``steps_per_call`` full batches go to the device stacked and train in one
     compiled call (``Learner.train_steps``, a ``lax.scan``); the rest of the epoch (and
     every batch when ``steps_per_call=1`` or under data parallelism) one step per call.
+    ``start_batch=k`` resumes inside epoch ``start_epoch+1`` at its batch ``k``, the
+    metrics of its first k batches given as ``start_metrics``
+    (:meth:`jaxdl.checkpoint.Checkpointer.resume`). A callback with an
+    ``on_train_steps(epoch, batch, batches_per_epoch, state, batch_metrics)`` method is
+    called after each compiled call (mid-epoch checkpoints).
+
+    With ``learner.skip_nonfinite``, an epoch that skipped more than half of its steps
+    (:data:`MAX_SKIPPED_FRACTION`) stops the run as a NaN/Inf step does without it:
+    what trained is then less than half the data the settings say, and every step
+    skipped means nothing trained at all. Fewer skipped steps are logged with the epoch.
     """
     if epochs < 1 or start_epoch < 0:
         raise ValueError(f"epochs must be >= 1 and start_epoch >= 0, got {epochs}, {start_epoch}")
@@ -322,13 +334,15 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
     history = history or History()
     progress = sys.stderr.isatty() if progress is None else progress
     chunked = steps_per_call > 1 and learner.parallel is None and hasattr(train_loader, "epoch_chunks")
+    step_callbacks = [cb for cb in callbacks if hasattr(cb, "on_train_steps")]
     for epoch in range(start_epoch + 1, epochs + 1):
-        batches, seen, steps, t0 = [], 0, 0, time.perf_counter()
+        first = start_batch if epoch == start_epoch + 1 else 0  # resumed inside this epoch
+        batches, seen, steps, t0 = list(start_metrics) if first else [], 0, 0, time.perf_counter()
         warm_at, t_warm, seen_warm = min(20, max(len(train_loader) // 5, 1)), None, 0
-        bar = _progress(len(train_loader), f"epoch {epoch}/{epochs}", progress and len(train_loader) > 1)
+        bar = _progress(len(train_loader) - first, f"epoch {epoch}/{epochs}", progress and len(train_loader) > 1)
         last_refresh = 0.0
-        calls = (train_loader.epoch_chunks(epoch, steps_per_call) if chunked
-                 else ((False, b) for b in train_loader.epoch(epoch)))
+        calls = (train_loader.epoch_chunks(epoch, steps_per_call, first) if chunked
+                 else ((False, b) for b in (train_loader.epoch(epoch, first) if first else train_loader.epoch(epoch))))
         for stacked, batch in calls:
             if stacked:
                 state, m = learner.train_steps(state, batch)
@@ -338,6 +352,8 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
                 k, n = 1, int(batch[0].shape[0])
             batches.append(m)
             seen, steps = seen + n, steps + k
+            for cb in step_callbacks:  # mid-epoch checkpoints (jaxdl.checkpoint.Checkpointer)
+                cb.on_train_steps(epoch, first + steps, len(train_loader), state, batches)
             if t_warm is None and steps >= warm_at:  # one sync: steady-state timing starts after compilation
                 jax.block_until_ready(m["loss"])
                 t_warm, seen_warm = time.perf_counter(), seen
@@ -354,11 +370,20 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
             bar.close()
         logs = {"epoch": epoch, **_reduce_metrics(batches, "train_")}
         bad = logs.pop("nonfinite_steps", [])
+        total = first + steps
         if bad and not learner.skip_nonfinite:
             raise NonFiniteLossError(
                 f"loss or gradients became NaN/Inf at step {bad[0]} (epoch {epoch}; {len(bad)} bad "
                 "steps). Nothing of this epoch was saved: the last checkpoint before it is intact; "
                 "lower the learning rate, check the data, or pass skip_nonfinite=True to skip such steps.")
+        if bad and len(bad) > MAX_SKIPPED_FRACTION * total:
+            raise NonFiniteLossError(
+                f"epoch {epoch} skipped {len(bad)} of its {total} steps as NaN/Inf under skip_nonfinite=True: "
+                f"{'nothing' if len(bad) == total else 'less than half of it'} trained. Nothing of this epoch "
+                "was saved: the last checkpoint before it is intact; lower the learning rate or check the data.")
+        if bad and log is not None:
+            log(f"epoch {epoch}: skipped {len(bad)} of {total} steps whose loss or gradients were NaN/Inf "
+                "(skip_nonfinite=True)")
         logs["skipped_steps"] = len(bad)
         logs["epoch_time_s"] = t1 - t0
         if t_warm is not None and seen > seen_warm:
