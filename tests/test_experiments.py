@@ -12,7 +12,7 @@ import torch
 from experiments import (autograd, diabetes, fashion_mnist, gradient_descent, hparam_search, iris,
                          lenet5, linear_regression, logistic_regression, lstm_forecast, mnist_binary, mnist_bn_ln,
                          mnist_mlp, overfit_batch, regularization, simple_ann, tabular, tensor_basics,
-                         transfer_learning)
+                         transfer_digits)
 from torch_reference import IrisModel as TorchIrisModel
 
 FAST = ["--no-progress"]
@@ -198,15 +198,15 @@ def test_lstm_forecast_beats_naive_forecasts(tmp_path):
     assert run(lstm_forecast, tmp_path)["test_rmse"] < 1500
 
 
-def test_transfer_learning_freezes_bit_exactly(tmp_path):
-    out = run(transfer_learning, tmp_path, "--epochs", "1", "--finetune-epochs", "2")
+def test_transfer_digits_freezes_bit_exactly(tmp_path):
+    out = run(transfer_digits, tmp_path, "--epochs", "1", "--finetune-epochs", "2")
     assert out.metrics["frozen_unchanged"] and out.metrics["head_trained"]
     assert out.metrics["frozen"] == ["conv1.bias", "conv1.kernel", "conv2.bias", "conv2.kernel"]
 
 
 @pytest.mark.slow
-def test_transfer_learning_readme_result(tmp_path):
-    out = run(transfer_learning, tmp_path)
+def test_transfer_digits_readme_result(tmp_path):
+    out = run(transfer_digits, tmp_path)
     # the README: 100 examples of digits 5-9, fine-tuned head 82.2% vs the same network from scratch 73.2%
     assert out.metrics["finetune_accuracy"] == pytest.approx(0.822, abs=0.015)
     assert out.metrics["scratch_accuracy"] == pytest.approx(0.732, abs=0.015)

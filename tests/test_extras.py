@@ -76,7 +76,7 @@ def weights(tmp_path_factory) -> Path:
 def test_without_torch_the_finder_refuses_it():
     out = _call("import torch")
     assert out == {"error": "ModuleNotFoundError", "message": "No module named 'torch'"}
-    assert _call("import jaxdl, jaxdl.data, jaxdl.harness, jaxdl.models, jaxdl.interop") == {
+    assert _call("import jaxdl, jaxdl.data, jaxdl.harness, jaxdl.models, jaxdl.interop, jaxdl.transfer") == {
         "error": None}  # nothing imports torch on import
 
 

@@ -1,144 +1,132 @@
-"""The notes' transfer-learning recipe on a torchvision backbone (experiments.transfer_learning
---backbone), end to end on a tiny ImageFolder of real Fashion-MNIST images.
-
-* AlexNet at its smallest input (63x63), 3 classes x 4 training images, 1 epoch, through the
-  backbone (DataLoader with a worker process) and with ``--cache-features``: the frozen
-  ``features`` are bit-identical to the seeded backbone's, the head moved, both modes give
-  the same head (measured: bit-identical; the bound allows XLA fusing the two programs
-  differently), ``metrics.json`` has per-class metrics and says the backbone is random,
-  and the saved ``model.pth`` loads into torchvision's alexnet with the notes' classifier
-  (strict), where torch measures the test loss the experiment reported.
-* ``--pretrained PATH`` with a torchvision-format file of a random torchvision alexnet: the
-  features the cache path computes equal torchvision's on the same images.
-* The pieces: FrozenBatchNorm (train mode = BatchNorm's eval mode, statistics never move),
-  frozen gradients not computed by the train step, the flags' errors.
-"""
+"""jaxdl.transfer: each backbone's recipe trains exactly its new head and gives
+``num_classes`` outputs at its smallest input (shapes only, no weights drawn); image
+folders, the ImageNet transform, cached features, the head alone and attached again,
+frozen BatchNorm, and the bit-for-bit check of the frozen part."""
 
 from __future__ import annotations
 
-import argparse
-import json
+import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from flax import nnx
 
-from experiments import transfer_learning
-from jaxdl import data, interop, losses, optim
-from jaxdl.data import DataLoader, ImageFolder, write_image_folder
-from jaxdl.data.image_transforms import imagenet_transform
-from jaxdl.layers import (
-    BatchNorm,
-    Conv2d,
-    FrozenBatchNorm,
-    Identity,
-    Linear,
-    flatten,
-    freeze_batchnorm,
-)
-from jaxdl.models import vision
-from jaxdl.train import Learner, predictions
-from torch_reference.vision import models as torchvision_models
+from jaxdl import data, interop, losses, optim, transfer
+from jaxdl.data import ArrayDataset, Data, write_image_folder
+from jaxdl.layers import BatchNorm, Conv2d, Dropout, FrozenBatchNorm, Linear, flatten, freeze_batchnorm
+from jaxdl.train import Learner
 
-SIZE = 63  # AlexNet's smallest input; the transform resizes to 72 and crops 63
-CLASSES = 3
+
+@pytest.mark.parametrize("name", sorted(transfer.BACKBONES))
+def test_each_recipe_trains_exactly_its_new_head(name):
+    model = nnx.eval_shape(lambda: transfer.build_backbone(name))  # the structure only: no weights drawn
+    head = transfer.new_head(name, 3, seed=1)
+    transfer.replace_head(model, name, head)
+    frozen, trained = transfer.frozen_and_trained(model, name, head)
+    assert frozen and {p.split(".")[0] for p in trained} == {k for k in head if k != "dropout"}
+    model.eval()
+    graphdef, state = nnx.split(model)
+    size = transfer.BACKBONES[name].min_size
+    out = jax.eval_shape(lambda s, x: nnx.merge(graphdef, s)(x), state,
+                         jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32))
+    assert out.shape == (2, 3)
+
+
+def test_a_recipe_that_would_train_part_of_the_backbone_is_refused(monkeypatch):
+    model = nnx.eval_shape(lambda: transfer.build_backbone("alexnet"))
+    head = transfer.new_head("alexnet", 3, seed=1)
+    transfer.replace_head(model, "alexnet", head)
+    partial = dataclasses.replace(transfer.BACKBONES["alexnet"], frozen=(r"features\.layers\.0\.",))
+    monkeypatch.setitem(transfer.BACKBONES, "alexnet", partial)
+    with pytest.raises(ValueError, match="would train.*features.layers.3.kernel.*not only the new head"):
+        transfer.frozen_and_trained(model, "alexnet", head)
+
+
+def test_an_unknown_backbone_lists_the_known_ones():
+    with pytest.raises(ValueError, match="alexnet, inception_v3, resnet18, vgg16"):
+        transfer.recipe("resnet50")
+
+
+def test_the_transform_scales_the_resize_with_the_crop():
+    assert repr(transfer.BACKBONES["alexnet"].transform()).startswith("Compose([Resize(256, bilinear), "
+                                                                      "CenterCrop((224, 224))")
+    assert repr(transfer.BACKBONES["alexnet"].transform(63)).startswith("Compose([Resize(72, bilinear), "
+                                                                        "CenterCrop((63, 63))")
+    assert repr(transfer.BACKBONES["inception_v3"].transform()).startswith("Compose([Resize(342, bilinear)")
+    with pytest.raises(ValueError, match="at least 63x63"):
+        transfer.BACKBONES["alexnet"].transform(32)
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """FOLDER/train (3 classes x 4) and FOLDER/test (3 x 2) of real Fashion-MNIST PNGs."""
+    """train/ (3 classes x 2) and test/ (3 x 1) of real Fashion-MNIST PNGs."""
     fm = data.load("fashion_mnist")
-    fm = fm.map(keep=lambda y: y < CLASSES, classes=fm.classes[:CLASSES])
+    fm = fm.map(keep=lambda y: y < 3, classes=fm.classes[:3])
     root = tmp_path_factory.mktemp("images")
-    write_image_folder(root / "train", fm, per_class=4)
-    write_image_folder(root / "test", fm, split="test", per_class=2)
+    write_image_folder(root / "train", fm, per_class=2)
+    write_image_folder(root / "test", fm, split="test", per_class=1)
     return root
 
 
-def run(folder, workdir, *flags) -> dict:
-    return transfer_learning.main(["--backbone", "alexnet", "--data-dir", str(folder), "--image-size", str(SIZE),
-                                   "--epochs", "1", "--batch-size", "4", "--workdir", str(workdir),
-                                   "--no-progress", *flags]).metrics
+def test_image_folders_read_train_test_and_an_optional_val(folder, tmp_path):
+    ds = transfer.image_folders(folder, "alexnet", 63)
+    assert ds.classes == ["Pullover", "T-shirt_top", "Trouser"] and (len(ds.train), len(ds.test)) == (6, 3)
+    assert ds.val is None and ds.train[0][0].shape == (63, 63, 3) and ds.train[0][0].dtype == np.float32
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "train").symlink_to(folder / "train")
+    with pytest.raises(FileNotFoundError, match="has no test/ folder"):
+        transfer.image_folders(tmp_path / "a", "alexnet")
+    for split in ("train", "test"):
+        (tmp_path / "b" / split).parent.mkdir(exist_ok=True)
+        (tmp_path / "b" / split).symlink_to(folder / split)
+    two = data.load("fashion_mnist").map(keep=lambda y: y < 2, classes=["a", "b"])
+    write_image_folder(tmp_path / "b" / "val", two, per_class=1)
+    with pytest.raises(ValueError, match="val has the classes .*every split needs the same class folders"):
+        transfer.image_folders(tmp_path / "b", "alexnet", 63)
 
 
-def notes_alexnet(num_classes):
-    """torchvision's alexnet with the notes' classifier."""
-    nn = torch.nn
-    model = torchvision_models().alexnet(weights=None)
-    model.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 256), nn.ReLU(),
-                                     nn.Linear(256, num_classes))
-    return model
+class Tiny(nnx.Module):
+    """A frozen part (``features``) and a head (``classifier``), as AlexNet names them."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.features = Linear(4, 3, rngs=rngs)
+        self.classifier = Linear(3, 2, rngs=rngs)
+
+    def __call__(self, x):
+        return self.classifier(jax.nn.relu(self.features(x)))
 
 
-def test_alexnet_recipe_end_to_end_with_and_without_feature_cache(folder, tmp_path):
-    through = run(folder, tmp_path / "through", "--num-workers", "1")
-    cached = run(folder, tmp_path / "cached", "--num-workers", "0", "--cache-features")
-    for out in (through, cached):
-        assert out["frozen_unchanged"] and out["head_trained"]
-        assert out["frozen"] == [f"features.layers.{i}.{p}" for i in (0, 3, 6, 8, 10) for p in ("bias", "kernel")]
-    assert cached["feature_extraction_s"] > 0 and through["feature_extraction_s"] is None
-    # the same head either way (measured: bit-identical)
-    assert sorted(through["head"]) == sorted(cached["head"]) == [
-        f"classifier.layers.{i}.{p}" for i in (1, 3) for p in ("bias", "kernel")]
-    for k, w in through["head"].items():
-        np.testing.assert_allclose(cached["head"][k], w, rtol=1e-5, atol=1e-7, err_msg=k)
-    assert cached["test_loss"] == pytest.approx(through["test_loss"], rel=1e-5)
-
-    for mode in ("through", "cached"):
-        metrics = json.loads((tmp_path / mode / "metrics.json").read_text())
-        assert metrics["backbone_weights"] == "random" and metrics["random_backbone"] is True
-        assert set(metrics["per_class"]) == {"Pullover", "T-shirt_top", "Trouser"}
-        assert all(set(v) == {"precision", "recall", "f1", "support"} and v["support"] == 2
-                   for v in metrics["per_class"].values())
-        assert metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
-
-    # independent of the experiment's own report: the saved torchvision state_dict
-    saved = torch.load(tmp_path / "through" / "model.pth", weights_only=True)
-    seeded = interop.to_torch(vision.alexnet(rngs=nnx.Rngs(0)))  # the backbone --seed 0 builds
-    features = [k for k in seeded if k.startswith("features.")]
-    assert len(features) == 10 and all(torch.equal(saved[k], seeded[k]) for k in features)
-    head0 = nnx.Sequential(*transfer_learning.new_head("alexnet", CLASSES, 1)["classifier"].layers)
-    initial = interop.to_torch(head0)
-    assert all(not torch.equal(saved[f"classifier.{k}"], initial[k]) for k in initial)
-    tv = notes_alexnet(CLASSES)
-    tv.load_state_dict(saved, strict=True)  # torch_flatten: classifier.1 rows in torch's (C, H, W) order
-    tv.eval()
-    test = ImageFolder(folder / "test", transform=imagenet_transform(SIZE, 72))
-    x = torch.from_numpy(np.stack([test[i][0] for i in range(len(test))]).transpose(0, 3, 1, 2))
-    y = torch.tensor(test.targets)
-    with torch.no_grad():
-        torch_loss = torch.nn.functional.cross_entropy(tv(x), y).item()
-    assert torch_loss == pytest.approx(through["test_loss"], rel=1e-5)
+def test_cached_features_are_the_frozen_parts_and_the_model_keeps_its_head():
+    model = Tiny(nnx.Rngs(0))
+    head = {"classifier": model.classifier}
+    x = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    y = np.arange(7, dtype=np.int32) % 2
+    folders = Data("tiny", ArrayDataset(x, y), ArrayDataset(x[:3], y[:3]), ["a", "b"])
+    got = transfer.cached_features(model, head, folders, batch_size=4)
+    np.testing.assert_allclose(got.train.arrays[0], np.asarray(jax.nn.relu(model.features(x))), rtol=1e-6)
+    assert got.test.arrays[0].shape == (3, 3) and got.val is None and list(got.train.arrays[1]) == list(y)
+    assert model.classifier is head["classifier"]  # the head is back in place
 
 
-def test_pretrained_file_gives_torchvisions_features(folder, tmp_path):
-    torch.manual_seed(0)
-    tv = torchvision_models().alexnet(weights=None)
-    path = tmp_path / "alexnet-random.pth"
-    torch.save(tv.state_dict(), path)
-    # the cache path's features: the experiment's backbone, classifier -> Identity, predictions()
-    args = argparse.Namespace(backbone="alexnet", pretrained=str(path), pretrained_cache=False, seed=1,
-                              no_progress=True)
-    model, weights = transfer_learning.build_backbone(args)
-    assert weights == f"file {path}"
-    model.classifier = Identity()
-    extractor = Learner(model, losses.cross_entropy, optim.sgd(0.1))
-    train = ImageFolder(folder / "train", transform=imagenet_transform(SIZE, 72))
-    got, y = predictions(extractor, extractor.init_state(), DataLoader(train, 5, pad_last=True))  # 12 = 5+5+2
-    assert got.shape == (12, 256 * 6 * 6) and list(y) == train.targets
-    x = torch.from_numpy(np.stack([train[i][0] for i in range(len(train))]).transpose(0, 3, 1, 2))
-    tv.classifier = torch.nn.Identity()
-    tv.eval()
-    with torch.no_grad():
-        want = tv(x).numpy().reshape(12, 256, 6, 6).transpose(0, 2, 3, 1).reshape(12, -1)  # torch flattens CHW
-    assert np.abs(want).max() > 0.01
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    # and the experiment runs on it, saying where the weights came from
-    run(folder, tmp_path / "run", "--num-workers", "0", "--cache-features", "--pretrained", str(path))
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["backbone_weights"] == f"file {path}" and metrics["random_backbone"] is False
+def test_the_head_alone_and_attached_again():
+    head = {"dropout": Dropout(0.5, rngs=nnx.Rngs(0)), "fc": Linear(3, 2, rngs=nnx.Rngs(1))}  # inception's
+    alone = transfer.head_model(head)
+    assert isinstance(alone, nnx.Sequential) and alone.layers[1] is head["fc"]
+    assert transfer.head_model({"fc": head["fc"]}) is head["fc"]
+    model = Tiny(nnx.Rngs(0))
+    model.train()
+    trained = nnx.Sequential(Dropout(0.5, rngs=nnx.Rngs(2)), Linear(3, 2, rngs=nnx.Rngs(3)))
+    assert transfer.attach_head(model, head, trained) is model
+    assert model.dropout is trained.layers[0] and model.fc is trained.layers[1]
+    assert model.dropout.deterministic  # in eval mode
+
+
+def test_unchanged_compares_bit_for_bit():
+    before = {"a": {"kernel": np.ones(3, np.float32)}, "b": np.zeros(2, np.float32)}
+    after = {"a": {"kernel": np.ones(3, np.float32)}, "b": np.array([0.0, 1e-30], np.float32)}
+    assert transfer.unchanged(before, after) == {"a.kernel": True, "b": False}
 
 
 def test_frozen_batchnorm_keeps_its_statistics_in_train_mode():
@@ -162,37 +150,3 @@ def test_frozen_batchnorm_keeps_its_statistics_in_train_mode():
     stats = state.model_state["layers"][1]
     np.testing.assert_array_equal(stats["mean"], bn.mean[...])
     np.testing.assert_array_equal(stats["var"], bn.var[...])
-
-
-def test_frozen_parameters_get_no_gradient_computation():
-    """Freezing the conv leaves only the forward convolution in the compiled step: the
-    kernel's and the input's gradient convolutions are dropped (the step checks the
-    updates, not the raw gradients, for NaN), as torch skips ``requires_grad=False``."""
-    def step_hlo(freeze):
-        model = nnx.Sequential(Conv2d(3, 32, 3, rngs=nnx.Rngs(0)), jax.nn.relu, flatten,
-                               Linear(32 * 6 * 6, 2, rngs=nnx.Rngs(1)))
-        tx = optim.freeze(optim.sgd(0.1), [r"layers\.0\."]) if freeze else optim.sgd(0.1)
-        learner = Learner(model, losses.cross_entropy, tx)
-        batch = (np.zeros((2, 8, 8, 3), np.float32), np.array([0, 1]))
-        return learner.train_step.lower(learner.init_state(), batch).as_text()
-
-    frozen, full = step_hlo(True), step_hlo(False)
-    assert frozen.count("stablehlo.convolution") + frozen.count("stablehlo.dot_general") < \
-        full.count("stablehlo.convolution") + full.count("stablehlo.dot_general")
-
-
-def test_bad_flags_are_explained(folder, tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        transfer_learning.main(["--backbone", "alexnet"])
-    assert e.value.code == 2 and "--data-dir" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as e:
-        transfer_learning.main(["--cache-features"])
-    assert e.value.code == 2 and "need --backbone" in capsys.readouterr().err
-    with pytest.raises(FileNotFoundError, match="train/"):
-        run(folder / "train", tmp_path / "w")  # the class folders themselves, not FOLDER
-    with pytest.raises(SystemExit) as e:
-        transfer_learning.main(["--backbone", "alexnet", "--data-dir", str(folder), "--image-size", "32"])
-    assert e.value.code == 2 and "at least 63x63" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as e:
-        transfer_learning.main(["--backbone", "alexnet", "--data-dir", str(folder), "--val-size", "0.2"])
-    assert e.value.code == 2 and "FOLDER/val" in capsys.readouterr().err
