@@ -1,0 +1,127 @@
+"""The loader's batches are the same bit for bit whatever path makes them: arrays gathered
+on the host or on the device, images stored as uint8 and converted on the device, the
+per-record path, stacked for ``train_steps`` or one by one, resumed mid-epoch, sliced
+for several processes, padded. Each case is checked against the batches that commit
+4a30710 (before the device feed) made, as SHA-256 digests, and against NumPy."""
+
+import hashlib
+
+import jax
+import numpy as np
+import pytest
+
+from jaxdl.data import ArrayDataset, DataLoader
+from jaxdl.data import augment as A
+from jaxdl.data.sampling import epoch_layout
+
+N, H, W, C = 53, 4, 3, 2
+
+
+def _data():
+    rng = np.random.default_rng(7)
+    x8 = rng.integers(0, 256, (N, H, W, C), dtype=np.uint8)
+    return x8, x8.astype(np.float32) / 255.0, (np.arange(N) % 5).astype(np.int32)  # as datasets.images_to_float
+
+
+class Records:
+    """A map-style dataset with the same rows: the per-record path."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+# (name, DataLoader keywords, epochs, steps, start)
+CASES = [
+    ("plain", dict(batch_size=8), (0, 1), 1, 0),
+    ("shuffled", dict(batch_size=8, shuffle=True, seed=3), (0, 1, 2), 1, 0),
+    ("stacked", dict(batch_size=8, shuffle=True, seed=3), (1, 2), 3, 0),
+    ("resumed", dict(batch_size=8, shuffle=True, seed=3), (2,), 3, 4),
+    ("drop_last", dict(batch_size=8, shuffle=True, seed=1, drop_last=True), (1, 2), 2, 0),
+    ("padded", dict(batch_size=8, shuffle=True, seed=3, pad_last=True), (1,), 2, 0),
+    ("process0of2", dict(batch_size=8, shuffle=True, seed=3, process_index=0, process_count=2), (1, 2), 2, 0),
+    ("process1of2", dict(batch_size=8, shuffle=True, seed=3, process_index=1, process_count=2), (1,), 2, 1),
+    ("padded1of2", dict(batch_size=8, shuffle=True, seed=3, pad_last=True, process_index=1, process_count=2),
+     (1,), 2, 0),
+    ("augmented", dict(batch_size=8, shuffle=True, seed=3, augment=A.horizontal_flip()), (1, 2), 3, 0),
+    ("augmented_resumed", dict(batch_size=8, shuffle=True, seed=3, augment=A.random_crop(1)), (2,), 2, 3),
+]
+
+# sha256 of every (stacked flag, array dtype, shape, bytes) of the cases above, as the loader of
+# commit 4a30710 gave them from ArrayDataset(float32 images, labels)
+GOLDEN = {
+    "plain": "d7fb2d5dd27734c3267f027478059e86da645f5f93d5eada4d5453d1fa8e6b15",
+    "shuffled": "320a4b8627018178428e6353d7e4cf63f68caef9ba169d7bcc68343243b1dab1",
+    "stacked": "0152caa153a17440d9fb0caf89f82a39cad531e754d2ce9963a68d01497cdf52",
+    "resumed": "b078a7afa40714e4cf63ea7be3b28c4dec02f7973e39f0b87ed5d5c04f6dbe3d",
+    "drop_last": "cf8797bb6003f106933fdcb59e8e2a4072043e77c4d233983ea144158ef4ab67",
+    "padded": "0799da0e26697af3c89c11189c42061d4d90d82b3f49e405f03044ccb0dec838",
+    "process0of2": "594ccdf7c166d18203e493db34e2ccd131f141c22fb273add9ec26fb8d462acb",
+    "process1of2": "66b1000d184db6283fd8adc512e4e42a2b8554027cfb8600fd801d21aea544c4",
+    "padded1of2": "251575a7f0205f37a838ddd15cd15d21740568094e4c65422f1755f62bd7a078",
+    "augmented": "f2ed3b0f3aa812a752f0895f93bb870b951a54a8a5e91138d261ff4246034382",
+    "augmented_resumed": "279827b6b9ada4239c09df8a9f0fd72c11ee356ef318d67a982aa21de6e7c5a2",
+}
+
+
+def _digest(chunks) -> str:
+    h = hashlib.sha256()
+    for stacked, batch in chunks:
+        h.update(b"S" if stacked else b"1")
+        for a in batch:
+            a = np.asarray(a)
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _chunks(loader, epochs, steps, start):
+    return [c for e in epochs for c in loader.epoch_chunks(e, steps, start)]
+
+
+def _numpy_batches(x, y, kw, epoch, start):
+    """The batches of one epoch from sampling.epoch_layout and NumPy fancy-indexing."""
+    process_count = kw.get("process_count", 1)
+    drop_last = kw.get("drop_last", False) or (process_count > 1 and not kw.get("pad_last", False))
+    order, sizes, valid = epoch_layout(N, kw["batch_size"], kw.get("seed", 0), epoch, kw.get("shuffle", False),
+                                       drop_last, kw.get("pad_last", False), kw.get("process_index", 0),
+                                       process_count)
+    bounds = np.cumsum([0, *sizes])
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        out.append((x[order[lo:hi]], y[order[lo:hi]], *(() if valid is None else (valid[lo:hi],))))
+    return out[start:]
+
+
+def test_golden_digests_cover_every_case():
+    assert sorted(GOLDEN) == sorted(c[0] for c in CASES)
+
+
+@pytest.mark.parametrize("name,kw,epochs,steps,start", CASES, ids=[c[0] for c in CASES])
+def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start):
+    x8, xf, y = _data()
+    sources = {"float arrays": lambda **k: DataLoader(ArrayDataset(xf, y), **k)}
+    for label, loader in sources.items():
+        for resident in (False, True):
+            got = _chunks(loader(**kw, device_resident=resident), epochs, steps, start)
+            assert _digest(got) == GOLDEN[name], f"{label}, device_resident={resident}"
+    if "augment" not in kw:
+        want = [b for e in epochs for b in _numpy_batches(xf, y, kw, e, start)]
+        got = [b for e in epochs for b in DataLoader(ArrayDataset(xf, y), **kw).epoch(e, start)]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert len(g) == len(w)
+            for a, b in zip(g, w):
+                np.testing.assert_array_equal(np.asarray(a), b)
+                assert np.asarray(a).dtype == b.dtype
+
+
+if __name__ == "__main__":  # prints the digests of the current loader (to pin a new GOLDEN)
+    x8, xf, y = _data()
+    for name, kw, epochs, steps, start in CASES:
+        print(f'    "{name}": "{_digest(_chunks(DataLoader(ArrayDataset(xf, y), **kw), epochs, steps, start))}",')
