@@ -12,6 +12,7 @@ import pytest
 
 from jaxdl.data import ArrayDataset, DataLoader
 from jaxdl.data import augment as A
+from jaxdl.data.arrays import ByteToFloat
 from jaxdl.data.sampling import epoch_layout
 
 N, H, W, C = 53, 4, 3, 2
@@ -48,7 +49,7 @@ CASES = [
     ("process1of2", dict(batch_size=8, shuffle=True, seed=3, process_index=1, process_count=2), (1,), 2, 1),
     ("padded1of2", dict(batch_size=8, shuffle=True, seed=3, pad_last=True, process_index=1, process_count=2),
      (1,), 2, 0),
-    ("augmented", dict(batch_size=8, shuffle=True, seed=3, augment=A.horizontal_flip()), (1, 2), 3, 0),
+    ("augmented", dict(batch_size=8, shuffle=True, seed=3, augment=A.horizontal_flip()), (1,), 3, 0),
     ("augmented_resumed", dict(batch_size=8, shuffle=True, seed=3, augment=A.random_crop(1)), (2,), 2, 3),
 ]
 
@@ -64,7 +65,7 @@ GOLDEN = {
     "process0of2": "594ccdf7c166d18203e493db34e2ccd131f141c22fb273add9ec26fb8d462acb",
     "process1of2": "66b1000d184db6283fd8adc512e4e42a2b8554027cfb8600fd801d21aea544c4",
     "padded1of2": "251575a7f0205f37a838ddd15cd15d21740568094e4c65422f1755f62bd7a078",
-    "augmented": "f2ed3b0f3aa812a752f0895f93bb870b951a54a8a5e91138d261ff4246034382",
+    "augmented": "c6fabfadfa54a4096f333e8ef133caa41c2863fd9bddea1e593357d6dfc0d174",
     "augmented_resumed": "279827b6b9ada4239c09df8a9f0fd72c11ee356ef318d67a982aa21de6e7c5a2",
 }
 
@@ -82,6 +83,31 @@ def _digest(chunks) -> str:
 
 def _chunks(loader, epochs, steps, start):
     return [c for e in epochs for c in loader.epoch_chunks(e, steps, start)]
+
+
+def _unstacked(chunks):
+    """Every batch on its own: stacks split into their batches."""
+    out = []
+    for stacked, batch in chunks:
+        out += [(False, tuple(np.asarray(a)[i] for a in batch)) for i in range(len(batch[0]))] if stacked \
+            else [(False, batch)]
+    return out
+
+
+@jax.jit
+def _through_scan(batch):
+    """A stacked DeviceBatch materialized step by step inside lax.scan, as train_steps does."""
+    parts, one = batch.per_step()
+    return jax.lax.scan(lambda c, p: (c, one(p).materialize()), 0, parts)[1]
+
+
+_materialize = jax.jit(lambda b: b.materialize())
+
+
+def _fed(loader, epochs, steps, start):
+    """The batches as fit's compiled steps see them (DataLoader.feed, materialized in jit)."""
+    return [(True, _through_scan(b)) if b.steps else (False, _materialize(b))
+            for e in epochs for b in loader.feed(e, steps, start)]
 
 
 def _numpy_batches(x, y, kw, epoch, start):
@@ -105,11 +131,23 @@ def test_golden_digests_cover_every_case():
 @pytest.mark.parametrize("name,kw,epochs,steps,start", CASES, ids=[c[0] for c in CASES])
 def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start):
     x8, xf, y = _data()
-    sources = {"float arrays": lambda **k: DataLoader(ArrayDataset(xf, y), **k)}
+    to_tensor = ByteToFloat.to_tensor()
+    sources = {"float arrays": lambda **k: DataLoader(ArrayDataset(xf, y), **k),
+               "uint8 arrays, ToTensor on the device": lambda **k: DataLoader(
+                   ArrayDataset(x8, y, decode=(to_tensor, None)), **k)}
     for label, loader in sources.items():
+        assert loader(**kw).device_resident  # by default, data this small stays on the device
         for resident in (False, True):
-            got = _chunks(loader(**kw, device_resident=resident), epochs, steps, start)
-            assert _digest(got) == GOLDEN[name], f"{label}, device_resident={resident}"
+            made = loader(**kw, device_resident=resident)
+            for how, batches in (("epoch_chunks", _chunks), ("feed", _fed)):
+                got = batches(made, epochs, steps, start)
+                assert _digest(got) == GOLDEN[name], f"{label}, device_resident={resident}, {how}"
+    # the per-record path (which, resuming, still stacks the rest of the epoch): the same batches
+    records = DataLoader(Records(xf, y), **kw)
+    assert not records.device_resident
+    want = _digest(_unstacked(_chunks(sources["float arrays"](**kw), epochs, steps, start)))
+    for how, batches in (("epoch_chunks", _chunks), ("feed", _fed)):
+        assert _digest(_unstacked(batches(records, epochs, steps, start))) == want, f"records, {how}"
     if "augment" not in kw:
         want = [b for e in epochs for b in _numpy_batches(xf, y, kw, e, start)]
         got = [b for e in epochs for b in DataLoader(ArrayDataset(xf, y), **kw).epoch(e, start)]
@@ -121,7 +159,7 @@ def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start):
                 assert np.asarray(a).dtype == b.dtype
 
 
-if __name__ == "__main__":  # prints the digests of the current loader (to pin a new GOLDEN)
+if __name__ == "__main__":  # the digests of the loader on PYTHONPATH (how GOLDEN was made, at 4a30710)
     x8, xf, y = _data()
     for name, kw, epochs, steps, start in CASES:
         print(f'    "{name}": "{_digest(_chunks(DataLoader(ArrayDataset(xf, y), **kw), epochs, steps, start))}",')
