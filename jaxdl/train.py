@@ -258,6 +258,22 @@ def _reduce_metrics(batch_metrics: list[dict], prefix: str) -> dict:
     return out
 
 
+def _step_rows(metrics: dict, prefix: str) -> list[dict]:
+    """:func:`_reduce_metrics` of each step on its own (host arrays with one entry per
+    step), computed for all steps at once: the same numbers (one step's weighted mean is
+    ``loss * n / n``, as ``np.dot`` of one element computes it)."""
+    n = metrics["n"].astype(np.float64)
+    loss = np.where(n > 0, metrics["loss"] * n / np.where(n > 0, n, 1), math.nan).tolist()
+    rows = [{f"{prefix}loss": v} for v in loss]
+    if "correct" in metrics:
+        for row, c, k in zip(rows, metrics["correct"].tolist(), n.tolist()):
+            row[f"{prefix}accuracy"] = c / k
+    if "nonfinite" in metrics:
+        for row, bad, step in zip(rows, metrics["nonfinite"].tolist(), metrics["step"].tolist()):
+            row["nonfinite_steps"] = [step] if bad else []
+    return rows
+
+
 def evaluate(learner: Learner, state: TrainState, loader) -> dict:
     """Loss, accuracy and (with ``num_classes``) the confusion matrix over a whole loader
     (torch: the ``model.eval()`` + ``torch.no_grad()`` test loop).
@@ -463,8 +479,8 @@ def _fit_one_batch_epochs(learner: Learner, state: TrainState, loader, epochs: r
         if not first_call:  # the first call's time includes compiling it
             timing["examples_per_s"] = float(metrics["n"].sum() / (now - t_last))
         t_last, first_call = now, False
-        for i in range(count):
-            logs = {"epoch": first + i, **_reduce_metrics([{k: v[i] for k, v in metrics.items()}], "train_")}
+        for i, row in enumerate(_step_rows(metrics, "train_")):
+            logs = {"epoch": first + i, **row}
             at = _state_at(states, i) if keep_states else None
             if end_epoch(first + i, at, logs, dict(timing)):
                 return at

@@ -11,7 +11,8 @@ from jaxdl import losses, optim
 from jaxdl.data import ArrayDataset, DataLoader, load
 from jaxdl.data import augment as A
 from jaxdl.data.arrays import ByteToFloat
-from jaxdl.models import IrisModel, MNISTClassifier
+from jaxdl.layers import Linear
+from jaxdl.models import IrisModel
 from jaxdl.train import Learner, fit
 
 
@@ -76,15 +77,24 @@ def test_fused_epochs_resume_as_uninterrupted():
     _same(rest.params, whole.params)
 
 
+class SoftmaxRegression(nnx.Module):
+    def __init__(self, features, *, rngs):
+        self.linear = Linear(features, 10, rngs=rngs)
+
+    def __call__(self, x):
+        return self.linear(x.reshape(len(x), -1))
+
+
 @pytest.mark.parametrize("device_resident", [False, True])
 def test_uint8_images_train_as_their_float32(device_resident):
     """The same images stored as uint8 (converted in the step) and as float32: the same
     training, bit for bit, with augmentation, stacks and a partial last batch."""
     rng = np.random.default_rng(0)
-    x8, y = rng.integers(0, 256, (11 * 8 + 3, 28, 28, 1), dtype=np.uint8), rng.integers(0, 10, 91).astype(np.int32)
+    x8, y = rng.integers(0, 256, (11 * 8 + 3, 6, 6, 3), dtype=np.uint8), rng.integers(0, 10, 91).astype(np.int32)
     runs = []
     for ds in (ArrayDataset(x8.astype(np.float32) / 255.0, y), ArrayDataset(x8, y, decode=(ByteToFloat.to_tensor(), None))):
-        learner = Learner(MNISTClassifier(rngs=nnx.Rngs(0)), losses.cross_entropy, optim.sgd(0.05, momentum=0.9))
+        learner = Learner(SoftmaxRegression(6 * 6 * 3, rngs=nnx.Rngs(0)), losses.cross_entropy,
+                          optim.sgd(0.05, momentum=0.9))
         loader = DataLoader(ds, 8, shuffle=True, seed=1, device_resident=device_resident, augment=A.random_crop(2))
         runs.append(fit(learner, learner.init_state(), loader, epochs=2, steps_per_call=4, log=None))
     (sf, hf), (s8, h8) = runs

@@ -50,6 +50,7 @@ class ByteToFloat:
         self.table, self.name = table, name
         # channel c of byte v at v + 256 * c: one gather for every channel
         self._flat = np.ascontiguousarray(table.T).reshape(-1)
+        self._hash = hash(table.tobytes())
 
     @classmethod
     def to_tensor(cls) -> ByteToFloat:
@@ -100,7 +101,7 @@ class ByteToFloat:
         return isinstance(other, ByteToFloat) and np.array_equal(self.table, other.table)
 
     def __hash__(self) -> int:
-        return hash(self.table.tobytes())
+        return self._hash
 
     def __repr__(self) -> str:
         return f"ByteToFloat({self.name})"
@@ -265,6 +266,16 @@ def fits_on_device(nbytes: int) -> bool:
     return jax.local_device_count() == 1 and nbytes <= RESIDENT_FRACTION * device_memory_free()
 
 
+def _rows(a: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``a[index]`` into new 64-byte-aligned memory, which a CPU device then uses as it
+    is, without a copy (``np.take``: 3x faster than fancy-indexing a 4-D array here)."""
+    shape = (len(index), *a.shape[1:])
+    raw = np.empty(int(np.prod(shape)) * a.itemsize + 64, np.uint8)
+    at = -raw.ctypes.data % 64
+    out = raw[at:at + raw.size - 64].view(a.dtype).reshape(shape)
+    return np.take(a, index, axis=0, out=out)
+
+
 class ArrayBatches:
     """The batches of an :class:`ArrayDataset`, epoch by epoch, in ``plan``'s order, as
     :class:`DeviceBatch` es. With ``device_resident`` the stored arrays are copied to the
@@ -288,8 +299,8 @@ class ArrayBatches:
         if self.device_resident:
             return DeviceBatch(self._resident(), shape(order[lo:hi].astype(np.int32)), extra,
                                decode=self.dataset.decode, steps=steps)
-        rows = order[lo:hi] if reorder else slice(lo, hi)
-        fields = tuple(jax.device_put(shape(a[rows])) for a in self.dataset.stored)
+        fields = tuple(jax.device_put(shape(_rows(a, order[lo:hi]) if reorder else a[lo:hi]))
+                       for a in self.dataset.stored)
         return DeviceBatch(fields, None, extra, decode=self.dataset.decode, steps=steps)
 
     def batches(self, epoch: int, steps: int, start: int = 0) -> Iterator[DeviceBatch]:

@@ -128,7 +128,8 @@ def test_golden_digests_cover_every_case():
     assert sorted(GOLDEN) == sorted(c[0] for c in CASES)
 
 
-@pytest.mark.parametrize("name,kw,epochs,steps,start", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name,kw,epochs,steps,start", [
+    pytest.param(*c, marks=pytest.mark.slow) if "augment" in c[1] else c for c in CASES], ids=[c[0] for c in CASES])
 def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start):
     x8, xf, y = _data()
     to_tensor = ByteToFloat.to_tensor()
