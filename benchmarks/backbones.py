@@ -38,8 +38,8 @@ from flax import nnx
 import torch_reference.vision as tv
 from jaxdl import interop, losses, optim
 from jaxdl import port as jport
-from jaxdl.models import vision
 from jaxdl.devices import keep_freed_host_memory
+from jaxdl.models import vision
 from jaxdl.train import Learner
 
 RESULTS = Path(__file__).parent / "results"
@@ -59,7 +59,7 @@ def _learner(model) -> Learner:
 def _time_jax(learner: Learner, state, stack, calls: int = 1):
     t0 = time.perf_counter()
     for _ in range(calls):
-        state, m = learner.train_steps(state, stack)
+        state, _m = learner.train_steps(state, stack)
     jax.block_until_ready(state)
     return state, time.perf_counter() - t0
 
@@ -111,18 +111,19 @@ def bench(arch: str, size: int, batch: int, steps: int, reps: int, classes: int 
 
 
 def render(rows, meta) -> str:
-    lines = [f"# Training torchvision backbones ({meta['device']})", "",
-             f"{meta['device']}: {meta['processor']}; jax {meta['jax']}, torch {meta['torch']} "
-             f"({meta['torch_threads']} threads); {meta['date']}; `{meta['command']}`", "",
-             "One training step: train-mode BatchNorm, cross-entropy, SGD momentum 0.9, random images; jaxdl "
-             "`Learner.train_steps` over the stacked steps of a repetition, torchvision the eager loop (NCHW). "
-             "Images/s: median (min-max) of interleaved repetitions. Compile: first call minus a steady one "
-             "(torch: first step minus a steady one).", "",
-             "| model | image | batch | jaxdl.models.vision img/s | jaxdl.port img/s | torchvision img/s | "
-             "port / hand-written | hand-written / torchvision | compile s (vision / port / torch) |",
+    info = (f"{meta['device']}: {meta['processor']}; jax {meta['jax']}, torch {meta['torch']} "
+            f"({meta['torch_threads']} threads); {meta['date']}; `{meta['command']}`")
+    how = ("One training step: train-mode BatchNorm, cross-entropy, SGD momentum 0.9, random images; jaxdl "
+           "`Learner.train_steps` over the stacked steps of a repetition, torchvision the eager loop (NCHW). "
+           "Images/s: median (min-max) of interleaved repetitions. Compile: first call minus a steady one "
+           "(torch: first step minus a steady one).")
+    head = ("| model | image | batch | jaxdl.models.vision img/s | jaxdl.port img/s | torchvision img/s | "
+            "port / hand-written | hand-written / torchvision | compile s (vision / port / torch) |")
+    lines = [f"# Training torchvision backbones ({meta['device']})", "", info, "", how, "", head,
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        cell = lambda k: f"{r['images_s'][k]:.1f} ({r['min'][k]:.1f}-{r['max'][k]:.1f})"
+        def cell(k, r=r):
+            return f"{r['images_s'][k]:.1f} ({r['min'][k]:.1f}-{r['max'][k]:.1f})"
         c = r["compile_s"]
         lines.append(f"| {r['arch']} | {r['size']}x{r['size']} | {r['batch']} | {cell('jaxdl.models.vision')} | "
                      f"{cell('jaxdl.port')} | {cell('torchvision')} | **{r['port_vs_hand']:.2f}** | "

@@ -153,11 +153,11 @@ def bench_loader_bound(name: str, reps: int) -> dict:
 def render(rows) -> list[str]:
     if not rows:
         return []
-    return ["", "Loader-bound rows (logistic regression on uint8 images; steps/s, median (min-max) of interleaved "
-            "repetitions; ratio = fit / steps alone):", "",
-            "| workload | data | batch | epochs per fit call | steps alone, device batches | fit, device_resident=True "
-            "| fit, device_resident=False | PyTorch loop | fit (resident) / PyTorch |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    title = ("Loader-bound rows (logistic regression on uint8 images; steps/s, median (min-max) of interleaved "
+             "repetitions; ratio = fit / steps alone):")
+    head = ("| workload | data | batch | epochs per fit call | steps alone, device batches | fit, device_resident=True "
+            "| fit, device_resident=False | PyTorch loop | fit (resident) / PyTorch |")
+    return ["", title, "", head, "|---|---|---:|---:|---:|---:|---:|---:|---:|",
             *[f"| {r['workload']} | {r['data']} | {r['batch']} | {r['epochs_per_fit']} | "
               f"{r['alone_steps_s']:.0f} ({r['alone_min']:.0f}-{r['alone_max']:.0f}) | "
               f"{r['resident_steps_s']:.0f} ({r['resident_min']:.0f}-{r['resident_max']:.0f}): "

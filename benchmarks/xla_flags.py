@@ -65,14 +65,13 @@ def main(argv=None):
                           f"alone {row['jax_fused_steps_s']:6.1f}  ratio {row['ratio']:.2f}", flush=True)
     summary = []
     for (name, workload), rows in got.items():
-        col = lambda k: [r[k] for r in rows]
+        cols = {k: [r[k] for r in rows] for k in ("jax_steps_s", "jax_fused_steps_s", "torch_steps_s", "ratio")}
         summary.append({"variant": name, "flags": VARIANTS[name], "workload": workload, "rounds": len(rows),
-                        **{k: {"median": statistics.median(col(k)), "min": min(col(k)), "max": max(col(k))}
-                           for k in ("jax_steps_s", "jax_fused_steps_s", "torch_steps_s", "ratio")}})
-    lines = ["# XLA:CPU flag variants (" + time.strftime("%Y-%m-%d") + ")", "",
-             f"`python -m benchmarks.xla_flags {' '.join(argv if argv is not None else sys.argv[1:])}`: each variant "
-             "a fresh `python -m benchmarks --only ... --quick` process with its XLA_FLAGS, variants interleaved "
-             f"in each of {args.rounds} rounds; median (min-max) over rounds.", "",
+                        **{k: {"median": statistics.median(v), "min": min(v), "max": max(v)} for k, v in cols.items()}})
+    how = (f"`python -m benchmarks.xla_flags {' '.join(argv if argv is not None else sys.argv[1:])}`: each variant "
+           "a fresh `python -m benchmarks --only ... --quick` process with its XLA_FLAGS, variants interleaved "
+           f"in each of {args.rounds} rounds; median (min-max) over rounds.")
+    lines = ["# XLA:CPU flag variants (" + time.strftime("%Y-%m-%d") + ")", "", how, "",
              "| workload | variant | jaxdl fit steps/s | steps alone (32/call) | PyTorch steps/s (control) | ratio |",
              "|---|---|---:|---:|---:|---:|"]
     fmt = lambda d, f=".1f": f"{d['median']:{f}} ({d['min']:{f}}-{d['max']:{f}})"

@@ -70,7 +70,7 @@ def test_fused_epochs_give_callbacks_and_validation_each_epochs_state():
 
 
 def test_fused_epochs_resume_as_uninterrupted():
-    learner, (whole, h_whole) = _iris_fit(32, epochs=40)
+    _learner, (whole, h_whole) = _iris_fit(32, epochs=40)
     _, (half, h_half) = _iris_fit(32, epochs=17)
     _, (rest, h_rest) = _iris_fit(32, epochs=40, start_epoch=17, state=half)
     assert h_half["train_loss"] + h_rest["train_loss"] == h_whole["train_loss"]

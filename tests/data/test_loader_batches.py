@@ -5,6 +5,7 @@ for several processes, padded. Each case is checked against the batches that com
 4a30710 (before the device feed) made, as SHA-256 digests, and against NumPy."""
 
 import hashlib
+import itertools
 
 import jax
 import numpy as np
@@ -39,18 +40,18 @@ class Records:
 
 # (name, DataLoader keywords, epochs, steps, start)
 CASES = [
-    ("plain", dict(batch_size=8), (0, 1), 1, 0),
-    ("shuffled", dict(batch_size=8, shuffle=True, seed=3), (0, 1, 2), 1, 0),
-    ("stacked", dict(batch_size=8, shuffle=True, seed=3), (1, 2), 3, 0),
-    ("resumed", dict(batch_size=8, shuffle=True, seed=3), (2,), 3, 4),
-    ("drop_last", dict(batch_size=8, shuffle=True, seed=1, drop_last=True), (1, 2), 2, 0),
-    ("padded", dict(batch_size=8, shuffle=True, seed=3, pad_last=True), (1,), 2, 0),
-    ("process0of2", dict(batch_size=8, shuffle=True, seed=3, process_index=0, process_count=2), (1, 2), 2, 0),
-    ("process1of2", dict(batch_size=8, shuffle=True, seed=3, process_index=1, process_count=2), (1,), 2, 1),
-    ("padded1of2", dict(batch_size=8, shuffle=True, seed=3, pad_last=True, process_index=1, process_count=2),
+    ("plain", {"batch_size": 8}, (0, 1), 1, 0),
+    ("shuffled", {"batch_size": 8, "shuffle": True, "seed": 3}, (0, 1, 2), 1, 0),
+    ("stacked", {"batch_size": 8, "shuffle": True, "seed": 3}, (1, 2), 3, 0),
+    ("resumed", {"batch_size": 8, "shuffle": True, "seed": 3}, (2,), 3, 4),
+    ("drop_last", {"batch_size": 8, "shuffle": True, "seed": 1, "drop_last": True}, (1, 2), 2, 0),
+    ("padded", {"batch_size": 8, "shuffle": True, "seed": 3, "pad_last": True}, (1,), 2, 0),
+    ("process0of2", {"batch_size": 8, "shuffle": True, "seed": 3, "process_index": 0, "process_count": 2}, (1, 2), 2, 0),
+    ("process1of2", {"batch_size": 8, "shuffle": True, "seed": 3, "process_index": 1, "process_count": 2}, (1,), 2, 1),
+    ("padded1of2", {"batch_size": 8, "shuffle": True, "seed": 3, "pad_last": True, "process_index": 1, "process_count": 2},
      (1,), 2, 0),
-    ("augmented", dict(batch_size=8, shuffle=True, seed=3, augment=A.horizontal_flip()), (1,), 3, 0),
-    ("augmented_resumed", dict(batch_size=8, shuffle=True, seed=3, augment=A.random_crop(1)), (2,), 2, 3),
+    ("augmented", {"batch_size": 8, "shuffle": True, "seed": 3, "augment": A.horizontal_flip()}, (1,), 3, 0),
+    ("augmented_resumed", {"batch_size": 8, "shuffle": True, "seed": 3, "augment": A.random_crop(1)}, (2,), 2, 3),
 ]
 
 # sha256 of every (stacked flag, array dtype, shape, bytes) of the cases above, as the loader of
@@ -119,7 +120,7 @@ def _numpy_batches(x, y, kw, epoch, start):
                                        process_count)
     bounds = np.cumsum([0, *sizes])
     out = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         out.append((x[order[lo:hi]], y[order[lo:hi]], *(() if valid is None else (valid[lo:hi],))))
     return out[start:]
 
