@@ -45,6 +45,7 @@ import math
 import os
 import queue
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -177,14 +178,30 @@ def _is_disk_full(e: BaseException) -> bool:
 
 
 class _DropDiskFull(logging.Filter):
-    """orbax logs a full disk from its background threads with whole tracebacks; the
-    Checkpointer raises it as one line instead (CheckpointSpaceError)."""
+    """orbax logs a full disk from its background threads with whole tracebacks, and
+    the asyncio loops of its failed writes, closed early, then refuse tensorstore's
+    late callbacks ("Event loop is closed", printed as unraisable exceptions); the
+    Checkpointer raises the full disk as one line instead (CheckpointSpaceError). The
+    log filter is on while a Checkpointer is open; the unraisable-exception filter from
+    the first full disk to the end of the process (the callbacks come late)."""
 
     users = 0
+    previous_hook = None
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         return not ((exc is not None and _is_disk_full(exc)) or "No space left on device" in record.getMessage())
+
+    @classmethod
+    def after_disk_full(cls) -> None:
+        if cls.previous_hook is None:
+            cls.previous_hook = sys.unraisablehook
+
+            def hook(u):
+                if not (isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed"):
+                    cls.previous_hook(u)
+
+            sys.unraisablehook = hook
 
 
 _DISK_FULL_FILTER = _DropDiskFull()
@@ -378,6 +395,7 @@ class Checkpointer:
         except Exception as e:
             if not _is_disk_full(e):
                 raise
+            _DropDiskFull.after_disk_full()
             for m in self._managers.values():
                 for tmp in Path(m.directory).glob("*.orbax-checkpoint-tmp*"):
                     shutil.rmtree(tmp, ignore_errors=True)

@@ -18,8 +18,8 @@ from flax import nnx
 from jaxdl import losses, optim
 from jaxdl.checkpoint import (
     MANIFEST,
-    Checkpointer,
     CheckpointDamagedError,
+    Checkpointer,
     CheckpointMismatchError,
     CheckpointSpaceError,
     json_ready,

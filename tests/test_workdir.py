@@ -51,9 +51,9 @@ def test_the_same_process_may_nest_and_a_released_lock_is_free_for_another_proce
         with WorkdirLock(tmp_path):  # e.g. an experiment that runs train_and_evaluate inside its own run
             pass
         assert outer._key is not None
-        out = subprocess.run([sys.executable, "-c", "import sys; from jaxdl.workdir import WorkdirLock; "
-                              "WorkdirLock(sys.argv[1]).acquire()", str(tmp_path)], cwd=ROOT, capture_output=True,
-                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+        take = "import sys; from jaxdl.workdir import WorkdirLock; WorkdirLock(sys.argv[1]).acquire()"
+        out = subprocess.run([sys.executable, "-c", take, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
         assert out.returncode != 0 and "WorkdirBusyError" in out.stderr  # still held by the outer lock
     t = time.monotonic()
     holder = _holder(tmp_path)  # released by the outermost: another process takes it at once

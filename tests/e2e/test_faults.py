@@ -26,7 +26,11 @@ from flax import nnx
 from PIL import Image
 
 from jaxdl import cli, data, harness, losses, optim
-from jaxdl.checkpoint import MANIFEST, Checkpointer, CheckpointDamagedError, CheckpointSpaceError
+from jaxdl.checkpoint import (
+    MANIFEST,
+    Checkpointer,
+    CheckpointSpaceError,
+)
 from jaxdl.config import RunConfig
 from jaxdl.data import ImageFolder, write_image_folder
 from jaxdl.data.datasets import alcohol_sales, taxi_fares
@@ -170,7 +174,8 @@ def test_history_json_never_holds_a_bare_nan(tmp_path):
 def small_disk(tmp_path):
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60m", "tmpfs", str(mnt)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=60m", "tmpfs", str(mnt)], capture_output=True,
+                      check=False).returncode:
         pytest.skip("cannot mount a tmpfs here (needs root); tests/test_checkpoint.py fails orbax's write with "
                     "ENOSPC instead")
     yield mnt
@@ -308,8 +313,8 @@ CSV_FAULTS = {
     "a missing column": (lambda df: df.drop(columns=["passenger_count"]), r"missing columns \['passenger_count'\]"),
     "only a header": (lambda df: df.iloc[:0], r"holds a header but no rows"),
     "text in a numeric column": (_set("passenger_count", 5, "two"),
-                                 r"column 'passenger_count' has text where numbers belong on 1 line\(s\) \(7; first "
-                                 r"value 'two'\)"),
+                                 (r"column 'passenger_count' has text where numbers belong on 1 line\(s\) \(7; "
+                                  r"first value 'two'\)")),
     "NaN in the target": (_set("fare_amount", 5, None), r"column 'fare_amount' has missing or infinite values .*\(7;"),
     "inf in a feature": (_set("pickup_latitude", 9, "inf"), r"column 'pickup_latitude' has missing or infinite"),
     "an unparseable date": (_set("pickup_datetime", 3, "yesterday at noon"),
@@ -339,8 +344,8 @@ def test_an_empty_csv_and_a_bad_csv_from_the_command(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # stopped before the workdir was made
 
 
-@pytest.mark.parametrize("date,value,match", [("not-a-date", "5", r"'DATE' has a missing or unparseable date on 1 "
-                                                                  r"line\(s\) \(3; first value 'not-a-date'\)"),
+@pytest.mark.parametrize("date,value,match", [("not-a-date", "5", (r"'DATE' has a missing or unparseable date on 1 "
+                                                                   r"line\(s\) \(3; first value 'not-a-date'\)")),
                                               ("", "5", r"missing or unparseable date"),
                                               ("1992-02-01", "nan", r"'S4248SM144NCEN' has missing or infinite")])
 def test_a_time_series_with_bad_dates_or_values_names_the_line(tmp_path, date, value, match):
@@ -437,7 +442,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, reference, after_line, d
     rc = _run_and_kill(tmp_path, after_line, delay)
     assert rc == -signal.SIGKILL
     out = subprocess.run(_cmd(tmp_path, "--resume"), cwd=ROOT, env=_env(), capture_output=True, text=True,
-                         timeout=600)
+                         timeout=600, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "resumed from epoch" in out.stdout or "starting from scratch" in out.stdout
     _same(_final(tmp_path, ConvolutionalNetwork(rngs=nnx.Rngs(0)), EPOCHS), reference)
@@ -458,7 +463,7 @@ def image_folder(tmp_path_factory):
 def _image_run(folder, workdir, *extra, **env):
     return subprocess.run([sys.executable, "-m", "tests.e2e.imagefolder_run", "--data-dir", str(folder),
                            "--workdir", str(workdir), *IMAGE_RUN, *extra], cwd=ROOT, env=_env(**env),
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -509,7 +514,8 @@ def test_unwritable_workdir_fails_before_training(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    out = subprocess.run(_cmd(ro / "run"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    out = subprocess.run(_cmd(ro / "run"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode != 0 and "not writable" in out.stderr and "epoch 1/" not in out.stdout
 
 
