@@ -106,6 +106,11 @@ def _keys_to_data(pytree):
     return jax.tree.map(lambda x: jax.random.key_data(x) if tree.is_prng_key(x) else x, pytree)
 
 
+def state_bytes(state) -> int:
+    """The bytes of the arrays a checkpoint of ``state`` holds (global shapes)."""
+    return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(_keys_to_data(state)))
+
+
 def _megabytes(n: float) -> str:
     return f"{n / 2**20:.1f} MB" if n < 2**30 else f"{n / 2**30:.2f} GB"
 
@@ -430,7 +435,7 @@ class Checkpointer:
         return value > self.best_value if self.mode == "max" else value < self.best_value
 
     def _args(self, state: TrainState, meta: dict):
-        self._state_bytes = sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(_keys_to_data(state)))
+        self._state_bytes = state_bytes(state)
         return ocp.args.Composite(state=ocp.args.StandardSave(_keys_to_data(state)),
                                   meta=ocp.args.JsonSave(json_ready({**meta, **self.meta})))
 

@@ -39,7 +39,7 @@ import optax
 from flax import nnx
 
 from jaxdl import metrics, plots, runtime
-from jaxdl.checkpoint import Checkpointer, CheckpointMismatchError, json_ready
+from jaxdl.checkpoint import Checkpointer, CheckpointMismatchError, json_ready, state_bytes
 from jaxdl.config import RunConfig, resume_conflicts
 from jaxdl.data import Data, DataLoader
 from jaxdl.data.datasets import check_values
@@ -98,11 +98,10 @@ def run_dir(config: RunConfig, min_free_mb: int = 50) -> Path:
     return workdir
 
 
-def check_space(workdir: Path, learner: Learner) -> int:
-    """The bytes of one checkpoint of ``learner``'s train state (its arrays); an OSError
-    before any training when ``workdir``'s disk has not that much free."""
-    need = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(jax.eval_shape(learner.init_state)))
-    free = shutil.disk_usage(workdir).free
+def check_space(workdir: Path, state: TrainState) -> int:
+    """The bytes of one checkpoint of ``state`` (its arrays); an OSError before any
+    training when ``workdir``'s disk has not that much free."""
+    need, free = state_bytes(state), shutil.disk_usage(workdir).free
     if free < need:
         raise OSError(f"workdir {workdir}: {free / 2**20:.1f} MB free, but one checkpoint of this model takes about "
                       f"{need / 2**20:.1f} MB; free some space or pass another workdir=DIR")
@@ -376,12 +375,12 @@ def train_and_evaluate(config: RunConfig, *, name: str, data: Data, model: nnx.M
         val_loader = eval_loader(data.val, eval_batch_size, config.num_workers) if data.val is not None else None
         test_loader = eval_loader(data.test, eval_batch_size, config.num_workers)
         monitor = (monitor or ("val_loss" if task == "regression" else "val_accuracy")) if val_loader else None
-        check_space(workdir, learner)
         with Checkpointer(workdir / "checkpoints", monitor=monitor,
                           mode="min" if monitor and monitor.endswith("loss") else "max",
                           meta={"experiment": name, "config": config.to_dict()}, every=checkpoint_every,
                           every_steps=config.checkpoint_steps, every_minutes=config.checkpoint_minutes, log=log) as ckpt:
             start = start_or_resume(config, ckpt, learner, log, batches_per_epoch=len(train_loader))
+            check_space(workdir, start.state)
             t0 = time.perf_counter()
             state, history = train(config, learner, start.state, train_loader, start=start.epoch, history=start.history,
                                    ckpt=ckpt, val_loader=val_loader, callbacks=callbacks, log=log, log_every=log_every,
