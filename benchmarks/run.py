@@ -42,6 +42,7 @@ from torch import nn
 
 import jaxdl.models as M
 import torch_reference as T
+from benchmarks import loader_bound
 from jaxdl import interop, losses, optim
 from jaxdl.data import ArrayDataset, DataLoader
 from jaxdl.precision import (
@@ -294,7 +295,7 @@ WHAT_IS_COMPARED = {
 }
 
 
-def render(rows, meta, loader_rows=()) -> str:
+def render(rows, meta, loader_rows=(), bound_rows=()) -> str:
     head = [("| workload | batch | jaxdl fit steps/s (min-max) | PyTorch loop steps/s (min-max) | ratio | "
             "steps alone, device batches: one step per call / 32 per call (steps/s) | jaxdl img/s | "
             "compile s | epoch s jaxdl / PyTorch |"),
@@ -325,7 +326,7 @@ def render(rows, meta, loader_rows=()) -> str:
                 for r in loader_rows]] if loader_rows else []
     table = head[:2] + body + head[2:]
     return "\n".join([f"# jaxdl vs PyTorch training steps ({meta['device']})", "", info, "", how, "", *table,
-                      *([""] + notes if notes else []), *loader, ""])
+                      *([""] + notes if notes else []), *loader_bound.render(bound_rows), *loader, ""])
 
 
 def main(argv=None):
@@ -349,16 +350,20 @@ def main(argv=None):
         keep_freed_host_memory()  # as the experiments' runtime.setup does: jaxdl at its CLI speed
     torch.set_num_threads(os.cpu_count())
     workloads = _workloads()
-    names = args.only or [*workloads, "loader"]
-    unknown = set(names) - set(workloads) - {"loader"}
+    names = args.only or [*workloads, *loader_bound.WORKLOADS, "loader"]
+    unknown = set(names) - set(workloads) - set(loader_bound.WORKLOADS) - {"loader"}
     if unknown:
-        p.error(f"unknown workload(s) {sorted(unknown)}; known: {', '.join(workloads)}")
+        p.error(f"unknown workload(s) {sorted(unknown)}; known: {', '.join([*workloads, *loader_bound.WORKLOADS])}")
     reps, window = (2, 0.5) if args.quick else (5, 1.5)
     rows = []
     loader_rows = bench_loader() if "loader" in names else []
     for r in loader_rows:
         print(f"loader: {r['loader']:32s} {r['epoch_s']:.3f} s/epoch ({r['examples']} examples, batch {r['batch']})")
-    for name in (n for n in names if n != "loader"):
+    bound_rows = []
+    for name in (n for n in names if n in loader_bound.WORKLOADS):
+        bound_rows.append(loader_bound.bench_loader_bound(name, reps))
+        print(loader_bound.line(bound_rows[-1]), flush=True)
+    for name in (n for n in names if n in workloads):
         r = bench(name, workloads[name], reps, window, torch_device, args.torch_compile, args.precision)
         rows.append(r)
         compiled = (f"  torch.compile {r['torch_compile_steps_s']:.0f} steps/s ({r['torch_compile_ratio']:.2f}x)"
@@ -373,8 +378,9 @@ def main(argv=None):
             "command": "python -m " + " ".join(["benchmarks", *(argv if argv is not None else sys.argv[1:])])}
     stem = Path(args.out) if args.out else RESULTS / meta["device"]
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".md").write_text(render(rows, meta, loader_rows))
-    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "loader": loader_rows}, indent=1))
+    stem.with_suffix(".md").write_text(render(rows, meta, loader_rows, bound_rows))
+    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "loader": loader_rows,
+                                                     "loader_bound": bound_rows}, indent=1))
     print(f"wrote {stem.with_suffix('.md')} and .json")
     return rows
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from jaxdl import config
-from jaxdl.checkpoint import CheckpointMismatchError
+from jaxdl.checkpoint import CheckpointDamagedError, CheckpointMismatchError
 from jaxdl.config import DATA_PARALLEL_MODES, RunConfig
 from jaxdl.data.errors import CorruptDataError, DataNotFoundError
 from jaxdl.extras import MissingExtraError
@@ -34,44 +34,30 @@ from jaxdl.precision import DEFAULT_MATMUL_PRECISION, MATMUL_PRECISIONS, POLICIE
 from jaxdl.train import STEPS_PER_CALL, NonFiniteLossError
 
 
+def _number(text: str, kind: type, ok: Callable[[float], bool], expected: str, must: str):
+    try:
+        v = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"must be {must}, got {v}")
+    return v
+
+
 def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
-    return v
-
-
-def nonnegative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+    return _number(text, int, lambda v: v >= 1, "a positive integer", "a positive integer")
 
 
 def positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
-    return v
+    return _number(text, float, lambda v: v > 0, "a positive number", "positive")
 
 
 def nonnegative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+    return _number(text, float, lambda v: v >= 0, "a number >= 0", ">= 0")
+
+
+def nonnegative_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0", ">= 0")
 
 
 def validation_size(text: str) -> float | int:
@@ -109,6 +95,11 @@ def parser(description: str, *, epochs: int, batch_size: int, lr: float, seed: i
     p.add_argument("--resume-anyway", action="store_true",
                    help="--resume even when flags that change the run (--lr, --batch-size, --seed, ...) "
                         "differ from the checkpoint's")
+    p.add_argument("--checkpoint-steps", type=nonnegative_int, default=0,
+                   help="inside an epoch, also checkpoint the position every N batches (a killed run resumes "
+                        "mid-epoch with --resume, bit-identical); 0: at epoch ends only")
+    p.add_argument("--checkpoint-minutes", type=nonnegative_float, default=0.0,
+                   help="inside an epoch, also checkpoint the position every M minutes; 0: never")
     p.add_argument("--val-size", type=validation_size, default=val_size,
                    help="validation split carved from the training set (a fraction < 1 or a count; "
                         "seeded by --seed, stratified by class): per-epoch validation, and the test "
@@ -186,7 +177,7 @@ def run(main: Callable[[Sequence[str]], object], argv: Sequence[str] | None = No
     exit code 1 instead of a traceback."""
     try:
         main(sys.argv[1:] if argv is None else argv)
-    except (DataNotFoundError, CorruptDataError, CheckpointMismatchError, NonFiniteLossError, OSError,
-            MissingExtraError) as e:
+    except (DataNotFoundError, CorruptDataError, CheckpointMismatchError, CheckpointDamagedError, NonFiniteLossError,
+            OSError, MissingExtraError) as e:
         print(f"error: {as_flags(str(e))}", file=sys.stderr)
         sys.exit(1)

@@ -49,6 +49,10 @@ class RunConfig:
         workdir: where checkpoints, metrics and plots go.
         resume: continue from the newest checkpoint in ``workdir``.
         resume_anyway: resume even when the checkpoint's run had other settings.
+        checkpoint_steps: inside an epoch, also checkpoint the position (epoch, batch)
+            every this many batches, so that a killed run resumes mid-epoch; 0: at
+            epoch ends only.
+        checkpoint_minutes: likewise every this many minutes of training; 0: never.
         val_size: validation split carved from the training set: a fraction in [0, 1)
             or a count (0: none; the last epoch is then tested).
         skip_nonfinite: skip steps whose loss or gradients are NaN/Inf instead of stopping.
@@ -75,6 +79,8 @@ class RunConfig:
     workdir: str = _field("runs/run", MAY_CHANGE)  # checkpoints, metrics.json, plots
     resume: bool = _field(False, MAY_CHANGE)  # continue from workdir's newest checkpoint
     resume_anyway: bool = _field(False, MAY_CHANGE)  # ... even when other fields differ from its run's
+    checkpoint_steps: int = _field(0, MAY_CHANGE)  # mid-epoch checkpoint every N batches (0: epoch ends only)
+    checkpoint_minutes: float = _field(0.0, MAY_CHANGE)  # mid-epoch checkpoint every M minutes (0: never)
     val_size: float | int = _field(0)  # validation split of the training set: fraction < 1, or a count
     skip_nonfinite: bool = _field(False, MAY_CHANGE)  # skip NaN/Inf steps instead of stopping
     progress: bool | None = _field(None, MAY_CHANGE)  # progress bar (None: when stderr is a terminal)
@@ -98,6 +104,11 @@ class RunConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or (name != "seed" and value < 0):
                 problems.append(f"{name}={value!r} must be an integer{'' if name == 'seed' else ' >= 0'}")
+        if isinstance(self.checkpoint_steps, bool) or not isinstance(self.checkpoint_steps, int) \
+                or self.checkpoint_steps < 0:
+            problems.append(f"checkpoint_steps={self.checkpoint_steps!r} must be an integer >= 0")
+        if not (isinstance(self.checkpoint_minutes, (int, float)) and self.checkpoint_minutes >= 0):
+            problems.append(f"checkpoint_minutes={self.checkpoint_minutes!r} must be a number >= 0")
         if not self.lr > 0:
             problems.append(f"lr={self.lr!r} must be positive")
         try:

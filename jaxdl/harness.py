@@ -23,6 +23,7 @@ The test set is evaluated once, at the end; ``metrics.json`` says which state it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -38,12 +39,14 @@ import optax
 from flax import nnx
 
 from jaxdl import metrics, plots, runtime
-from jaxdl.checkpoint import Checkpointer, CheckpointMismatchError
+from jaxdl.checkpoint import Checkpointer, CheckpointMismatchError, json_ready, state_bytes
 from jaxdl.config import RunConfig, resume_conflicts
 from jaxdl.data import Data, DataLoader
+from jaxdl.data.datasets import check_values
 from jaxdl.layers import count_params
 from jaxdl.parallel import for_mode
 from jaxdl.train import History, Learner, NonFiniteLossError, TrainState, evaluate, fit, steady_throughput
+from jaxdl.workdir import WorkdirLock
 
 Log = Callable[[str], None]
 
@@ -67,10 +70,12 @@ class RunResult:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON atomically (temp file + rename): a crash never leaves half a file."""
+    """Write JSON atomically (temp file + rename): a crash never leaves half a file. A
+    NaN or infinite number is written as ``null`` (JSON has neither; see
+    :func:`jaxdl.checkpoint.json_ready`)."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=lambda o: np.asarray(o).tolist()))
+    tmp.write_text(json.dumps(json_ready(obj), indent=1, allow_nan=False, default=lambda o: json_ready(np.asarray(o))))
     tmp.replace(path)
 
 
@@ -91,6 +96,16 @@ def run_dir(config: RunConfig, min_free_mb: int = 50) -> Path:
         raise OSError(f"workdir {workdir}: only {free_mb:.0f} MB free, checkpoints need more; "
                       "free some space or pass another workdir=DIR")
     return workdir
+
+
+def check_space(workdir: Path, state: TrainState) -> int:
+    """The bytes of one checkpoint of ``state`` (its arrays); an OSError before any
+    training when ``workdir``'s disk has not that much free."""
+    need, free = state_bytes(state), shutil.disk_usage(workdir).free
+    if free < need:
+        raise OSError(f"workdir {workdir}: {free / 2**20:.1f} MB free, but one checkpoint of this model takes about "
+                      f"{need / 2**20:.1f} MB; free some space or pass another workdir=DIR")
+    return need
 
 
 def pick(result: dict, names: Sequence[str]) -> dict:
@@ -150,52 +165,75 @@ def _placed(learner: Learner, state: TrainState) -> TrainState:
     return learner.parallel.replicate(state) if learner.parallel else state
 
 
-def start_or_resume(config: RunConfig, ckpt: Checkpointer, learner: Learner, log: Log
-                    ) -> tuple[TrainState, int, History]:
-    """The state to train from, the last epoch it has trained and its history: the
-    newest checkpoint's with ``config.resume`` (refused when the checkpoint's run had
-    other settings, unless ``config.resume_anyway``), else a fresh state, after deleting
-    the checkpoints of an earlier run in the same folder."""
-    resume = config.resume or config.resume_anyway
-    if not resume:
-        if ckpt.latest_epoch() is not None or ckpt.best_epoch() is not None:
-            log(f"a new run: deleting the checkpoints of an earlier run in {ckpt.directory} "
-                "(resume=True continues one)")
-            ckpt.clear()
-        return learner.init_state(), 0, History()
-    if ckpt.latest_epoch() is None:
+@dataclasses.dataclass
+class StartPoint:
+    """Where a run's training starts: ``state`` after ``epoch`` complete epochs (with
+    their ``history``) and ``batch`` batches of the next one, whose metrics are
+    ``batch_metrics`` (a mid-epoch checkpoint; 0 and none otherwise)."""
+
+    state: TrainState
+    epoch: int
+    history: History
+    batch: int = 0
+    batch_metrics: list = dataclasses.field(default_factory=list)
+
+
+def start_or_resume(config: RunConfig, ckpt: Checkpointer, learner: Learner, log: Log,
+                    batches_per_epoch: int | None = None) -> StartPoint:
+    """Where training starts: with ``config.resume``, the newest intact checkpoint's
+    position (an epoch's end, or inside an epoch of ``batches_per_epoch`` batches;
+    damaged newer ones are named and set aside, :meth:`Checkpointer.resume`), refused
+    when the checkpoint's run had other settings unless ``config.resume_anyway``; else a
+    fresh state. The checkpoints of an earlier run in the same folder stay until this
+    run has written its first one (:meth:`Checkpointer.start_fresh`)."""
+    if not (config.resume or config.resume_anyway):
+        if ckpt.start_fresh():
+            log(f"a new run: the checkpoints of an earlier run in {ckpt.directory} are replaced once this run has "
+                "written its first one (resume=True continues that run instead)")
+        return StartPoint(learner.init_state(), 0, History())
+
+    def same_run(saved: dict) -> None:
+        conflicts = resume_conflicts(saved["config"], config, saved["epoch"]) if "config" in saved else []
+        if conflicts and not config.resume_anyway:
+            raise CheckpointMismatchError(
+                f"resume: the checkpoints in {ckpt.directory} were written by another run: {'; '.join(conflicts)}. "
+                "Resume with the checkpoint's settings, pass resume_anyway=True to continue it with these, or pass "
+                "another workdir=DIR.")
+        if conflicts:
+            log(f"resume_anyway: continuing with changed settings: {'; '.join(conflicts)}")
+
+    found = ckpt.resume(learner.init_state(), batches_per_epoch=batches_per_epoch, check=same_run)
+    if found is None:
         log(f"resume: no checkpoint in {ckpt.directory}, starting from scratch")
-        return learner.init_state(), 0, History()
-    saved = ckpt.read_meta()
-    conflicts = resume_conflicts(saved["config"], config, saved["epoch"]) if "config" in saved else []
-    if conflicts and not config.resume_anyway:
-        raise CheckpointMismatchError(
-            f"resume: {ckpt.directory / 'last' / str(saved['epoch'])} was written by another run: "
-            f"{'; '.join(conflicts)}. Resume with the checkpoint's settings, pass resume_anyway=True to "
-            "continue it with these, or pass another workdir=DIR.")
-    if conflicts:
-        log(f"resume_anyway: continuing with changed settings: {'; '.join(conflicts)}")
-    state, meta = ckpt.restore(learner.init_state())
-    log(f"resumed from epoch {meta['epoch']} ({ckpt.directory / 'last' / str(meta['epoch'])})")
-    return _placed(learner, state), meta["epoch"], History.from_rows(meta["history"])
+        return StartPoint(learner.init_state(), 0, History())
+    where = f"batch {found.batch} of epoch {found.epoch + 1}" if found.batch else f"epoch {found.epoch}"
+    log(f"resumed from {where} ({found.path}{'; ' + found.note if found.note else ''})")
+    return StartPoint(_placed(learner, found.state), found.epoch, History.from_rows(found.meta["history"]),
+                      found.batch, found.batch_metrics)
 
 
 def train(config: RunConfig, learner: Learner, state: TrainState, train_loader, *, start: int,
           history: History, ckpt: Checkpointer, val_loader=None, callbacks: Sequence = (), log: Log = print,
-          log_every: int = 1) -> tuple[TrainState, History]:
-    """``fit`` from epoch ``start`` to ``config.epochs``, checkpointing every epoch; a
-    NaN/Inf step ends it with the last good checkpoint named."""
+          log_every: int = 1, start_batch: int = 0, start_metrics: Sequence[dict] = (),
+          data_checked: str = "") -> tuple[TrainState, History]:
+    """``fit`` from epoch ``start`` (and batch ``start_batch`` of the next) to
+    ``config.epochs``, checkpointing every epoch; a NaN/Inf step ends it with the newest
+    intact checkpoint named and what is known of the data (``data_checked``)."""
     if start >= config.epochs:
         return state, history
     try:
         return fit(learner, state, train_loader, epochs=config.epochs, val_loader=val_loader, start_epoch=start,
                    callbacks=[ckpt, *callbacks], history=history, progress=config.progress, log=log,
-                   log_every=log_every, steps_per_call=config.steps_per_call)
+                   log_every=log_every, steps_per_call=config.steps_per_call, start_batch=start_batch,
+                   start_metrics=start_metrics)
     except NonFiniteLossError as e:
         ckpt.wait()
-        last = ckpt.latest_epoch()
-        where = f"{ckpt.directory / 'last' / str(last)} (epoch {last})" if last else "none yet"
-        raise NonFiniteLossError(f"{e} Last good checkpoint: {where}; resume=True continues from it.") from None
+        good = ckpt.newest_intact()
+        where = (f"{good}; resume=True continues from it" if good else
+                 "none yet" + (f" (an earlier run's checkpoints in {ckpt.directory} are untouched)"
+                               if ckpt.replacing else ""))
+        data = f" About the data: {data_checked}." if data_checked else ""
+        raise NonFiniteLossError(f"{e}{data} Last good checkpoint: {where}.") from None
 
 
 def select_state(ckpt: Checkpointer, learner: Learner, state: TrainState, history: History, selected_on: str,
@@ -312,10 +350,11 @@ def train_and_evaluate(config: RunConfig, *, name: str, data: Data, model: nnx.M
         A :class:`RunResult`: ``metrics`` (as in ``metrics.json``), ``history``, the
         tested ``state`` and the ``learner``.
     """
-    workdir = run_dir(config)
     primary = jax.process_index() == 0
     if not primary:  # one process speaks and writes files; all of them train and checkpoint
         log = lambda *_: None  # noqa: E731
+    # everything that can refuse the inputs does so before the workdir is touched
+    data_checked = check_values(data, task)
     log(runtime.describe())
     log(f"{name}: {data}")
     data = with_validation(data, config, task, log)
@@ -323,30 +362,38 @@ def train_and_evaluate(config: RunConfig, *, name: str, data: Data, model: nnx.M
     if selected_on not in ("val", "last") or (selected_on == "val" and data.val is None):
         raise ValueError(f"select must be 'val' (needs a validation split: data.val or val_size=) or 'last', "
                          f"got {select!r}")
-    parallel = for_mode(config.data_parallel)
-    learner = Learner(model, loss_fn, optimizer, task=task,
-                      num_classes=len(data.classes) if data.classes and task != "regression" else None,
-                      skip_nonfinite=config.skip_nonfinite, parallel=parallel, precision=config.precision)
-    if parallel:
-        log(f"data parallel: {parallel}")
-    log(f"model {type(model).__name__}: {count_params(model):,} parameters")
-    train_loader = DataLoader(data.train, config.batch_size, shuffle=shuffle, seed=config.seed, augment=augment,
-                              num_workers=config.num_workers, process_index=jax.process_index(),
-                              process_count=jax.process_count())
-    val_loader = eval_loader(data.val, eval_batch_size, config.num_workers) if data.val is not None else None
-    test_loader = eval_loader(data.test, eval_batch_size, config.num_workers)
-    monitor = (monitor or ("val_loss" if task == "regression" else "val_accuracy")) if val_loader else None
-    with Checkpointer(workdir / "checkpoints", monitor=monitor,
-                      mode="min" if monitor and monitor.endswith("loss") else "max",
-                      meta={"experiment": name, "config": config.to_dict()}, every=checkpoint_every) as ckpt:
-        state, start, history = start_or_resume(config, ckpt, learner, log)
-        t0 = time.perf_counter()
-        state, history = train(config, learner, state, train_loader, start=start, history=history, ckpt=ckpt,
-                               val_loader=val_loader, callbacks=callbacks, log=log, log_every=log_every)
-        wall = time.perf_counter() - t0
-        state, selected_on, selected_epoch = select_state(ckpt, learner, state, history, selected_on, start)
-    out = test_metrics(learner, state, test_loader, data, history, name=name, selected_on=selected_on,
-                       selected_epoch=selected_epoch, config=config)
-    out.update({"train_wall_s": wall, "parameters": count_params(model), "config": config.to_dict()})
-    write_outputs(workdir, out, history, data, name=name, log=log, primary=primary)
-    return RunResult(out, history.rows, state, learner)
+    workdir = run_dir(config)
+    with contextlib.ExitStack() as held:
+        if primary:  # one run per workdir (the job's process 0 holds it): a second one is refused
+            held.enter_context(WorkdirLock(workdir, log=log))
+        parallel = for_mode(config.data_parallel)
+        learner = Learner(model, loss_fn, optimizer, task=task,
+                          num_classes=len(data.classes) if data.classes and task != "regression" else None,
+                          skip_nonfinite=config.skip_nonfinite, parallel=parallel, precision=config.precision)
+        if parallel:
+            log(f"data parallel: {parallel}")
+        log(f"model {type(model).__name__}: {count_params(model):,} parameters")
+        train_loader = DataLoader(data.train, config.batch_size, shuffle=shuffle, seed=config.seed, augment=augment,
+                                  num_workers=config.num_workers, process_index=jax.process_index(),
+                                  process_count=jax.process_count())
+        val_loader = eval_loader(data.val, eval_batch_size, config.num_workers) if data.val is not None else None
+        test_loader = eval_loader(data.test, eval_batch_size, config.num_workers)
+        monitor = (monitor or ("val_loss" if task == "regression" else "val_accuracy")) if val_loader else None
+        with Checkpointer(workdir / "checkpoints", monitor=monitor,
+                          mode="min" if monitor and monitor.endswith("loss") else "max",
+                          meta={"experiment": name, "config": config.to_dict()}, every=checkpoint_every,
+                          every_steps=config.checkpoint_steps, every_minutes=config.checkpoint_minutes,
+                          log=log) as ckpt:
+            start = start_or_resume(config, ckpt, learner, log, batches_per_epoch=len(train_loader))
+            check_space(workdir, start.state)
+            t0 = time.perf_counter()
+            state, history = train(config, learner, start.state, train_loader, start=start.epoch,
+                                   history=start.history, ckpt=ckpt, val_loader=val_loader, callbacks=callbacks, log=log, log_every=log_every,
+                                   start_batch=start.batch, start_metrics=start.batch_metrics, data_checked=data_checked)
+            wall = time.perf_counter() - t0
+            state, selected_on, selected_epoch = select_state(ckpt, learner, state, history, selected_on, start.epoch)
+        out = test_metrics(learner, state, test_loader, data, history, name=name, selected_on=selected_on,
+                           selected_epoch=selected_epoch, config=config)
+        out.update({"train_wall_s": wall, "parameters": count_params(model), "config": config.to_dict()})
+        write_outputs(workdir, out, history, data, name=name, log=log, primary=primary)
+        return RunResult(out, history.rows, state, learner)

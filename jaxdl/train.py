@@ -34,12 +34,14 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxdl.data.arrays import DeviceBatch
 from jaxdl.metrics import TASKS, confusion_matrix, predict_labels
 from jaxdl.precision import Policy, full_precision_mask, policy
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 STEPS_PER_CALL = 32  # fit's default: batches stacked into one train_steps call
+MAX_SKIPPED_FRACTION = 0.5  # skip_nonfinite: an epoch that skipped more of its steps stops the run
 
 
 @flax.struct.dataclass
@@ -76,7 +78,7 @@ class Learner:
     step knows, which stops XLA from updating in place (measured: the 5-layer MLP at
     batch 64 goes from 1.7 to 2.35 ms a step on 2 CPU cores), so it is off by default.
     Constructing a Learner changes no process-wide setting: for the experiments' CPU
-    speed call :func:`jaxdl.runtime.keep_freed_host_memory` once (:func:`jaxdl.runtime.setup` does).
+    speed call :func:`jaxdl.devices.keep_freed_host_memory` once (``jaxdl.cli.setup`` does).
     ``precision="bf16"``: mixed precision (torch: ``torch.autocast(dtype=torch.bfloat16)``
     in the loop): the forward and backward pass compute in bfloat16, parameters,
     optimizer state, losses and BatchNorm statistics stay float32 (:mod:`jaxdl.precision`).
@@ -112,7 +114,7 @@ class Learner:
         model.train()
         self._params0, self._rest0 = params.to_pure_dict(), rest.to_pure_dict()
         self.train_step = jax.jit(self._train_step, donate_argnums=0)
-        self.train_steps = jax.jit(self._train_steps, donate_argnums=0)
+        self.train_steps = jax.jit(self._train_steps, donate_argnums=0, static_argnames="keep_states")
         self.eval_step = jax.jit(self._eval_step)
         self.predict = jax.jit(self._predict)
 
@@ -144,6 +146,8 @@ class Learner:
         return m
 
     def _train_step(self, state: TrainState, batch) -> tuple[TrainState, dict]:
+        if isinstance(batch, DeviceBatch):  # gathered, converted and augmented here, inside the step
+            batch = batch.materialize()
         *xs, y = batch  # (x, y), or (x_cat, x_cont, y) for models with several inputs
 
         def loss_of(params):
@@ -170,17 +174,32 @@ class Learner:
         metrics["step"] = state.step
         return new_state, metrics
 
-    def _train_steps(self, state: TrainState, batches) -> tuple[TrainState, dict]:
+    def _train_steps(self, state: TrainState, batches, keep_states: bool = False):
         """``train_steps(state, batches)``: k training steps in one compiled call.
 
         ``batches`` is a batch tuple whose arrays hold k batches stacked on a new leading
-        axis (``DataLoader.epoch_chunks``); ``lax.scan`` runs ``train_step`` over them on
-        the device and returns the last state and each step's metrics stacked. It gives
-        the same results as k ``train_step`` calls without k Python dispatches: measured
-        on 2 CPU cores, 1.05-1.3x the steps/s for the notes' conv nets, MLP and LSTM and
-        5x for full-batch iris (benchmarks/results/). ``fit`` uses it by default.
+        axis, or a stacked :class:`~jaxdl.data.arrays.DeviceBatch` (``DataLoader.feed``:
+        each step gathers and converts its own batch); ``lax.scan`` runs ``train_step``
+        over them on the device and returns the last state and each step's metrics
+        stacked. It gives the same results as k ``train_step`` calls without k Python
+        dispatches: measured on 2 CPU cores, 1.05-1.3x the steps/s for the notes' conv
+        nets, MLP and LSTM and 5x for full-batch iris (benchmarks/results/). ``fit`` uses
+        it by default. ``keep_states=True`` also returns the state after every step,
+        stacked (``fit`` trains several one-batch epochs per call so).
         """
-        return jax.lax.scan(self._train_step, state, batches)
+        if isinstance(batches, DeviceBatch):
+            parts, one = batches.per_step()
+            step = lambda s, part: self._train_step(s, one(part))
+        else:
+            parts, step = batches, self._train_step
+        if not keep_states:
+            return jax.lax.scan(step, state, parts)
+
+        def step_keeping(s, part):
+            s, m = step(s, part)
+            return s, (m, s)
+        state, (metrics, states) = jax.lax.scan(step_keeping, state, parts)
+        return state, metrics, states
 
     def _apply(self, graphdef, params, model_state, xs) -> tuple[Any, nnx.Module]:
         """The model's outputs on ``xs`` under the precision policy (parameters and
@@ -234,20 +253,37 @@ class History:
 
 
 def _reduce_metrics(batch_metrics: list[dict], prefix: str) -> dict:
-    host = []
-    for m in jax.device_get(batch_metrics):  # train_steps' metrics hold one row per step
-        host.extend([{k: v[i] for k, v in m.items()} for i in range(len(m["loss"]))]
-                    if np.ndim(m["loss"]) else [m])
-    n = np.array([m["n"] for m in host], np.float64)
-    out = {f"{prefix}loss": float(np.dot([m["loss"] for m in host], n) / n.sum()) if n.sum() else math.nan}
-    if host and "correct" in host[0]:
-        out[f"{prefix}accuracy"] = float(sum(int(m["correct"]) for m in host) / n.sum())
-    if host and "confusion" in host[0]:
+    host = jax.device_get(batch_metrics)  # train_steps' metrics hold one row per step
+    column = lambda k: np.concatenate([np.atleast_1d(m[k]) for m in host])
+    out = {f"{prefix}loss": math.nan}
+    if not host:
+        return out
+    n = column("n").astype(np.float64)
+    if n.sum():
+        out[f"{prefix}loss"] = float(np.dot(column("loss"), n) / n.sum())
+    if "correct" in host[0]:
+        out[f"{prefix}accuracy"] = float(int(column("correct").sum()) / n.sum())
+    if "confusion" in host[0]:
         out["confusion"] = np.sum([m["confusion"] for m in host], axis=0)
-    if host and "nonfinite" in host[0]:
-        bad = [int(m["step"]) for m in host if m["nonfinite"]]
-        out["nonfinite_steps"] = bad
+    if "nonfinite" in host[0]:
+        out["nonfinite_steps"] = [int(s) for s in column("step")[column("nonfinite") != 0]]
     return out
+
+
+def _step_rows(metrics: dict, prefix: str) -> list[dict]:
+    """:func:`_reduce_metrics` of each step on its own (host arrays with one entry per
+    step), computed for all steps at once: the same numbers (one step's weighted mean is
+    ``loss * n / n``, as ``np.dot`` of one element computes it)."""
+    n = metrics["n"].astype(np.float64)
+    loss = np.where(n > 0, metrics["loss"] * n / np.where(n > 0, n, 1), math.nan).tolist()
+    rows = [{f"{prefix}loss": v} for v in loss]
+    if "correct" in metrics:
+        for row, c, k in zip(rows, metrics["correct"].tolist(), n.tolist()):
+            row[f"{prefix}accuracy"] = c / k
+    if "nonfinite" in metrics:
+        for row, bad, step in zip(rows, metrics["nonfinite"].tolist(), metrics["step"].tolist()):
+            row["nonfinite_steps"] = [step] if bad else []
+    return rows
 
 
 def evaluate(learner: Learner, state: TrainState, loader) -> dict:
@@ -273,7 +309,7 @@ def evaluate(learner: Learner, state: TrainState, loader) -> dict:
     if multi and getattr(loader, "process_count", 1) != jax.process_count():
         raise ValueError(f"this loader feeds every example to each of the {jax.process_count()} processes, so "
                          "evaluation would count them all several times; build it with this process's slice: "
-                         "jaxdl.harness.eval_loader(dataset) or DataLoader(..., pad_last=True, "
+                         "jaxdl.experiment.eval_loader(dataset) or DataLoader(..., pad_last=True, "
                          "process_index=jax.process_index(), process_count=jax.process_count())")
     if getattr(loader, "process_count", 1) > 1 and not masked:
         raise ValueError("this multi-process loader drops the last partial batch, so evaluation would miss "
@@ -318,23 +354,53 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
+STATES_KEPT_BYTES = 64 << 20  # fused one-batch epochs keep each epoch's state for the callbacks: at most this
+
+
 def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_loader=None,
         start_epoch: int = 0, callbacks: Sequence[Callback] = (), history: History | None = None,
         progress: bool | None = None, log: Callable[[str], None] | None = print,
-        log_every: int = 1, steps_per_call: int = STEPS_PER_CALL) -> tuple[TrainState, History]:
+        log_every: int = 1, steps_per_call: int = STEPS_PER_CALL, start_batch: int = 0,
+        start_metrics: Sequence[dict] = ()) -> tuple[TrainState, History]:
     """Train for epochs ``start_epoch+1 .. epochs`` and return the final state and history.
 
-    Each epoch iterates ``train_loader.epoch(e)`` (its order depends on the loader's seed
-    and ``e`` alone, so a resumed run sees the same batches), then evaluates
-    ``val_loader``, logs one line, and calls the callbacks (checkpointing, early
-    stopping). ``log_every`` thins the per-epoch lines (full-batch runs of thousands of
-    epochs); the first and last epochs are always logged. The progress bar (tqdm; on
-    when stderr is a terminal and an epoch has more than one batch) shows the running
-    loss and throughput. Nothing inside an epoch waits for the device except the
-    progress bar's twice-a-second refresh. With a :class:`~jaxdl.data.DataLoader`, runs
-    of ``steps_per_call`` full batches go to the device stacked and train in one
-    compiled call (``Learner.train_steps``, a ``lax.scan``); the rest of the epoch (and
-    every batch when ``steps_per_call=1`` or under data parallelism) one step per call.
+    Each epoch iterates the batches of ``train_loader``'s epoch ``e`` (their order
+    depends on the loader's seed and ``e`` alone, so a resumed run sees the same
+    batches), then evaluates ``val_loader``, logs one line, and calls the callbacks
+    (checkpointing, early stopping) with the state at the end of that epoch.
+    ``log_every`` thins the per-epoch lines (full-batch runs of thousands of epochs);
+    the first and last epochs are always logged. The progress bar (tqdm; on when stderr
+    is a terminal and an epoch has more than one batch) shows the running loss and
+    throughput.
+
+    With a :class:`~jaxdl.data.DataLoader`, runs of ``steps_per_call`` full batches
+    train in one compiled call (``Learner.train_steps``, a ``lax.scan``), the rest of the
+    epoch (and every batch when ``steps_per_call=1`` or under data parallelism) one
+    step per call; each call gathers, converts and augments its own batches on the
+    device (``DataLoader.feed``). Within an epoch fit never waits for the device except
+    for the call before the one it has just started (whose metrics it then reads):
+    the loader prepares the next call's batches while the device computes, and the
+    device holds at most two calls' batches.
+
+    When every epoch is one batch (full-batch training: iris, the regressions, Pima),
+    up to ``steps_per_call`` epochs train in one compiled call; each epoch still gets its
+    History row, validation, log line and callbacks, with its own state (kept on the
+    device for that while callbacks or validation need it, at most
+    ``STATES_KEPT_BYTES`` of states; fewer epochs per call for a larger state), after
+    the call has run. The losses are those of one epoch per call up to float32
+    rounding: XLA compiles the step inside the loop body (tests/test_train.py).
+
+    ``start_batch=k`` resumes inside epoch ``start_epoch+1`` at its batch ``k``, the
+    metrics of its first k batches given as ``start_metrics``
+    (:meth:`jaxdl.checkpoint.Checkpointer.resume`). A callback with an
+    ``on_train_steps(epoch, batch, batches_per_epoch, state, batch_metrics)`` method is
+    called after each compiled call of a multi-batch epoch, ``batch`` batches of it
+    trained (mid-epoch checkpoints; ``batch_metrics`` may hold device arrays).
+
+    With ``learner.skip_nonfinite``, an epoch that skipped more than half of its steps
+    (:data:`MAX_SKIPPED_FRACTION`) stops the run as a NaN/Inf step does without it:
+    less than half of the data trained, or (every step skipped) nothing. Fewer skipped
+    steps are logged with the epoch.
 
     Args:
         learner: the model, loss and optimizer with their compiled steps.
@@ -348,7 +414,9 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
         progress: a progress bar (None: when stderr is a terminal).
         log: where each epoch's line goes (None: nowhere).
         log_every: log every this many epochs (and the first and last).
-        steps_per_call: training steps per compiled call (1: one per call).
+        steps_per_call: training steps (or full-batch epochs) per compiled call (1: one per call).
+        start_batch: resume inside epoch ``start_epoch + 1`` at this batch.
+        start_metrics: the metrics of that epoch's first ``start_batch`` batches.
 
     Returns:
         ``(state, history)``: the trained state and one dict of logs per epoch.
@@ -359,48 +427,26 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
         raise ValueError(f"steps_per_call must be >= 1 (1: one step per call), got {steps_per_call}")
     history = history or History()
     progress = sys.stderr.isatty() if progress is None else progress
-    chunked = steps_per_call > 1 and learner.parallel is None and hasattr(train_loader, "epoch_chunks")
-    for epoch in range(start_epoch + 1, epochs + 1):
-        batches, seen, steps, t0 = [], 0, 0, time.perf_counter()
-        warm_at, t_warm, seen_warm = min(20, max(len(train_loader) // 5, 1)), None, 0
-        bar = _progress(len(train_loader), f"epoch {epoch}/{epochs}", progress and len(train_loader) > 1)
-        last_refresh = 0.0
-        calls = (train_loader.epoch_chunks(epoch, steps_per_call) if chunked
-                 else ((False, b) for b in train_loader.epoch(epoch)))
-        for stacked, batch in calls:
-            if stacked:
-                state, m = learner.train_steps(state, batch)
-                k, n = batch[0].shape[0], batch[0].shape[0] * batch[0].shape[1]
-            else:
-                state, m = learner.train_step(state, learner.shard(batch))
-                k, n = 1, int(batch[0].shape[0])
-            batches.append(m)
-            seen, steps = seen + n, steps + k
-            if t_warm is None and steps >= warm_at:  # one sync: steady-state timing starts after compilation
-                jax.block_until_ready(m["loss"])
-                t_warm, seen_warm = time.perf_counter(), seen
-            if bar is not None:
-                bar.update(k)
-                now = time.perf_counter()
-                if now - last_refresh > 0.5:
-                    last_refresh = now
-                    loss = m["loss"][-1] if stacked else m["loss"]
-                    bar.set_postfix(loss=f"{float(loss):.4f}", ex_s=f"{seen / (now - t0):.0f}")
-        jax.block_until_ready(state)
-        t1 = time.perf_counter()
-        if bar is not None:
-            bar.close()
-        logs = {"epoch": epoch, **_reduce_metrics(batches, "train_")}
-        bad = logs.pop("nonfinite_steps", [])
+
+    def end_epoch(epoch: int, state: TrainState | None, logs: dict, timing: dict) -> bool:
+        """The epoch's row, validation, log line and callbacks; True: a callback stops."""
+        bad, total = logs.pop("nonfinite_steps", []), len(train_loader)
         if bad and not learner.skip_nonfinite:
             raise NonFiniteLossError(
                 f"loss or gradients became NaN/Inf at step {bad[0]} (epoch {epoch}; {len(bad)} bad "
                 "steps). Nothing of this epoch was saved: the last checkpoint before it is intact; "
-                "lower the learning rate, check the data, or pass skip_nonfinite=True to skip such steps.")
+                "lower the learning rate, check the data, or pass skip_nonfinite=True "
+                "(--skip-nonfinite) to skip such steps.")
+        if bad and len(bad) > MAX_SKIPPED_FRACTION * total:
+            raise NonFiniteLossError(
+                f"epoch {epoch} skipped {len(bad)} of its {total} steps as NaN/Inf under skip_nonfinite=True: "
+                f"{'nothing' if len(bad) >= total else 'less than half of it'} trained. Nothing of this epoch "
+                "was saved: the last checkpoint before it is intact; lower the learning rate or check the data.")
+        if bad and log is not None:
+            log(f"epoch {epoch}: skipped {len(bad)} of {total} steps whose loss or gradients were NaN/Inf "
+                "(skip_nonfinite=True)")
         logs["skipped_steps"] = len(bad)
-        logs["epoch_time_s"] = t1 - t0
-        if t_warm is not None and seen > seen_warm:
-            logs["examples_per_s"] = (seen - seen_warm) / (t1 - t_warm)
+        logs.update(timing)
         if val_loader is not None:
             val = evaluate(learner, state, val_loader)
             val.pop("confusion", None)
@@ -411,9 +457,115 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
         stop = False
         for cb in callbacks:
             stop = bool(cb.on_epoch_end(epoch, state, logs)) or stop
-        if stop:
+        return stop
+
+    per_call = _epochs_per_call(learner, state, train_loader, steps_per_call, bool(callbacks) or val_loader is not None)
+    if per_call > 1:
+        return _fit_one_batch_epochs(learner, state, train_loader, range(start_epoch + 1, epochs + 1), per_call,
+                                     bool(callbacks) or val_loader is not None, end_epoch), history
+    step_callbacks = [cb for cb in callbacks if hasattr(cb, "on_train_steps")]
+    for epoch in range(start_epoch + 1, epochs + 1):
+        first = start_batch if epoch == start_epoch + 1 else 0  # resumed inside this epoch
+        state, logs, timing = _train_epoch(learner, state, train_loader, epoch, f"epoch {epoch}/{epochs}",
+                                           steps_per_call, progress, first, start_metrics if first else (),
+                                           step_callbacks)
+        if end_epoch(epoch, state, logs, timing):
             break
     return state, history
+
+
+def _train_epoch(learner: Learner, state: TrainState, loader, epoch: int, desc: str, steps_per_call: int,
+                 progress: bool, start: int = 0, start_rows: Sequence[dict] = (),
+                 step_callbacks: Sequence = ()) -> tuple[TrainState, dict, dict]:
+    """One epoch of ``loader`` from its batch ``start`` (the metrics of the batches
+    before it: ``start_rows``): the state after it, its train metrics and its timing."""
+    fed = learner.parallel is None and hasattr(loader, "feed")
+    calls = (loader.feed(epoch, steps_per_call, start) if fed else
+             loader.epoch(epoch, start) if start else loader.epoch(epoch))
+    rows, pending, seen, steps, t0 = list(start_rows), None, 0, 0, time.perf_counter()
+    warm_at, t_warm, seen_warm = min(20, max(len(loader) // 5, 1)), None, 0
+    bar, last_refresh = _progress(len(loader) - start, desc, progress and len(loader) > 1), 0.0
+    for batch in calls:
+        if fed:
+            k, n = batch.shape
+            state, m = learner.train_steps(state, batch) if batch.steps else learner.train_step(state, batch)
+        else:
+            state, m = learner.train_step(state, learner.shard(batch))
+            k, n = 1, int(batch[0].shape[0])
+        if pending is not None:  # the call before this one: the device runs this one while the loader prepares the next
+            rows.append(jax.device_get(pending))
+        pending, seen, steps = m, seen + k * n, steps + k
+        for cb in step_callbacks:  # mid-epoch checkpoints (jaxdl.checkpoint.Checkpointer.on_train_steps)
+            cb.on_train_steps(epoch, start + steps, len(loader), state, [*rows, pending])
+        if t_warm is None and steps >= warm_at:  # one sync: steady-state timing starts after compilation
+            jax.block_until_ready(m["loss"])
+            t_warm, seen_warm = time.perf_counter(), seen
+        if bar is not None:
+            bar.update(k)
+            now = time.perf_counter()
+            if rows and now - last_refresh > 0.5:
+                last_refresh = now
+                bar.set_postfix(loss=f"{float(np.ravel(rows[-1]['loss'])[-1]):.4f}", ex_s=f"{seen / (now - t0):.0f}")
+    if pending is not None:
+        rows.append(jax.device_get(pending))
+    jax.block_until_ready(state)
+    t1 = time.perf_counter()
+    if bar is not None:
+        bar.close()
+    timing = {"epoch_time_s": t1 - t0}
+    if t_warm is not None and seen > seen_warm:
+        timing["examples_per_s"] = (seen - seen_warm) / (t1 - t_warm)
+    return state, {"epoch": epoch, **_reduce_metrics(rows, "train_")}, timing
+
+
+def _epochs_per_call(learner: Learner, state: TrainState, loader, steps_per_call: int, keep_states: bool) -> int:
+    """Epochs trained per compiled call: up to ``steps_per_call`` when every epoch is one
+    batch of a DataLoader over arrays (fewer when each epoch's state is kept and the
+    states would pass ``STATES_KEPT_BYTES``), else 1."""
+    if (steps_per_call < 2 or learner.parallel is not None or not hasattr(loader, "epochs_stacked")
+            or len(loader) != 1 or loader.epochs_stacked([1]) is None):
+        return 1
+    if not keep_states:
+        return steps_per_call
+    state_bytes = sum(a.nbytes for a in jax.tree.leaves(state))
+    return max(1, min(steps_per_call, STATES_KEPT_BYTES // max(state_bytes, 1)))
+
+
+_state_at = jax.jit(lambda states, i: jax.tree.map(lambda a: a[i], states))
+
+
+def _fit_one_batch_epochs(learner: Learner, state: TrainState, loader, epochs: range, per_call: int,
+                          keep_states: bool, end_epoch) -> TrainState:
+    """``fit``'s epochs when each is one batch: ``per_call`` epochs per ``train_steps``
+    call. Each call's epochs are ended (rows, validation, logs, callbacks) while the
+    next call runs; a callback that stops at an epoch gets that epoch's state returned."""
+    t_last, first_call = time.perf_counter(), True
+
+    def finish(first: int, count: int, metrics, states) -> TrainState | None:
+        nonlocal t_last, first_call
+        metrics = jax.device_get(metrics)  # waits for that call
+        now = time.perf_counter()
+        timing = {"epoch_time_s": (now - t_last) / count}
+        if not first_call:  # the first call's time includes compiling it
+            timing["examples_per_s"] = float(metrics["n"].sum() / (now - t_last))
+        t_last, first_call = now, False
+        for i, row in enumerate(_step_rows(metrics, "train_")):
+            logs = {"epoch": first + i, **row}
+            at = _state_at(states, i) if keep_states else None
+            if end_epoch(first + i, at, logs, dict(timing)):
+                return at
+        return None
+
+    pending = None
+    for at in range(0, len(epochs), per_call):
+        chunk = epochs[at:at + per_call]
+        state, *out = learner.train_steps(state, loader.epochs_stacked(chunk), keep_states=keep_states)
+        if pending is not None and (stopped := finish(*pending)) is not None:
+            return stopped
+        pending = (chunk[0], len(chunk), out[0], out[1] if keep_states else None)
+    if pending is not None and (stopped := finish(*pending)) is not None:
+        return stopped
+    return state
 
 
 def format_logs(logs: dict, epochs: int) -> str:
@@ -446,8 +598,7 @@ class EarlyStopping:
     def on_epoch_end(self, epoch: int, state: TrainState, logs: dict) -> bool:
         if self.monitor not in logs:
             raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which this run does not log ({sorted(logs)}): "
-                           "give fit a val_loader on a validation split (never the test set), e.g. val_size= "
-                           "in the run configuration")
+                           "give fit a val_loader on a validation split (never the test set), e.g. --val-size")
         value = logs[self.monitor]
         better = self.best is None or (value < self.best - self.min_delta if self.mode == "min"
                                        else value > self.best + self.min_delta)

@@ -44,7 +44,8 @@ def test_the_fields_a_resumed_run_may_change():
     """Where files go, how steps are dispatched, what is printed, how far training goes:
     never the numbers of the epochs run or to come."""
     free = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["on_resume"] == MAY_CHANGE}
-    assert free == {"epochs", "download", "workdir", "resume", "resume_anyway", "skip_nonfinite", "progress",
+    assert free == {"epochs", "download", "workdir", "resume", "resume_anyway", "checkpoint_steps",
+                    "checkpoint_minutes", "skip_nonfinite", "progress",
                     "steps_per_call", "data_parallel", "num_workers", "coordinator", "num_processes",
                     "process_id"}
     assert not may_change_on_resume("momentum") and not may_change_on_resume("lr")

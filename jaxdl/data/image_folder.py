@@ -12,18 +12,33 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import numpy as np
+
 from jaxdl.data.errors import SkipRecord, UnreadableImageError
 
 # torchvision.datasets.folder.IMG_EXTENSIONS (matched case-insensitively, as there)
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
+_HIGH_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # Pillow's 16- and 32-bit integer grayscale modes
+
+
 def pil_loader(path: str):
-    """torchvision's default loader: open with Pillow, ``convert('RGB')``."""
+    """torchvision's default loader: open with Pillow, ``convert('RGB')``; except for
+    16-bit grayscale (PNG mode ``I;16``), which is scaled to 8 bits first
+    (``round(v / 257)``: 65535 -> 255). torchvision's ``convert('RGB')`` instead clips
+    every value above 255 to white, so a 16-bit image comes out almost all white
+    without a word; here it keeps its picture (8 bits of its 16)."""
     from PIL import Image
 
     with open(path, "rb") as f:
-        return Image.open(f).convert("RGB")
+        image = Image.open(f)
+        if image.mode in _HIGH_DEPTH:
+            a = np.asarray(image).astype(np.int64)
+            if a.min() < 0 or a.max() > 65535:
+                raise ValueError(f"{image.mode} pixel values {a.min()}..{a.max()} outside the 16-bit range")
+            image = Image.fromarray(((a * 255 + 32767) // 65535).astype(np.uint8))
+        return image.convert("RGB")
 
 
 # --------------------------------------------------------------------------- folders
@@ -56,7 +71,7 @@ def make_dataset(directory: str, class_to_idx: dict[str, int], extensions=None,
         target_dir = os.path.join(directory, name)
         if not os.path.isdir(target_dir):
             continue
-        for folder, _, fnames in sorted(os.walk(target_dir, followlinks=True)):
+        for folder, _, fnames in sorted(_walk(target_dir)):
             for fname in sorted(fnames):
                 path = os.path.join(folder, fname)
                 if is_valid_file(path):
@@ -69,6 +84,27 @@ def make_dataset(directory: str, class_to_idx: dict[str, int], extensions=None,
             msg += f"Supported extensions are: {extensions if isinstance(extensions, str) else ', '.join(extensions)}"
         raise FileNotFoundError(msg + " (allow_empty=True keeps empty class folders as classes)")
     return samples
+
+
+def _walk(top: str):
+    """``os.walk(top, followlinks=True)`` (torchvision's walk), refusing a symbolic link
+    that leads back into a folder it is inside: os.walk would follow such a loop until
+    the path is too long and list every image below it dozens of times."""
+    ancestors: dict[str, list[str]] = {top: [os.path.realpath(top)]}
+    for folder, dirnames, fnames in os.walk(top, followlinks=True):
+        chain = ancestors.pop(folder)
+        for d in dirnames:
+            path = os.path.join(folder, d)
+            real = os.path.realpath(path)
+            if real in chain:
+                link = path
+                while not os.path.islink(link) and len(link) > len(top):  # the link on the way, to name it
+                    link = os.path.dirname(link)
+                target = os.readlink(link) if os.path.islink(link) else real
+                raise OSError(f"ImageFolder: {link} is a symbolic link to {target}, which leads back to "
+                              f"{real}, a folder it is inside: following it would loop. Remove the link")
+            ancestors[path] = [*chain, real]
+        yield folder, dirnames, fnames
 
 
 _DEFAULT = object()

@@ -112,13 +112,21 @@ class CenterCrop:
 
 class ToTensor:
     """torch: ``transforms.ToTensor()``: uint8 -> float32 in [0, 1] (``x / 255``), but
-    HWC (torch: CHW), the layout jaxdl's NHWC models take. Grayscale gives HW1."""
+    HWC (torch: CHW), the layout jaxdl's NHWC models take. Grayscale gives HW1.
+    16-bit images (PIL mode ``I;16``, uint16 arrays) are scaled to [0, 1] too
+    (``x / 65535``); torchvision returns their raw values as int16 there (65535 becomes
+    -1). Other types are refused."""
 
     def __call__(self, image) -> np.ndarray:
+        mode = getattr(image, "mode", None)
         a = np.asarray(image)
-        if a.dtype != np.uint8:
-            raise TypeError(f"ToTensor expects a PIL image or a uint8 array, got {a.dtype}")
-        a = np.divide(a, np.float32(255), dtype=np.float32)  # one pass; torch: x.float().div(255)
+        if mode and mode.startswith("I;16"):
+            a = a.astype(np.uint16)
+        if a.dtype not in (np.uint8, np.uint16):
+            raise TypeError(f"ToTensor expects a PIL image or a uint8 or uint16 array, got {a.dtype}"
+                            f"{f' (PIL mode {mode})' if mode else ''}")
+        scale = np.float32(255 if a.dtype == np.uint8 else 65535)
+        a = np.divide(a, scale, dtype=np.float32)  # one pass; torch: x.float().div(255)
         return a[..., None] if a.ndim == 2 else a
 
     def __repr__(self) -> str:

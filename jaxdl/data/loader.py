@@ -11,13 +11,13 @@ and a resumed run sees exactly the batches an uninterrupted one would.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.data.arrays import ArrayBatches, ArrayDataset
+from jaxdl.data.arrays import ArrayBatches, ArrayDataset, DeviceBatch, fits_on_device
 from jaxdl.data.records import RecordBatches, is_map_style
 from jaxdl.data.sampling import BatchPlan
 
@@ -31,6 +31,13 @@ class DataLoader:
     ``numpy.random.default_rng([seed, e]).permutation(n)`` on every machine. The last
     batch is smaller unless ``drop_last`` (it compiles the step once more).
 
+    ``fit`` takes the batches as :class:`~jaxdl.data.arrays.DeviceBatch` es
+    (:meth:`feed`): arrays as stored (uint8 images stay uint8) and converted, augmented
+    and, for a dataset kept on the device, gathered inside the compiled step. Data kept
+    on the host is gathered and copied one call (``steps_per_call`` batches) at a time,
+    the next call's while the device computes (``fit``: one stack ahead, so the device
+    holds at most two calls' batches).
+
     Args:
         dataset: an :class:`ArrayDataset` or a tuple of equal-length arrays (batched as
             arrays), or any map-style dataset (``len(ds)``, ``ds[i] -> (x, y, ...)``;
@@ -39,8 +46,13 @@ class DataLoader:
         shuffle: a new order every epoch, seeded by ``(seed, epoch)``.
         seed: the shuffle's and the augmentation's seed (torch: a ``generator``).
         drop_last: leave out the last partial batch (torch's name).
-        device_resident: copy the whole dataset to the accelerator once and gather each
-            batch there (no host-to-device copy per batch); arrays only.
+        device_resident: keep the whole dataset (as stored) on the accelerator, copied
+            once, and gather each batch there (no host work or host-to-device copy per
+            batch, the epoch's shuffle applied on the device). None (default): when the
+            dataset is arrays, JAX has one local device, and the stored arrays take at
+            most a quarter of its free memory (``arrays.RESIDENT_FRACTION``; the CPU
+            counts the machine's memory); ``False`` turns it off, ``True`` insists
+            (arrays only). The batches are the same in both modes.
         augment: a ``(key, x) -> x`` function from :mod:`jaxdl.data.augment`, applied under
             jit to the first array of each batch with a key from (seed, epoch, batch);
             give it to the training loader only (torchvision: the train ``transform``).
@@ -62,7 +74,7 @@ class DataLoader:
 
     def __init__(self, dataset: ArrayDataset | Sequence[np.ndarray], batch_size: int = 1,
                  shuffle: bool = False, *, seed: int = 0, drop_last: bool = False,
-                 device_resident: bool = False, augment=None, process_index: int = 0,
+                 device_resident: bool | None = None, augment=None, process_index: int = 0,
                  process_count: int = 1, pad_last: bool = False, num_workers: int = 0,
                  prefetch_factor: int = 2):
         per_record = not isinstance(dataset, ArrayDataset) and is_map_style(dataset)
@@ -82,17 +94,19 @@ class DataLoader:
             if batch_size % process_count:
                 raise ValueError(f"batch_size {batch_size} must divide by the {process_count} processes")
             drop_last = not pad_last
+        if device_resident is None:
+            device_resident = not per_record and fits_on_device(dataset.nbytes)
         self.process_index, self.process_count = process_index, process_count
         self.dataset, self.batch_size, self.shuffle = dataset, int(batch_size), shuffle
-        self.seed, self.drop_last, self.device_resident = seed, drop_last, device_resident
+        self.seed, self.drop_last, self.device_resident = seed, drop_last, bool(device_resident)
         self.pad_last = pad_last
         self._epoch = 0
-        self._augment = jax.jit(augment) if augment is not None else None
-        self._augment_stacked = jax.jit(jax.vmap(augment)) if augment is not None else None
+        self._augment = augment
+        self._key = jax.random.key(seed) if augment is not None else None
         plan = BatchPlan(len(dataset), self.batch_size, seed, shuffle, drop_last, pad_last, process_index,
                          process_count)
         self._source = (RecordBatches(dataset, plan, num_workers, prefetch_factor) if per_record
-                        else ArrayBatches(dataset, plan, device_resident))
+                        else ArrayBatches(dataset, plan, self.device_resident))
 
     def __len__(self) -> int:
         return len(self._source.plan)
@@ -104,28 +118,43 @@ class DataLoader:
             yield batch
 
     def epoch_chunks(self, epoch: int, steps: int, start: int = 0) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
-        """Epoch ``epoch`` as ``(stacked, batch)`` pairs for ``Learner.train_steps``: runs of
-        ``steps`` full batches stacked on a new leading axis (``stacked=True``), then the
-        rest of the epoch one batch at a time. Same batches, same order, same
-        augmentation as :meth:`epoch`, from batch ``start`` on."""
+        """Epoch ``epoch`` as ``(stacked, batch)`` pairs of device arrays: runs of
+        ``steps`` full batches stacked on a new leading axis (``stacked=True``, for
+        ``Learner.train_steps``), then the rest of the epoch one batch at a time. Same
+        batches, same order, same augmentation as :meth:`epoch`, from batch ``start`` on."""
+        for batch in self.feed(epoch, steps, start):
+            yield bool(batch.steps), batch.realize()
+
+    def feed(self, epoch: int, steps: int, start: int = 0) -> Iterator[DeviceBatch]:
+        """:meth:`epoch_chunks` as :class:`~jaxdl.data.arrays.DeviceBatch` es, what
+        ``fit`` hands to ``Learner.train_steps`` / ``train_step``: the gathering (on the
+        device), the conversion of stored uint8 and the augmentation happen inside the
+        step. Each batch is prepared when the previous one has been taken."""
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if not 0 <= start <= len(self):
             raise ValueError(f"start batch {start} outside epoch {epoch} of {len(self)} batches")
-        key = jax.random.fold_in(jax.random.key(self.seed), epoch) if self._augment else None
         first = start
-        for stacked, batch in self._source.batches(epoch, steps, start):
-            k = batch[0].shape[0] if stacked else 1
-            if key is not None:
-                x, *rest = batch
-                if stacked:
-                    keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(first, first + k))
-                    x = self._augment_stacked(keys, x)
-                else:
-                    x = self._augment(jax.random.fold_in(key, first), x)
-                batch = (x, *rest)
-            first += k
-            yield stacked, batch
+        for batch in self._source.batches(epoch, steps, start):
+            k = batch.steps
+            if self._augment is not None:
+                at = np.arange(first, first + k, dtype=np.int32) if k else np.int32(first)
+                batch = dataclasses.replace(batch, augment=self._augment, key=self._key,
+                                            epoch=np.full(k, epoch, np.int32) if k else np.int32(epoch), position=at)
+            first += max(k, 1)
+            yield batch
+
+    def epochs_stacked(self, epochs: Sequence[int]) -> DeviceBatch | None:
+        """When every epoch is one batch: the batches of ``epochs`` stacked as
+        ``len(epochs)`` steps of one call (``fit`` trains full-batch data so); None
+        for a map-style dataset."""
+        if not isinstance(self._source, ArrayBatches):
+            return None
+        batch = self._source.epochs_stacked(epochs)
+        if self._augment is not None:
+            batch = dataclasses.replace(batch, augment=self._augment, key=self._key,
+                                        epoch=np.asarray(epochs, np.int32), position=np.zeros(len(epochs), np.int32))
+        return batch
 
     def __iter__(self) -> Iterator[tuple[jax.Array, ...]]:
         self._epoch += 1

@@ -32,6 +32,8 @@ from collections.abc import Iterator
 import jax
 import numpy as np
 
+from jaxdl.data import workers
+from jaxdl.data.arrays import DeviceBatch
 from jaxdl.data.errors import SkipRecord
 from jaxdl.data.sampling import BatchPlan
 
@@ -165,7 +167,8 @@ class WorkerStream:
         pipeline = (grain.MapDataset.range(position, _ENDLESS).map(load)
                     .to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
                     .mp_prefetch(grain.multiprocessing.MultiprocessingOptions(
-                        num_workers=num_workers, per_worker_buffer_size=prefetch_factor)))
+                        num_workers=num_workers, per_worker_buffer_size=prefetch_factor),
+                        worker_init_fn=workers.exit_with_parent()))  # no orphans after a kill -9
         self.position, self.busy = position, False
         self._box = [iter(pipeline)]  # the only reference to grain's iterator, dropped on close
         # stop the workers when this stream is dropped, and at interpreter exit while the
@@ -264,9 +267,11 @@ class RecordBatches:
                 if stream is self._stream:
                     self._stream = None
 
-    def batches(self, epoch: int, steps: int, start: int = 0) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
-        """``(stacked, batch)`` pairs as ``DataLoader.epoch_chunks``: from batch ``start``,
-        runs of ``steps`` full batches stacked on a new leading axis, then single ones."""
+    def batches(self, epoch: int, steps: int, start: int = 0) -> Iterator[DeviceBatch]:
+        """The batches of epoch ``epoch`` from batch ``start`` as ``ArrayBatches.batches``
+        gives them: runs of ``steps`` full batches stacked on a new leading axis, then
+        single ones, each copied to the device when it is complete (a stack: when its
+        last batch has been read)."""
         remaining = len(self.plan) - start
         in_stacks = remaining // steps * steps if steps > 1 else 0
         pending: list[tuple[np.ndarray, ...]] = []  # full batches waiting to complete a run of `steps`
@@ -274,7 +279,7 @@ class RecordBatches:
 
         def singles():
             for p in pending:
-                yield False, tuple(put(a) for a in p)
+                yield DeviceBatch(tuple(put(a) for a in p))
             pending.clear()
 
         for k, (arrays, failures) in enumerate(self._loaded(epoch, start)):
@@ -286,11 +291,11 @@ class RecordBatches:
             if k < in_stacks and len(arrays[0]) == self.full_batch:
                 pending.append(arrays)
                 if len(pending) == steps:
-                    yield True, tuple(jax.device_put(np.stack(column)) for column in zip(*pending))
+                    yield DeviceBatch(tuple(jax.device_put(np.stack(column)) for column in zip(*pending)), steps=steps)
                     pending.clear()
                 continue
             yield from singles()  # a shortened batch (skipped records) breaks the run
-            yield False, tuple(put(a) for a in arrays)
+            yield DeviceBatch(tuple(put(a) for a in arrays))
         yield from singles()
 
     def _report(self, failures: list[RecordFailure], epoch: int, batch: int) -> None:

@@ -102,16 +102,29 @@ def not_found(name: str, files: Sequence[str], searched: Sequence[Path]) -> Data
                              f"To get it: {GET_IT.get(name, 'pass data_dir=DIR')}")
 
 
-def load_idx_set(name: str, data_dir: str | os.PathLike | None = None):
+def load_idx_set(name: str, data_dir: str | os.PathLike | None = None, num_classes: int = 10):
     """(x_train, y_train, x_test, y_test) as uint8 images (N, 28, 28) and labels, or raise
-    DataNotFoundError listing the places searched."""
+    DataNotFoundError listing the places searched. CorruptDataError names the file when
+    its images are not 28x28, it holds none, its labels do not match the images in
+    number, or a label is outside ``0 .. num_classes - 1``."""
     files = find_idx(name, data_dir)
     if files is None:
         raise not_found(name, [f"{stem}[.gz]" for stem in IDX_FILES], candidate_dirs(name, data_dir))
     xtr, ytr, xte, yte = (read_idx(f) for f in files)
-    for x, y, f in ((xtr, ytr, files[0]), (xte, yte, files[2])):
-        if len(x) != len(y):
-            raise CorruptDataError(f"{f}: {len(x)} images but {len(y)} labels")
+    for x, y, fx, fy in ((xtr, ytr, files[0], files[1]), (xte, yte, files[2], files[3])):
+        if x.ndim < 2 or int(np.prod(x.shape[1:])) != 28 * 28 or x.dtype != np.uint8:
+            raise CorruptDataError(f"{fx}: images of header shape {x.shape} and type {x.dtype}; an {name} image "
+                                   "file holds (N, 28, 28) uint8 images. Fetch the file again")
+        if not len(x):
+            raise CorruptDataError(f"{fx}: holds 0 images; fetch the file again")
+        if y.ndim != 1 or len(x) != len(y):
+            raise CorruptDataError(f"{fy}: labels of header shape {y.shape} for the {len(x)} images of {fx.name}; "
+                                   "fetch the files again")
+        outside = np.flatnonzero((y < 0) | (y >= num_classes))
+        if len(outside):
+            raise CorruptDataError(f"{fy}: label {y[outside[0]]} at index {outside[0]} ({len(outside)} in all) is "
+                                   f"outside 0..{num_classes - 1}, the {num_classes} classes of {name}; fetch the "
+                                   "file again")
     return xtr, ytr, xte, yte
 
 

@@ -1,0 +1,167 @@
+"""The loader's batches are the same bit for bit whatever path makes them: arrays gathered
+on the host or on the device, images stored as uint8 and converted on the device, the
+per-record path, stacked for ``train_steps`` or one by one, resumed mid-epoch, sliced
+for several processes, padded. Each case is checked against the batches that commit
+4a30710 (before the device feed) made, as SHA-256 digests, and against NumPy."""
+
+import hashlib
+import itertools
+
+import jax
+import numpy as np
+import pytest
+
+from jaxdl.data import ArrayDataset, DataLoader
+from jaxdl.data import augment as A
+from jaxdl.data.arrays import ByteToFloat
+from jaxdl.data.sampling import epoch_layout
+
+N, H, W, C = 53, 4, 3, 2
+
+
+def _data():
+    rng = np.random.default_rng(7)
+    x8 = rng.integers(0, 256, (N, H, W, C), dtype=np.uint8)
+    return x8, x8.astype(np.float32) / 255.0, (np.arange(N) % 5).astype(np.int32)  # as datasets.images_to_float
+
+
+class Records:
+    """A map-style dataset with the same rows: the per-record path."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+# (name, DataLoader keywords, epochs, steps, start)
+CASES = [
+    ("plain", {"batch_size": 8}, (0, 1), 1, 0),
+    ("shuffled", {"batch_size": 8, "shuffle": True, "seed": 3}, (0, 1, 2), 1, 0),
+    ("stacked", {"batch_size": 8, "shuffle": True, "seed": 3}, (1, 2), 3, 0),
+    ("resumed", {"batch_size": 8, "shuffle": True, "seed": 3}, (2,), 3, 4),
+    ("drop_last", {"batch_size": 8, "shuffle": True, "seed": 1, "drop_last": True}, (1, 2), 2, 0),
+    ("padded", {"batch_size": 8, "shuffle": True, "seed": 3, "pad_last": True}, (1,), 2, 0),
+    ("process0of2", {"batch_size": 8, "shuffle": True, "seed": 3, "process_index": 0, "process_count": 2}, (1, 2), 2, 0),
+    ("process1of2", {"batch_size": 8, "shuffle": True, "seed": 3, "process_index": 1, "process_count": 2}, (1,), 2, 1),
+    ("padded1of2", {"batch_size": 8, "shuffle": True, "seed": 3, "pad_last": True, "process_index": 1, "process_count": 2},
+     (1,), 2, 0),
+    ("augmented", {"batch_size": 8, "shuffle": True, "seed": 3, "augment": A.horizontal_flip()}, (1,), 3, 0),
+    ("augmented_resumed", {"batch_size": 8, "shuffle": True, "seed": 3, "augment": A.random_crop(1)}, (2,), 2, 3),
+]
+
+# sha256 of every (stacked flag, array dtype, shape, bytes) of the cases above, as the loader of
+# commit 4a30710 gave them from ArrayDataset(float32 images, labels)
+GOLDEN = {
+    "plain": "d7fb2d5dd27734c3267f027478059e86da645f5f93d5eada4d5453d1fa8e6b15",
+    "shuffled": "320a4b8627018178428e6353d7e4cf63f68caef9ba169d7bcc68343243b1dab1",
+    "stacked": "0152caa153a17440d9fb0caf89f82a39cad531e754d2ce9963a68d01497cdf52",
+    "resumed": "b078a7afa40714e4cf63ea7be3b28c4dec02f7973e39f0b87ed5d5c04f6dbe3d",
+    "drop_last": "cf8797bb6003f106933fdcb59e8e2a4072043e77c4d233983ea144158ef4ab67",
+    "padded": "0799da0e26697af3c89c11189c42061d4d90d82b3f49e405f03044ccb0dec838",
+    "process0of2": "594ccdf7c166d18203e493db34e2ccd131f141c22fb273add9ec26fb8d462acb",
+    "process1of2": "66b1000d184db6283fd8adc512e4e42a2b8554027cfb8600fd801d21aea544c4",
+    "padded1of2": "251575a7f0205f37a838ddd15cd15d21740568094e4c65422f1755f62bd7a078",
+    "augmented": "c6fabfadfa54a4096f333e8ef133caa41c2863fd9bddea1e593357d6dfc0d174",
+    "augmented_resumed": "279827b6b9ada4239c09df8a9f0fd72c11ee356ef318d67a982aa21de6e7c5a2",
+}
+
+
+def _digest(chunks) -> str:
+    h = hashlib.sha256()
+    for stacked, batch in chunks:
+        h.update(b"S" if stacked else b"1")
+        for a in batch:
+            a = np.asarray(a)
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _chunks(loader, epochs, steps, start):
+    return [c for e in epochs for c in loader.epoch_chunks(e, steps, start)]
+
+
+def _unstacked(chunks):
+    """Every batch on its own: stacks split into their batches."""
+    out = []
+    for stacked, batch in chunks:
+        out += [(False, tuple(np.asarray(a)[i] for a in batch)) for i in range(len(batch[0]))] if stacked \
+            else [(False, batch)]
+    return out
+
+
+@jax.jit
+def _through_scan(batch):
+    """A stacked DeviceBatch materialized step by step inside lax.scan, as train_steps does."""
+    parts, one = batch.per_step()
+    return jax.lax.scan(lambda c, p: (c, one(p).materialize()), 0, parts)[1]
+
+
+_materialize = jax.jit(lambda b: b.materialize())
+
+
+def _fed(loader, epochs, steps, start):
+    """The batches as fit's compiled steps see them (DataLoader.feed, materialized in jit)."""
+    return [(True, _through_scan(b)) if b.steps else (False, _materialize(b))
+            for e in epochs for b in loader.feed(e, steps, start)]
+
+
+def _numpy_batches(x, y, kw, epoch, start):
+    """The batches of one epoch from sampling.epoch_layout and NumPy fancy-indexing."""
+    process_count = kw.get("process_count", 1)
+    drop_last = kw.get("drop_last", False) or (process_count > 1 and not kw.get("pad_last", False))
+    order, sizes, valid = epoch_layout(N, kw["batch_size"], kw.get("seed", 0), epoch, kw.get("shuffle", False),
+                                       drop_last, kw.get("pad_last", False), kw.get("process_index", 0),
+                                       process_count)
+    bounds = np.cumsum([0, *sizes])
+    out = []
+    for lo, hi in itertools.pairwise(bounds):
+        out.append((x[order[lo:hi]], y[order[lo:hi]], *(() if valid is None else (valid[lo:hi],))))
+    return out[start:]
+
+
+def test_golden_digests_cover_every_case():
+    assert sorted(GOLDEN) == sorted(c[0] for c in CASES)
+
+
+@pytest.mark.parametrize("name,kw,epochs,steps,start", [
+    pytest.param(*c, marks=pytest.mark.slow) if "augment" in c[1] else c for c in CASES], ids=[c[0] for c in CASES])
+def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start):
+    x8, xf, y = _data()
+    to_tensor = ByteToFloat.to_tensor()
+    sources = {"float arrays": lambda **k: DataLoader(ArrayDataset(xf, y), **k),
+               "uint8 arrays, ToTensor on the device": lambda **k: DataLoader(
+                   ArrayDataset(x8, y, decode=(to_tensor, None)), **k)}
+    for label, loader in sources.items():
+        assert loader(**kw).device_resident  # by default, data this small stays on the device
+        for resident in (False, True):
+            made = loader(**kw, device_resident=resident)
+            for how, batches in (("epoch_chunks", _chunks), ("feed", _fed)):
+                got = batches(made, epochs, steps, start)
+                assert _digest(got) == GOLDEN[name], f"{label}, device_resident={resident}, {how}"
+    # the per-record path (which, resuming, still stacks the rest of the epoch): the same batches
+    records = DataLoader(Records(xf, y), **kw)
+    assert not records.device_resident
+    want = _digest(_unstacked(_chunks(sources["float arrays"](**kw), epochs, steps, start)))
+    for how, batches in (("epoch_chunks", _chunks), ("feed", _fed)):
+        assert _digest(_unstacked(batches(records, epochs, steps, start))) == want, f"records, {how}"
+    if "augment" not in kw:
+        want = [b for e in epochs for b in _numpy_batches(xf, y, kw, e, start)]
+        got = [b for e in epochs for b in DataLoader(ArrayDataset(xf, y), **kw).epoch(e, start)]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert len(g) == len(w)
+            for a, b in zip(g, w):
+                np.testing.assert_array_equal(np.asarray(a), b)
+                assert np.asarray(a).dtype == b.dtype
+
+
+if __name__ == "__main__":  # the digests of the loader on PYTHONPATH (how GOLDEN was made, at 4a30710)
+    x8, xf, y = _data()
+    for name, kw, epochs, steps, start in CASES:
+        print(f'    "{name}": "{_digest(_chunks(DataLoader(ArrayDataset(xf, y), **kw), epochs, steps, start))}",')
