@@ -8,9 +8,11 @@ None))``, converted to float32 inside the step): CIFAR-10-shaped random images
 x 28x28, Debian's ``dataset-fashion-mnist``) at batch 64; one epoch per ``fit`` call and
 five. Columns, interleaved in every repetition:
 
-* steps alone: ``Learner.train_steps`` on 32 batches already on the device (uint8,
-  converted in the step, the same compiled program as ``fit``'s host path), called
-  back to back: what the device can do;
+* steps alone: ``Learner.train_steps`` on device batches: a shuffled epoch gathered on
+  the device beforehand, as stacks of 32 batches (uint8, converted in the step: the
+  same compiled program as ``fit``'s host path), called back to back: what the device
+  can do when the data costs nothing (every batch read once, as in an epoch, not the
+  same few batches again from the cache);
 * ``fit`` through ``DataLoader(..., shuffle=True)`` with ``device_resident=True`` (the
   default for data this size: the dataset on the device, each call gathering its rows
   there) and with ``device_resident=False`` (each call's rows gathered on the host and
@@ -114,8 +116,10 @@ def bench_loader_bound(name: str, reps: int) -> dict:
     loaders = {"resident": DataLoader(ds, batch, shuffle=True, seed=0, device_resident=True),
                "host": DataLoader(ds, batch, shuffle=True, seed=0, device_resident=False)}
     k = STEPS_PER_CALL
-    stack = DeviceBatch((jnp.asarray(x8[:k * batch].reshape(k, batch, *x8.shape[1:])),
-                         jnp.asarray(y[:k * batch].reshape(k, batch))), decode=ds.decode, steps=k)
+    order = np.random.default_rng(1).permutation(len(x8))
+    stacks = [DeviceBatch((jnp.asarray(x8[rows].reshape(k, batch, *x8.shape[1:])), jnp.asarray(y[rows].reshape(k, batch))),
+                          decode=ds.decode, steps=k)
+              for rows in order[:len(x8) // (k * batch) * k * batch].reshape(-1, k * batch)]
     steps = len(loaders["host"]) * epochs
     state, at = learner.init_state(), 0
     first = {}
@@ -123,14 +127,14 @@ def bench_loader_bound(name: str, reps: int) -> dict:
         t0 = time.perf_counter()
         state, _ = fit(learner, state, loader, epochs=at + epochs, start_epoch=at, progress=False, log=None)
         first[mode], at = time.perf_counter() - t0, at + epochs
-    state, _ = learner.train_steps(state, stack)
+    state, _ = learner.train_steps(state, stacks[0])
     _torch_epochs(tmodel, topt, tloader, 1)
     rates = {"alone": [], "resident": [], "host": [], "torch": []}
     for _ in range(reps):
         calls = -(-steps // k)
         t0 = time.perf_counter()
-        for _ in range(calls):
-            state, _m = learner.train_steps(state, stack)
+        for i in range(calls):
+            state, _m = learner.train_steps(state, stacks[i % len(stacks)])
         jax.block_until_ready(state)
         rates["alone"].append(calls * k / (time.perf_counter() - t0))
         for mode, loader in loaders.items():
