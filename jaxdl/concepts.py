@@ -85,7 +85,7 @@ CONCEPTS: list[Concept] = [
     # ------------------------------------------------------------------ layers
     L("class Model(nn.Module): __init__ + forward", "class Model(nnx.Module): __init__(..., rngs) + __call__", "Layers are built eagerly with an explicit RNG; `forward` is `__call__`.",
       "flax.nnx.Module", ["jaxdl/models/basic.py"], ("nn.Module", "torch.nn.Module", "torch.nn")),
-    L("nn.Parameter", "nnx.Param", "Parameters are Variables that the train step splits out as a pytree.", "flax.nnx.Param", ["jaxdl/layers.py"], ("torch.nn.Parameter",)),
+    L("nn.Parameter", "nnx.Param", "Parameters are Variables that the train step splits out as a pytree.", "flax.nnx.Param", ["jaxdl/layers/conv.py"], ("torch.nn.Parameter",)),
     L("nn.Linear(in, out)", "jaxdl.layers.Linear(in, out, rngs=rngs)", "kernel is weight.T (in, out); torch's init distribution, not its values (JAX's generator draws other numbers from a seed; Flax's default init has 1.73x the spread).",
       "jaxdl.layers.Linear", ["jaxdl/models/basic.py"], ("torch.nn.Linear",)),
     L("nn.Conv2d(in, out, k, stride, padding)", "jaxdl.layers.Conv2d(in, out, k, stride, padding, rngs=rngs)", "NHWC activations and HWIO kernels; padding 0 by default as torch (nnx.Conv: 'SAME').",
