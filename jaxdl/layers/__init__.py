@@ -34,6 +34,7 @@ import jax
 from flax import nnx
 
 from jaxdl.init import Initializer, torch_default_init, uniform_init
+from jaxdl.layers import recurrent_record  # noqa: F401  (transitional: LSTM/RNN's torch records)
 from jaxdl.layers.activation import leaky_relu
 from jaxdl.layers.conv import Conv2d
 from jaxdl.layers.dropout import Dropout

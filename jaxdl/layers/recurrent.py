@@ -8,7 +8,6 @@ from flax import nnx
 from jax import lax
 
 from jaxdl.init import torch_default_init
-from jaxdl.layers.torch_layer import SAME, TORCH, TRANSPOSED, Rule, refuse, torch_layer
 
 
 class _Recurrent(nnx.Module):
@@ -25,18 +24,6 @@ class _Recurrent(nnx.Module):
         self.b_ih = nnx.Param(init(rngs.params(), (g,)))
         self.b_hh = nnx.Param(init(rngs.params(), (g,)))
 
-    @classmethod
-    def torch_arguments(cls, m) -> dict:
-        refuse(m, cls, m.num_layers != 1 and f"num_layers={m.num_layers}", m.bidirectional and "bidirectional=True",
-               not m.bias and "bias=False", getattr(m, "proj_size", 0) and f"proj_size={m.proj_size}",
-               getattr(m, "nonlinearity", "tanh") != "tanh" and f"nonlinearity={m.nonlinearity!r}")
-        return {"input_size": m.input_size, "hidden_size": m.hidden_size, "batch_first": m.batch_first}
-
-    def torch_state(self) -> list[Rule]:
-        """weight_ih_l0/weight_hh_l0 <-> w_ih/w_hh (transposed); bias_ih_l0/bias_hh_l0 <-> b_ih/b_hh."""
-        return [Rule("weight_ih_l0", "w_ih", *TRANSPOSED), Rule("weight_hh_l0", "w_hh", *TRANSPOSED),
-                Rule("bias_ih_l0", "b_ih", *SAME), Rule("bias_hh_l0", "b_hh", *SAME)]
-
     def _inputs(self, x: jax.Array) -> jax.Array:
         """(T, B, I) or (B, T, I) -> input projections (T, B, gates*H), one matmul for all steps."""
         if x.ndim != 3 or x.shape[-1] != self.input_size:
@@ -51,7 +38,6 @@ class _Recurrent(nnx.Module):
         return jnp.swapaxes(ys, 0, 1) if self.batch_first else ys
 
 
-@torch_layer("LSTM", layout=TORCH)
 class LSTM(_Recurrent):
     """torch: ``nn.LSTM(input_size, hidden_size)`` (one layer, unidirectional).
 
@@ -88,7 +74,6 @@ class LSTM(_Recurrent):
         return self._outputs(ys), (h, c)
 
 
-@torch_layer("RNN", layout=TORCH)
 class RNN(_Recurrent):
     """torch: ``nn.RNN(input_size, hidden_size)`` with tanh (one layer).
 
