@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxdl.init import normal_init
 from jaxdl.layers.torch_layer import SAME, TORCH, Rule, refuse, torch_layer
 
 
@@ -20,7 +21,7 @@ class Embedding(nnx.Embed):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, rngs: nnx.Rngs):
         super().__init__(num_embeddings, embedding_dim,
-                         embedding_init=jax.nn.initializers.normal(1.0), rngs=rngs)
+                         embedding_init=normal_init(1.0), rngs=rngs)
 
     @classmethod
     def torch_arguments(cls, m) -> dict:

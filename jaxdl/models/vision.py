@@ -34,16 +34,20 @@ Where jaxdl differs from torchvision:
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Sequence
 from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from jaxdl import interop
+from jaxdl.init import (
+    kaiming_normal_fan_out,
+    normal_init,
+    trunc_normal_init,
+    zeros_init,
+)
 from jaxdl.layers import (
     AdaptiveAvgPool2d,
     BatchNorm,
@@ -107,88 +111,6 @@ def _check_image(x_NHWC: jax.Array, where: str, min_size: int) -> None:
                          f"min_size), got {x_NHWC.shape[1]}x{x_NHWC.shape[2]}.")
 
 
-# ---------------------------------------------------------------- torchvision's initialisers
-# XLA:CPU compiles a random draw once per shape, 0.5-2 s each (a ResNet-50 has ~20
-# shapes: 20 s to construct it). Parameters are drawn instead in fixed blocks of
-# _BLOCK values (block i from fold_in(key, i)), so each kind of draw compiles once per
-# process; eagerly the blocks are joined and scaled in NumPy (no per-shape XLA work),
-# under a trace (nnx.jit, nnx.eval_shape) with jnp: the same draws either way (XLA may
-# fuse the scaling into one rounding where NumPy rounds twice: 1 ulp).
-_BLOCK = 1 << 16
-
-
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def _block(kind: str, key: jax.Array, i: jax.Array, lower: float, upper: float) -> jax.Array:
-    k = jax.random.fold_in(key, i)
-    if kind == "uniform":  # U(0, 1)
-        return jax.random.uniform(k, (_BLOCK,))
-    if kind == "normal":  # N(0, 1)
-        return jax.random.normal(k, (_BLOCK,))
-    return jax.random.truncated_normal(k, lower, upper, (_BLOCK,))  # N(0, 1) cut at lower, upper
-
-
-def _draw(kind: str, key, shape, dtype, scale: float = 1.0, shift: float = 0.0,
-          lower: float = -2.0, upper: float = 2.0) -> jax.Array:
-    """``shift + scale * z`` with z of ``shape`` from the standard draw ``kind``."""
-    n = math.prod(shape)
-    blocks = [_block(kind, key, i, lower, upper) for i in range(-(-n // _BLOCK))]
-    if isinstance(key, jax.core.Tracer):
-        return (shift + scale * jnp.concatenate(blocks)[:n].reshape(shape)).astype(dtype)
-    out = np.empty(len(blocks) * _BLOCK, np.float32)
-    for i, b in enumerate(blocks):  # one pass, in place
-        part = out[i * _BLOCK:(i + 1) * _BLOCK]
-        np.multiply(np.asarray(b), np.float32(scale), out=part)
-        part += np.float32(shift)
-    return jnp.asarray(out[:n].reshape(shape), dtype)
-
-
-def torch_default_init(fan_in: int):
-    """torch's default Linear/Conv init, U(+-1/sqrt(fan_in)) (as
-    :func:`jaxdl.layers.torch_default_init`, drawn blockwise)."""
-    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    return lambda key, shape, dtype=jnp.float32: _draw("uniform", key, shape, dtype, 2 * bound, -bound)
-
-
-def kaiming_normal_fan_out(key, shape, dtype=jnp.float32) -> jax.Array:
-    """torch: ``nn.init.kaiming_normal_(w, mode='fan_out', nonlinearity='relu')`` for an HWIO
-    kernel: N(0, 2 / (kh * kw * out_channels))."""
-    kh, kw, _, out = shape
-    return _draw("normal", key, shape, dtype, math.sqrt(2.0 / (kh * kw * out)))
-
-
-def normal_init(std: float):
-    """torch: ``nn.init.normal_(w, 0, std)``."""
-    return lambda key, shape, dtype=jnp.float32: _draw("normal", key, shape, dtype, std)
-
-
-def zeros_init(key, shape, dtype=jnp.float32) -> jax.Array:
-    """torch: ``nn.init.constant_(b, 0)``."""
-    return jnp.zeros(shape, dtype)
-
-
-def trunc_normal_init(std: float, a: float = -2.0, b: float = 2.0):
-    """torch: ``nn.init.trunc_normal_(w, mean=0, std=std, a=a, b=b)``: N(0, std) cut at the
-    *absolute* bounds a, b (JAX's ``truncated_normal`` cuts at multiples of std)."""
-    return lambda key, shape, dtype=jnp.float32: _draw("truncated_normal", key, shape, dtype, std,
-                                                       lower=a / std, upper=b / std)
-
-
-def _conv(in_channels, out_channels, kernel_size, stride=1, padding=0, *, use_bias=True,
-          kernel_init=None, bias_init=None, rngs) -> Conv2d:
-    """``Conv2d`` with torch's default init drawn blockwise where no init is given."""
-    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-    default = torch_default_init(in_channels * kh * kw)
-    return Conv2d(in_channels, out_channels, kernel_size, stride, padding, use_bias=use_bias,
-                  kernel_init=kernel_init or default, bias_init=bias_init or default, rngs=rngs)
-
-
-def _linear(in_features, out_features, *, kernel_init=None, bias_init=None, rngs) -> Linear:
-    """``Linear`` with torch's default init drawn blockwise where no init is given."""
-    default = torch_default_init(in_features)
-    return Linear(in_features, out_features, kernel_init=kernel_init or default,
-                  bias_init=bias_init or default, rngs=rngs)
-
-
 # ---------------------------------------------------------------- AlexNet
 class AlexNet(nnx.Module):
     """torch: ``torchvision.models.AlexNet(num_classes=1000, dropout=0.5)``: ``features``
@@ -200,16 +122,16 @@ class AlexNet(nnx.Module):
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5, *, rngs: nnx.Rngs):
         self.features = nnx.Sequential(
-            _conv(3, 64, 11, stride=4, padding=2, rngs=rngs), relu, MaxPool2d(3, 2),
-            _conv(64, 192, 5, padding=2, rngs=rngs), relu, MaxPool2d(3, 2),
-            _conv(192, 384, 3, padding=1, rngs=rngs), relu,
-            _conv(384, 256, 3, padding=1, rngs=rngs), relu,
-            _conv(256, 256, 3, padding=1, rngs=rngs), relu, MaxPool2d(3, 2))
+            Conv2d(3, 64, 11, stride=4, padding=2, rngs=rngs), relu, MaxPool2d(3, 2),
+            Conv2d(64, 192, 5, padding=2, rngs=rngs), relu, MaxPool2d(3, 2),
+            Conv2d(192, 384, 3, padding=1, rngs=rngs), relu,
+            Conv2d(384, 256, 3, padding=1, rngs=rngs), relu,
+            Conv2d(256, 256, 3, padding=1, rngs=rngs), relu, MaxPool2d(3, 2))
         self.avgpool = AdaptiveAvgPool2d((6, 6))
         self.classifier = nnx.Sequential(
-            Dropout(dropout, rngs=rngs), _linear(256 * 6 * 6, 4096, rngs=rngs), relu,
-            Dropout(dropout, rngs=rngs), _linear(4096, 4096, rngs=rngs), relu,
-            _linear(4096, num_classes, rngs=rngs))
+            Dropout(dropout, rngs=rngs), Linear(256 * 6 * 6, 4096, rngs=rngs), relu,
+            Dropout(dropout, rngs=rngs), Linear(4096, 4096, rngs=rngs), relu,
+            Linear(4096, num_classes, rngs=rngs))
 
     def __call__(self, x_NHWC: jax.Array) -> jax.Array:
         _check_image(x_NHWC, "AlexNet", 63)
@@ -233,7 +155,7 @@ def make_layers(cfg: Sequence, batch_norm: bool = False, *, rngs: nnx.Rngs) -> n
         if v == "M":
             layers.append(MaxPool2d(2, 2))
             continue
-        layers.append(_conv(in_channels, v, 3, padding=1, rngs=rngs))
+        layers.append(Conv2d(in_channels, v, 3, padding=1, rngs=rngs))
         layers += [BatchNorm(v), relu] if batch_norm else [relu]
         in_channels = v
     return nnx.Sequential(*layers)
@@ -254,9 +176,9 @@ class VGG(nnx.Module):
         self.avgpool = AdaptiveAvgPool2d((7, 7))
         dense = {"kernel_init": normal_init(0.01), "bias_init": zeros_init} if init_weights else {}
         self.classifier = nnx.Sequential(
-            _linear(512 * 7 * 7, 4096, rngs=rngs, **dense), relu, Dropout(dropout, rngs=rngs),
-            _linear(4096, 4096, rngs=rngs, **dense), relu, Dropout(dropout, rngs=rngs),
-            _linear(4096, num_classes, rngs=rngs, **dense))
+            Linear(512 * 7 * 7, 4096, rngs=rngs, **dense), relu, Dropout(dropout, rngs=rngs),
+            Linear(4096, 4096, rngs=rngs, **dense), relu, Dropout(dropout, rngs=rngs),
+            Linear(4096, num_classes, rngs=rngs, **dense))
         if init_weights:  # torchvision re-initialises the convs of the features it is given
             for _, m in nnx.iter_modules(self.features):
                 if isinstance(m, Conv2d):
@@ -273,13 +195,13 @@ class VGG(nnx.Module):
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, *, rngs: nnx.Rngs) -> Conv2d:
     """torch: ``torchvision.models.resnet.conv3x3`` (padding 1, no bias), initialised as
     ResNet does (kaiming-normal fan-out)."""
-    return _conv(in_planes, out_planes, 3, stride, 1, use_bias=False, kernel_init=kaiming_normal_fan_out,
+    return Conv2d(in_planes, out_planes, 3, stride, 1, use_bias=False, kernel_init=kaiming_normal_fan_out,
                  rngs=rngs)
 
 
 def conv1x1(in_planes: int, out_planes: int, stride: int = 1, *, rngs: nnx.Rngs) -> Conv2d:
     """torch: ``torchvision.models.resnet.conv1x1`` (no bias), kaiming-normal fan-out."""
-    return _conv(in_planes, out_planes, 1, stride, use_bias=False, kernel_init=kaiming_normal_fan_out,
+    return Conv2d(in_planes, out_planes, 1, stride, use_bias=False, kernel_init=kaiming_normal_fan_out,
                  rngs=rngs)
 
 
@@ -341,7 +263,7 @@ class ResNet(nnx.Module):
 
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: Sequence[int],
                  num_classes: int = 1000, zero_init_residual: bool = False, *, rngs: nnx.Rngs):
-        self.conv1 = _conv(3, 64, 7, 2, 3, use_bias=False, kernel_init=kaiming_normal_fan_out, rngs=rngs)
+        self.conv1 = Conv2d(3, 64, 7, 2, 3, use_bias=False, kernel_init=kaiming_normal_fan_out, rngs=rngs)
         self.bn1 = BatchNorm(64)
         self.maxpool = MaxPool2d(3, 2, 1)
         inplanes = 64
@@ -356,7 +278,7 @@ class ResNet(nnx.Module):
             stage += [block(inplanes, planes, rngs=rngs) for _ in range(1, blocks)]
             setattr(self, f"layer{i + 1}", nnx.Sequential(*stage))
         self.avgpool = AdaptiveAvgPool2d((1, 1))
-        self.fc = _linear(512 * block.expansion, num_classes, rngs=rngs)
+        self.fc = Linear(512 * block.expansion, num_classes, rngs=rngs)
         if zero_init_residual:
             for _, m in nnx.iter_modules(self):
                 if isinstance(m, (BasicBlock, Bottleneck)):
@@ -386,7 +308,7 @@ class BasicConv2d(nnx.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
                  stddev: float = 0.1, init_weights: bool = True, rngs: nnx.Rngs):
-        self.conv = _conv(in_channels, out_channels, kernel_size, stride, padding, use_bias=False,
+        self.conv = Conv2d(in_channels, out_channels, kernel_size, stride, padding, use_bias=False,
                           kernel_init=trunc_normal_init(stddev) if init_weights else None, rngs=rngs)
         self.bn = BatchNorm(out_channels, eps=0.001)
 
@@ -514,7 +436,7 @@ class InceptionAux(nnx.Module):
         # torchvision sets conv1.stddev = 0.01 on this BasicConv2d, but its init loop reads
         # ``stddev`` from the nn.Conv2d inside, which has none: the kernel gets 0.1 like the rest
         self.conv1 = conv(128, 768, 5)
-        self.fc = _linear(768, num_classes, kernel_init=trunc_normal_init(0.001) if init_weights else None,
+        self.fc = Linear(768, num_classes, kernel_init=trunc_normal_init(0.001) if init_weights else None,
                           rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -575,7 +497,7 @@ class Inception3(nnx.Module):
         self.Mixed_7c = InceptionE(2048, **block)
         self.avgpool = AdaptiveAvgPool2d((1, 1))
         self.dropout = Dropout(dropout, rngs=rngs)
-        self.fc = _linear(2048, num_classes, kernel_init=trunc_normal_init(0.1) if init_weights else None,
+        self.fc = Linear(2048, num_classes, kernel_init=trunc_normal_init(0.1) if init_weights else None,
                           rngs=rngs)
 
     @property
