@@ -14,6 +14,7 @@ from scipy import stats
 from jaxdl import interop
 from jaxdl.layers import TORCH_LAYERS, Conv2d, Linear
 from jaxdl.layers.torch_layer import constructor
+from tests.parity.test_torch_layers import CASES
 from torch_reference.vision import models as _torchvision_models
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -75,16 +76,23 @@ INIT_EXAMPLES = {
     "BatchNorm3d": (lambda: nn.BatchNorm3d(5), 1),
     "FrozenBatchNorm2d": (lambda: _frozen_bn(5), 1),
     "LayerNorm": (lambda: nn.LayerNorm(5), 1),
-    "Embedding": (lambda: nn.Embedding(50, 10), 2),
+    "Embedding": (lambda: nn.Embedding(50, 10, padding_idx=3), 2),
+    "Conv1d": (lambda: nn.Conv1d(4, 6, 5), 70),
+    "ConvTranspose1d": (lambda: nn.ConvTranspose1d(6, 4, 5, groups=2), 100),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(6, 4, (3, 2)), 100),
+    "InstanceNorm2d": (lambda: nn.InstanceNorm2d(5, affine=True, track_running_stats=True), 1),
+    "InstanceNorm3d": (lambda: nn.InstanceNorm3d(5, track_running_stats=True), 1),
+    "GroupNorm": (lambda: nn.GroupNorm(2, 6), 1),
+    "PReLU": (lambda: nn.PReLU(4), 1),
     "LSTM": (lambda: nn.LSTM(6, 10), 11),
     "RNN": (lambda: nn.RNN(12, 20), 21),
 }
 
 
 def test_every_registered_layer_with_weights_has_an_init_example():
-    from tests.parity.test_torch_layers import EXAMPLES, build
-
-    stateful = {name for name in EXAMPLES if interop.to_torch(build(name)[1])}
+    """Every torch name with a parity case whose layer has weights or buffers (the cases
+    are tests/parity/test_torch_layers.py's) is drawn here."""
+    stateful = {case[0] for case in CASES if case[2]().state_dict()}
     assert stateful == set(INIT_EXAMPLES)
 
 
