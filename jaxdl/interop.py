@@ -182,6 +182,8 @@ def load_torch_file(path: str | os.PathLike) -> dict:
     (``pip install "jaxdl[torch]"``).
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file (a .pt, .pth or .safetensors file was expected)")
     size = path.stat().st_size
     if size == 0:
         raise WeightsFileError(f"{path} is empty (0 bytes): the download or save did not finish; fetch or "

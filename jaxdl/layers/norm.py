@@ -67,8 +67,24 @@ def _norm_state(layer) -> list[Rule]:
     return rules
 
 
+class _RunningStatisticsNorm(nnx.Module):
+    """What BatchNorm and InstanceNorm share with torch's ``_NormBase``: the arguments and the
+    state_dict entries (scale/bias with ``affine``, statistics with ``track_running_stats``)."""
+
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        return {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum, "affine": m.affine,
+                "track_running_stats": m.track_running_stats}
+
+    def torch_state(self) -> list[Rule]:
+        """weight/bias/running_mean/running_var/num_batches_tracked <-> scale/bias/mean/var/
+        num_batches_tracked, those the layer has; a state_dict without ``num_batches_tracked``
+        (saved before PyTorch 0.4.1) keeps the layer's count, as torch's ``load_state_dict``."""
+        return _norm_state(self)
+
+
 @torch_layer("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", layout=CHANNELS_LAST)
-class BatchNorm(nnx.Module):
+class BatchNorm(_RunningStatisticsNorm):
     """torch: ``nn.BatchNorm1d(num_features, eps=1e-5, momentum=0.1, affine=True,
     track_running_stats=True)`` / ``nn.BatchNorm2d`` / ``nn.BatchNorm3d`` (features on the last axis).
 
@@ -110,17 +126,6 @@ class BatchNorm(nnx.Module):
         self.use_running_average, self.replicas = use_running_average, replicas
         self.scale, self.bias = _affine((num_features,), affine)
         self.mean, self.var, self.num_batches_tracked = _running(num_features, track_running_stats)
-
-    @classmethod
-    def torch_arguments(cls, m) -> dict:
-        return {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum, "affine": m.affine,
-                "track_running_stats": m.track_running_stats}
-
-    def torch_state(self) -> list[Rule]:
-        """weight/bias/running_mean/running_var/num_batches_tracked <-> scale/bias/mean/var/
-        num_batches_tracked; a state_dict without ``num_batches_tracked`` (saved before PyTorch
-        0.4.1) keeps the layer's count, as torch's ``load_state_dict``."""
-        return _norm_state(self)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         if x.shape[-1] != self.num_features:
@@ -204,7 +209,7 @@ def freeze_batchnorm(module: nnx.Module) -> nnx.Module:
 
 
 @torch_layer("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", layout=CHANNELS_LAST)
-class InstanceNorm(nnx.Module):
+class InstanceNorm(_RunningStatisticsNorm):
     """torch: ``nn.InstanceNorm2d(num_features, eps=1e-5, momentum=0.1, affine=False,
     track_running_stats=False)`` (and 1d/3d): each example's channels normalised over the
     spatial axes, (N, *spatial, C). With ``track_running_stats`` training also moves
@@ -219,14 +224,6 @@ class InstanceNorm(nnx.Module):
         self.use_running_average = use_running_average
         self.scale, self.bias = _affine((num_features,), affine)
         self.mean, self.var, self.num_batches_tracked = _running(num_features, track_running_stats)
-
-    @classmethod
-    def torch_arguments(cls, m) -> dict:
-        return {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum, "affine": m.affine,
-                "track_running_stats": m.track_running_stats}
-
-    def torch_state(self) -> list[Rule]:
-        return _norm_state(self)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         if x.ndim < 3 or x.shape[-1] != self.num_features:
