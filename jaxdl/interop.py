@@ -100,10 +100,15 @@ def _attribute(module: nnx.Module, path: str):
     return module
 
 
-def _torch_prefix(model: nnx.Module, path: tuple) -> str:
-    """The torch prefix of a module path: the ``layers`` list of an ``nnx.Sequential`` is
-    not a level in torch (``block.layers.0`` -> ``block.0``), and an attribute listed in
-    its parent's ``torch_names`` has torch's name (``block1_0`` -> ``block1-0``)."""
+def torch_prefixes(model: nnx.Module) -> dict[int, str]:
+    """{id(submodule): its torch key prefix} for every submodule of ``model`` (the model
+    itself: ""). The ``layers`` list of an ``nnx.Sequential`` is not a level in torch
+    (``block.layers.0`` -> ``block.0``), and an attribute listed in its parent's
+    ``torch_names`` has torch's name (``block1_0`` -> ``block1-0``)."""
+    return {id(m): _torch_path(model, tuple(path)) for path, m in nnx.iter_modules(model)}
+
+
+def _torch_path(model: nnx.Module, path: tuple) -> str:
     parts, node = [], model
     for p in path:
         if not (p == "layers" and isinstance(node, nnx.Sequential)):
@@ -111,6 +116,12 @@ def _torch_prefix(model: nnx.Module, path: tuple) -> str:
             parts.append(str(names.get(p, p) if isinstance(names, dict) else p))
         node = node[p] if isinstance(p, int) else getattr(node, p)
     return ".".join(parts)
+
+
+def _torch_prefix(path: tuple, sequential_paths: set) -> str:
+    """The old form of :func:`torch_prefixes` (no ``torch_names``), kept while
+    ``jaxdl.port.verify`` calls it; use :func:`torch_prefixes`."""
+    return ".".join(str(p) for i, p in enumerate(path) if not (p == "layers" and path[:i] in sequential_paths))
 
 
 def _in_definition_order(model: nnx.Module, modules) -> list:
@@ -137,7 +148,7 @@ def _entries(model: nnx.Module) -> dict[str, _Entry]:
     flatten = dict(getattr(model, "torch_flatten", {}) or {})
     out, prefixes = {}, set()
     for path, module in _in_definition_order(model, nnx.iter_modules(model)):
-        prefix = _torch_prefix(model, tuple(path))
+        prefix = _torch_path(model, tuple(path))
         prefixes.add(prefix)
         for rule in _rules(module, flatten.get(prefix), prefix):
             out[f"{prefix}.{rule.torch_key}" if prefix else rule.torch_key] = _Entry(_attribute(module, rule.attr), rule)
@@ -153,7 +164,7 @@ def _aliases(model: nnx.Module) -> dict[str, str]:
     (tied weights that torch's state_dict lists under two names)."""
     out = {}
     for path, module in nnx.iter_modules(model):
-        prefix = _torch_prefix(model, tuple(path))
+        prefix = _torch_path(model, tuple(path))
         for alias, target in (getattr(module, "torch_aliases", None) or {}).items():
             out[f"{prefix}.{alias}" if prefix else alias] = f"{prefix}.{target}" if prefix else target
     return out

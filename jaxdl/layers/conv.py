@@ -47,6 +47,17 @@ class _ConvNd(nnx.Module):
                  dilation: int | Sequence[int] = 1, groups: int = 1, *, use_bias: bool = True,
                  padding_mode: str = "zeros", kernel_init: Initializer | None = None,
                  bias_init: Initializer | None = None, rngs: nnx.Rngs):
+        """
+        Args:
+            in_channels, out_channels: channels of the input and the output (last axis).
+            kernel_size, stride, dilation: an int or one per spatial axis, as torch.
+            padding: an int or one per axis (both sides), ``'valid'`` or ``'same'``.
+            groups: channel groups (``in_channels`` for a depthwise convolution).
+            use_bias: torch's ``bias``.
+            padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+            kernel_init, bias_init: initialisers instead of torch's U(+-1/sqrt(fan_in)).
+            rngs: ``nnx.Rngs`` for the initialisation.
+        """
         name, n = type(self).__name__, self.spatial
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels {in_channels} and out_channels {out_channels} "
@@ -166,6 +177,19 @@ class _ConvTransposeNd(nnx.Module):
                  output_padding: int | Sequence[int] = 0, groups: int = 1, *, use_bias: bool = True,
                  dilation: int | Sequence[int] = 1, kernel_init: Initializer | None = None,
                  bias_init: Initializer | None = None, rngs: nnx.Rngs):
+        """
+        Args:
+            in_channels, out_channels: channels of the input and the output (last axis).
+            kernel_size, stride, dilation: an int or one per spatial axis, as torch.
+            padding: ``dilation * (kernel_size - 1) - padding`` zeros are added to each side
+                of the stride-dilated input (torch's meaning).
+            output_padding: extra size on one side of the output (smaller than stride or dilation).
+            groups: channel groups.
+            use_bias: torch's ``bias``.
+            kernel_init, bias_init: initialisers instead of torch's U(+-1/sqrt(fan_in)),
+                fan_in = out_channels / groups * kernel size (torch's).
+            rngs: ``nnx.Rngs`` for the initialisation.
+        """
         name, n = type(self).__name__, self.spatial
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels {in_channels} and out_channels {out_channels} "

@@ -17,7 +17,12 @@ from jaxdl.layers.torch_layer import ANY, Rule, torch_layer
 class Dropout(nnx.Dropout):
     """torch: ``nn.Dropout(p)``: zeroes with probability p and scales kept values by 1/(1-p)
     in training; identity after ``model.eval()``. Masks come from the module's RNG stream
-    (``nnx.Rngs(dropout=...)``), carried in the train state, so they cannot equal torch's."""
+    (``nnx.Rngs(dropout=...)``), carried in the train state, so they cannot equal torch's.
+
+    Args:
+        p: probability of zeroing a value, in [0, 1).
+        rngs: ``nnx.Rngs`` whose ``dropout`` stream draws the masks.
+    """
 
     def __init__(self, p: float = 0.5, *, rngs: nnx.Rngs):
         if not 0.0 <= p < 1.0:
@@ -37,7 +42,13 @@ class StochasticDepth(nnx.Dropout):
     """torch: ``torchvision.ops.StochasticDepth(p, mode)`` (drop path): in training, zero a
     whole residual branch with probability p and scale the kept ones by 1/(1-p): one draw
     per example (``mode="row"``) or one for the batch (``mode="batch"``); the identity after
-    ``model.eval()``, as torchvision. Draws from the dropout RNG stream."""
+    ``model.eval()``, as torchvision. Draws from the dropout RNG stream.
+
+    Args:
+        p: probability of dropping, in [0, 1].
+        mode: ``"row"`` (each example on its own) or ``"batch"`` (the whole batch).
+        rngs: ``nnx.Rngs`` whose ``dropout`` stream draws the masks.
+    """
 
     def __init__(self, p: float, mode: str, *, rngs: nnx.Rngs):
         if not 0.0 <= p <= 1.0:

@@ -22,6 +22,12 @@ class Embedding(nnx.Embed):
     Concrete (non-traced) indices are range-checked like torch; under jit, validate codes
     in the data pipeline (an out-of-range index would otherwise give NaN or wrap around).
     torch's ``sparse=True`` changes how torch stores the gradient, not its values: accepted.
+
+    Args:
+        num_embeddings: rows of the table (the number of codes).
+        embedding_dim: size of each row.
+        padding_idx: a row kept at zero and out of training.
+        rngs: ``nnx.Rngs`` for the N(0, 1) initialisation.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *,

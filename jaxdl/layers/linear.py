@@ -15,6 +15,13 @@ class Linear(nnx.Linear):
 
     ``kernel`` has shape (in, out) = torch's ``weight.T``. Initialised like torch unless
     ``kernel_init``/``bias_init`` are given (e.g. :func:`uniform_init` for ``nn.init.uniform_``).
+
+    Args:
+        in_features: size of the last input axis.
+        out_features: size of the last output axis.
+        use_bias: torch's ``bias``.
+        kernel_init, bias_init: initialisers instead of torch's U(+-1/sqrt(in_features)).
+        rngs: ``nnx.Rngs`` for the initialisation.
     """
 
     def __init__(self, in_features: int, out_features: int, *, use_bias: bool = True,

@@ -113,6 +113,16 @@ class BatchNorm(_RunningStatisticsNorm):
     rank 0's slices alone; the mean uses every example and keeps the replicated train
     state equal on all devices. A batch that does not divide by R is not split over
     the devices (``DataParallel.shard`` replicates it), and is normalised as one slice.
+
+    Args:
+        num_features: channels (the last axis).
+        eps: added to the variance.
+        momentum: weight of the new batch in the running statistics; None: their cumulative average.
+        affine: learn ``scale`` and ``bias`` (torch's ``weight`` and ``bias``).
+        track_running_stats: keep running statistics for eval mode.
+        use_running_average: eval mode (``model.eval()`` sets it).
+        replicas: slices normalised separately (set by ``DataParallel``).
+        rngs: accepted for a uniform constructor; nothing is random.
     """
 
     frozen_statistics: ClassVar[bool] = False  # FrozenBatchNorm: the running statistics in train mode too
@@ -215,7 +225,17 @@ class InstanceNorm(_RunningStatisticsNorm):
     spatial axes, (N, *spatial, C). With ``track_running_stats`` training also moves
     running statistics (the batch's mean of the instances' means and unbiased variances,
     as torch), which eval (``model.eval()``) then uses; ``momentum=None`` leaves them where
-    they are (torch passes 0 for it)."""
+    they are (torch passes 0 for it).
+
+    Args:
+        num_features: channels (the last axis).
+        eps: added to the variance.
+        momentum: weight of the new batch in the running statistics (None: 0, as torch).
+        affine: learn a per-channel ``scale`` and ``bias``.
+        track_running_stats: keep running statistics, used in eval mode.
+        use_running_average: eval mode (``model.eval()`` sets it).
+        rngs: accepted for a uniform constructor; nothing is random.
+    """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
                  track_running_stats: bool = False, *, use_running_average: bool = False,
@@ -255,7 +275,15 @@ class GroupNorm(nnx.Module):
     """torch: ``nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)``: the channels
     split into ``num_groups`` consecutive groups, each example's group normalised over its
     channels and the spatial axes, (N, *spatial, C); then the per-channel scale and bias.
-    The same in train and eval mode (no running statistics)."""
+    The same in train and eval mode (no running statistics).
+
+    Args:
+        num_groups: groups of consecutive channels.
+        num_channels: channels (the last axis); must divide by ``num_groups``.
+        eps: added to the variance.
+        affine: learn a per-channel ``scale`` and ``bias``.
+        rngs: accepted for a uniform constructor; nothing is random.
+    """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
                  rngs: nnx.Rngs | None = None):
@@ -291,7 +319,15 @@ class LayerNorm(nnx.Module):
     axis), then the elementwise scale (and bias, unless ``use_bias=False``: torch's
     ``bias=False``). eps 1e-5 (Flax: 1e-6), two-pass variance. On an NHWC image,
     ``LayerNorm(C)`` is the channel LayerNorm of ConvNeXt's ``LayerNorm2d``
-    (torch: ``F.layer_norm`` over the channels of a permuted NCHW tensor)."""
+    (torch: ``F.layer_norm`` over the channels of a permuted NCHW tensor).
+
+    Args:
+        normalized_shape: the trailing axes normalised over (an int: the last one).
+        eps: added to the variance.
+        elementwise_affine: learn ``scale`` (and ``bias``) of shape ``normalized_shape``.
+        use_bias: torch's ``bias``: learn the bias too.
+        rngs: accepted for a uniform constructor; nothing is random.
+    """
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
                  *, use_bias: bool = True, rngs: nnx.Rngs | None = None):

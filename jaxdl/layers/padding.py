@@ -67,6 +67,10 @@ class _Pad(ParameterlessLayer, nnx.Module):
     mode = "constant"
 
     def __init__(self, padding: int | Sequence[int]):
+        """
+        Args:
+            padding: an int for every side, or (left, right[, top, bottom]) as torch.
+        """
         self.padding = padding
 
     @classmethod

@@ -167,6 +167,13 @@ class _MaxPool(ParameterlessLayer, nnx.Module):
     pool = staticmethod(max_pool2d)
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
+        """
+        Args:
+            kernel_size: the window, an int or one per spatial axis.
+            stride: the step (default: the window, as torch).
+            padding: -inf padding on both sides, at most half the window.
+            ceil_mode: keep a last window that only partly fits (torch's rule).
+        """
         self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
 
     @classmethod
@@ -199,6 +206,14 @@ class _AvgPool(ParameterlessLayer, nnx.Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True):
+        """
+        Args:
+            kernel_size: the window, an int or one per spatial axis.
+            stride: the step (default: the window, as torch).
+            padding: zero padding on both sides, at most half the window.
+            ceil_mode: keep a last window that only partly fits (torch's rule).
+            count_include_pad: divide by the whole window, padding included (else the real cells).
+        """
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
@@ -230,6 +245,10 @@ class _AdaptivePool(ParameterlessLayer, nnx.Module):
     pool = staticmethod(adaptive_avg_pool2d)
 
     def __init__(self, output_size):
+        """
+        Args:
+            output_size: the output's spatial size (an int, one per axis, None: keep that axis).
+        """
         self.output_size = output_size
 
     @classmethod

@@ -158,7 +158,11 @@ def interpolate(x: jax.Array, size: int | Sequence[int] | None = None,
 @torch_layer("Upsample", layout=CHANNELS_LAST)
 class Upsample(ParameterlessLayer, nnx.Module):
     """torch: ``nn.Upsample(size=None, scale_factor=None, mode='nearest', align_corners=None,
-    recompute_scale_factor=None)``; see :func:`interpolate` (channels last)."""
+    recompute_scale_factor=None)``; see :func:`interpolate` (channels last).
+
+    Args:
+        size, scale_factor, mode, align_corners, recompute_scale_factor: as :func:`interpolate`.
+    """
 
     def __init__(self, size: int | Sequence[int] | None = None, scale_factor: float | Sequence[float] | None = None,
                  mode: str = "nearest", align_corners: bool | None = None,
