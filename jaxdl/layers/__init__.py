@@ -22,6 +22,10 @@ The package holds one module per family: ``linear`` (Linear, Identity), ``conv``
 ``pool``, ``norm`` (BatchNorm, FrozenBatchNorm, LayerNorm), ``dropout``, ``embedding``,
 ``recurrent``, ``activation``, ``reshape`` (flatten); the initialisers are
 :mod:`jaxdl.init`. Every name is importable from ``jaxdl.layers``.
+
+Each layer that mirrors a torch layer carries its record (:mod:`jaxdl.layers.torch_layer`):
+the torch names, the input layout, ``torch_arguments`` and ``torch_state``, read by the
+porter and by :mod:`jaxdl.interop`; :data:`TORCH_LAYERS` maps torch's class names to them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from flax import nnx
 
 from jaxdl.init import Initializer, torch_default_init, uniform_init
 from jaxdl.layers.activation import leaky_relu
+from jaxdl.layers.attention import MultiheadAttention, scaled_dot_product_attention
 from jaxdl.layers.conv import Conv2d
 from jaxdl.layers.dropout import Dropout
 from jaxdl.layers.embedding import Embedding
@@ -45,14 +50,62 @@ from jaxdl.layers.pool import (
     avg_pool2d,
     max_pool2d,
 )
-from jaxdl.layers.recurrent import LSTM, RNN
-from jaxdl.layers.reshape import flatten
+from jaxdl.layers.recurrent import GRU, LSTM, RNN
+from jaxdl.layers.reshape import Flatten, flatten
+from jaxdl.layers.torch_layer import (
+    TORCH_LAYERS,
+    UnsupportedSetting,
+    for_torch_module,
+    torch_layer,
+)
+from jaxdl.layers.transformer import (
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+    generate_square_subsequent_mask,
+)
 
 __all__ = [
-    "LSTM", "RNN", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm", "Conv2d", "Dropout", "Embedding",
-    "FrozenBatchNorm", "Identity", "Initializer", "LayerNorm", "Linear", "MaxPool2d", "adaptive_avg_pool2d",
-    "avg_pool2d", "check_input", "count_params", "flatten", "freeze_batchnorm", "leaky_relu", "max_pool2d",
-    "torch_default_init", "uniform_init",
+    "LSTM",
+    "RNN",
+    "TORCH_LAYERS",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "BatchNorm",
+    "Conv2d",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "FrozenBatchNorm",
+    "Identity",
+    "Initializer",
+    "LayerNorm",
+    "Linear",
+    "MaxPool2d",
+    "UnsupportedSetting",
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
+    "check_input",
+    "count_params",
+    "flatten",
+    "for_torch_module",
+    "freeze_batchnorm",
+    "leaky_relu",
+    "max_pool2d",
+    "torch_default_init",
+    "torch_layer",
+    "uniform_init",
+]
+__all__ += [  # sequence layers (recurrent, attention, transformer: the seqlayers stream)
+    "GRU",
+    "MultiheadAttention",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "generate_square_subsequent_mask",
+    "scaled_dot_product_attention",
 ]
 
 

@@ -19,6 +19,7 @@ from flax import nnx
 from jaxdl.init import uniform_init
 from jaxdl.layers.dropout import Dropout
 from jaxdl.layers.linear import Linear
+from jaxdl.layers.torch_layer import SAME, TORCH, TRANSPOSED, Rule, torch_layer
 
 
 def _bias_from_mask(mask: jax.Array, dtype, *, true_means: str, name: str) -> jax.Array:
@@ -117,6 +118,7 @@ def scaled_dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Ar
     return _attend(query, key, value, bias, scale, zero_masked_rows=True, dropout=dropout)[0]
 
 
+@torch_layer("MultiheadAttention", layout=TORCH)
 class MultiheadAttention(nnx.Module):
     """torch: ``nn.MultiheadAttention(embed_dim, num_heads, dropout=0.0, bias=True,
     add_bias_kv=False, add_zero_attn=False, kdim=None, vdim=None, batch_first=False)``
@@ -183,14 +185,22 @@ class MultiheadAttention(nnx.Module):
             self.out_proj.bias.set_value(jnp.zeros((E,), jnp.float32))  # torch zeroes it too
         self.attn_dropout = Dropout(dropout, rngs=rngs) if dropout else None
 
-    def torch_keys(self) -> list[tuple[str, str, bool]]:
-        """(torch key, jaxdl attribute, transposed) of the module's own parameters, in
-        torch's state_dict order (``out_proj`` is a Linear of its own)."""
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        same = lambda d: None if d == m.embed_dim else d
+        return {"embed_dim": m.embed_dim, "num_heads": m.num_heads, "dropout": float(m.dropout),
+                "use_bias": m.in_proj_bias is not None, "add_bias_kv": m.bias_k is not None,
+                "add_zero_attn": bool(m.add_zero_attn), "kdim": same(m.kdim), "vdim": same(m.vdim),
+                "batch_first": bool(m.batch_first)}
+
+    def torch_state(self) -> list[Rule]:
+        """The module's own parameters in torch's order: in_proj_weight (or q/k/v_proj_weight)
+        transposed, in_proj_bias, bias_k, bias_v; ``out_proj`` is a Linear with its own record."""
         proj = ["in_proj"] if self.packed else ["q_proj", "k_proj", "v_proj"]
-        keys = [(f"{p}_weight", f"{p}_kernel", True) for p in proj]
-        keys += [("in_proj_bias", "in_proj_bias", False)] if self.in_proj_bias is not None else []
-        keys += [("bias_k", "bias_k", False), ("bias_v", "bias_v", False)] if self.bias_k is not None else []
-        return keys
+        rules = [Rule(f"{p}_weight", f"{p}_kernel", *TRANSPOSED) for p in proj]
+        rules += [Rule("in_proj_bias", "in_proj_bias", *SAME)] if self.in_proj_bias is not None else []
+        rules += [Rule("bias_k", "bias_k", *SAME), Rule("bias_v", "bias_v", *SAME)] if self.bias_k is not None else []
+        return rules
 
     def _check(self, query, key, value, key_padding_mask, attn_mask) -> bool:
         batched = query.ndim == 3
@@ -271,7 +281,7 @@ class MultiheadAttention(nnx.Module):
             k = jnp.concatenate([k, jnp.broadcast_to(self.bias_k[...], (N, 1, E)).astype(k.dtype)], axis=1)
             v = jnp.concatenate([v, jnp.broadcast_to(self.bias_v[...], (N, 1, E)).astype(v.dtype)], axis=1)
             mask, kpm = _pad_key(mask), _pad_key(kpm)
-        heads = lambda t: t.reshape(N, t.shape[1], H, self.head_dim).transpose(0, 2, 1, 3)  # noqa: E731
+        heads = lambda t: t.reshape(N, t.shape[1], H, self.head_dim).transpose(0, 2, 1, 3)
         q, k, v = heads(q), heads(k), heads(v)
         if self.add_zero_attn:  # a zero key and value, never masked
             zeros = jnp.zeros((N, H, 1, self.head_dim), k.dtype)

@@ -11,8 +11,26 @@ from flax import nnx
 from jaxdl import platform
 from jaxdl.init import Initializer, torch_default_init
 from jaxdl.layers.inputs import pair as _pair
+from jaxdl.layers.torch_layer import (
+    CHANNELS_LAST,
+    SAME,
+    ArrayFn,
+    Rule,
+    collapse,
+    refuse,
+    torch_layer,
+)
 
 
+def channels_last_kernel(spatial: int) -> tuple[ArrayFn, ArrayFn]:
+    """(to_torch, from_torch) for a convolution kernel with ``spatial`` axes: jaxdl's
+    (*spatial, I, O) <-> torch's (O, I, *spatial) (HWIO <-> OIHW for 2-d)."""
+    s = tuple(range(spatial))
+    return (lambda k: k.transpose(spatial + 1, spatial, *s),
+            lambda w: w.transpose(*(a + 2 for a in s), 1, 0))
+
+
+@torch_layer("Conv2d", layout=CHANNELS_LAST)
 class Conv2d(nnx.Module):
     """torch: ``nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
     dilation=1, groups=1, bias=True)``.
@@ -41,6 +59,19 @@ class Conv2d(nnx.Module):
         shape = (kh, kw, in_channels // groups, out_channels)
         self.kernel = nnx.Param((kernel_init or init)(rngs.params(), shape))
         self.bias = nnx.Param((bias_init or init)(rngs.params(), (out_channels,))) if use_bias else None
+
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        refuse(m, cls, m.padding_mode != "zeros" and f"padding_mode={m.padding_mode!r}")
+        return {"in_channels": m.in_channels, "out_channels": m.out_channels,
+                "kernel_size": collapse(m.kernel_size), "stride": collapse(m.stride),
+                "padding": collapse(m.padding), "dilation": collapse(m.dilation), "groups": m.groups,
+                "use_bias": m.bias is not None}
+
+    def torch_state(self) -> list[Rule]:
+        """weight OIHW <-> kernel HWIO; bias."""
+        kernel = [Rule("weight", "kernel", *channels_last_kernel(2))]
+        return kernel + ([Rule("bias", "bias", *SAME)] if self.bias is not None else [])
 
     def __call__(self, x_NHWC: jax.Array) -> jax.Array:
         if x_NHWC.ndim != 4 or x_NHWC.shape[-1] != self.in_channels:

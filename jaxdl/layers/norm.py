@@ -10,7 +10,17 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
+from jaxdl.layers.torch_layer import (
+    CHANNELS_LAST,
+    SAME,
+    TORCH,
+    Rule,
+    refuse,
+    torch_layer,
+)
 
+
+@torch_layer("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", layout=CHANNELS_LAST)
 class BatchNorm(nnx.Module):
     """torch: ``nn.BatchNorm1d(num_features)`` / ``nn.BatchNorm2d`` (features on the last axis).
 
@@ -52,6 +62,19 @@ class BatchNorm(nnx.Module):
         self.var = nnx.BatchStat(jnp.ones((num_features,), jnp.float32))
         self.num_batches_tracked = nnx.BatchStat(jnp.zeros((), jnp.int32))
 
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        refuse(m, cls, m.momentum is None and "momentum=None (a cumulative average)",
+               not m.affine and "affine=False", not m.track_running_stats and "track_running_stats=False")
+        return {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum}
+
+    def torch_state(self) -> list[Rule]:
+        """weight/bias/running_mean/running_var/num_batches_tracked <-> scale/bias/mean/var/
+        num_batches_tracked; a state_dict without ``num_batches_tracked`` (saved before PyTorch
+        0.4.1) keeps the layer's count, as torch's ``load_state_dict``."""
+        return [Rule("weight", "scale", *SAME), Rule("bias", "bias", *SAME), Rule("running_mean", "mean", *SAME),
+                Rule("running_var", "var", *SAME), Rule("num_batches_tracked", "num_batches_tracked", *SAME, optional=True)]
+
     def __call__(self, x: jax.Array) -> jax.Array:
         if x.shape[-1] != self.num_features:
             raise ValueError(f"BatchNorm({self.num_features}) expects features on the last axis, "
@@ -82,6 +105,7 @@ class BatchNorm(nnx.Module):
         return (y * self.scale[...] + self.bias[...]).astype(x.dtype)
 
 
+@torch_layer("FrozenBatchNorm2d", layout=CHANNELS_LAST, module="torchvision.ops")
 class FrozenBatchNorm(BatchNorm):
     """torch: ``torchvision.ops.FrozenBatchNorm2d``: a BatchNorm whose statistics are fixed.
     It normalises with its running mean and variance in train mode too (``model.train()``
@@ -92,6 +116,10 @@ class FrozenBatchNorm(BatchNorm):
     BatchNorm with :func:`freeze_batchnorm`."""
 
     frozen_statistics: ClassVar[bool] = True
+
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        return {"num_features": int(m.weight.shape[0]), "eps": m.eps}
 
 
 def freeze_batchnorm(module: nnx.Module) -> nnx.Module:
@@ -123,6 +151,7 @@ def freeze_batchnorm(module: nnx.Module) -> nnx.Module:
 
 
 
+@torch_layer("LayerNorm", layout=TORCH)
 class LayerNorm(nnx.LayerNorm):
     """torch: ``nn.LayerNorm(num_features)``: eps 1e-5 (Flax: 1e-6), two-pass variance.
     Computed in float32 (at least) whatever the input's dtype; the output has the
@@ -130,6 +159,18 @@ class LayerNorm(nnx.LayerNorm):
 
     def __init__(self, num_features: int, *, eps: float = 1e-5, rngs: nnx.Rngs):
         super().__init__(num_features, epsilon=eps, use_fast_variance=False, rngs=rngs)
+
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        shape = tuple(m.normalized_shape)
+        refuse(m, cls, len(shape) != 1 and f"normalized_shape={shape} (jaxdl's LayerNorm normalises the last axis)",
+               not m.elementwise_affine and "elementwise_affine=False",
+               m.elementwise_affine and m.bias is None and "bias=False")
+        return {"num_features": shape[-1], "eps": m.eps}
+
+    def torch_state(self) -> list[Rule]:
+        """weight/bias <-> scale/bias."""
+        return [Rule("weight", "scale", *SAME), Rule("bias", "bias", *SAME)]
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
         return super().__call__(x.astype(jnp.promote_types(x.dtype, jnp.float32)), mask=mask).astype(x.dtype)

@@ -13,6 +13,13 @@ from jax import lax
 
 from jaxdl import platform
 from jaxdl.layers.inputs import pair as _pair
+from jaxdl.layers.torch_layer import (
+    CHANNELS_LAST,
+    ParameterlessLayer,
+    collapse,
+    refuse,
+    torch_layer,
+)
 
 
 def _pool_geometry(size: int, k: int, s: int, p: int, ceil_mode: bool) -> tuple[int, int]:
@@ -101,7 +108,8 @@ def _adaptive_matrix(size: int, out: int) -> np.ndarray:
     return m
 
 
-class MaxPool2d(nnx.Module):
+@torch_layer("MaxPool2d", layout=CHANNELS_LAST)
+class MaxPool2d(ParameterlessLayer, nnx.Module):
     """torch: ``nn.MaxPool2d(kernel_size, stride=None, padding=0, ceil_mode=False)``; see
     :func:`max_pool2d`. No parameters (a module so that ``nnx.Sequential`` positions
     match torch's ``nn.Sequential`` indices)."""
@@ -109,11 +117,18 @@ class MaxPool2d(nnx.Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
 
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        refuse(m, cls, collapse(m.dilation) != 1 and f"dilation={m.dilation}",
+               m.return_indices and "return_indices=True")
+        return _pool_arguments(m) | {"ceil_mode": m.ceil_mode}
+
     def __call__(self, x_NHWC: jax.Array) -> jax.Array:
         return max_pool2d(x_NHWC, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
 
-class AvgPool2d(nnx.Module):
+@torch_layer("AvgPool2d", layout=CHANNELS_LAST)
+class AvgPool2d(ParameterlessLayer, nnx.Module):
     """torch: ``nn.AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False,
     count_include_pad=True)``; see :func:`avg_pool2d`."""
 
@@ -122,16 +137,32 @@ class AvgPool2d(nnx.Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        refuse(m, cls, m.divisor_override is not None and f"divisor_override={m.divisor_override}")
+        return _pool_arguments(m) | {"ceil_mode": m.ceil_mode, "count_include_pad": m.count_include_pad}
+
     def __call__(self, x_NHWC: jax.Array) -> jax.Array:
         return avg_pool2d(x_NHWC, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                           self.count_include_pad)
 
 
-class AdaptiveAvgPool2d(nnx.Module):
+@torch_layer("AdaptiveAvgPool2d", layout=CHANNELS_LAST)
+class AdaptiveAvgPool2d(ParameterlessLayer, nnx.Module):
     """torch: ``nn.AdaptiveAvgPool2d(output_size)``; see :func:`adaptive_avg_pool2d`."""
 
     def __init__(self, output_size):
         self.output_size = output_size
 
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        return {"output_size": collapse(m.output_size)}
+
     def __call__(self, x_NHWC: jax.Array) -> jax.Array:
         return adaptive_avg_pool2d(x_NHWC, self.output_size)
+
+
+def _pool_arguments(m) -> dict:
+    """kernel_size, stride (None where torch's equals the kernel, its default), padding."""
+    kernel, stride = collapse(m.kernel_size), collapse(m.stride)
+    return {"kernel_size": kernel, "stride": None if stride == kernel else stride, "padding": collapse(m.padding)}

@@ -27,6 +27,7 @@ from jax import lax
 
 from jaxdl.init import torch_default_init
 from jaxdl.layers.dropout import Dropout
+from jaxdl.layers.torch_layer import SAME, TORCH, TRANSPOSED, Rule, refuse, torch_layer
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -79,21 +80,27 @@ class _RNNBase(nnx.Module):
         # between layers, train mode only (torch: F.dropout on each layer's output but the last's)
         self.layer_dropout = Dropout(dropout, rngs=rngs) if dropout and num_layers > 1 else None
 
-    # ---------------------------------------------------------------- state_dict record
-    def torch_keys(self) -> list[tuple[str, str, bool]]:
-        """(torch key, jaxdl attribute, transposed) of every parameter, in torch's
-        state_dict order (per layer, per direction: weight_ih, weight_hh, bias_ih, bias_hh,
-        weight_hr)."""
-        keys = []
+    # ---------------------------------------------------------------- torch record
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        refuse(m, cls, m.dropout == 1 and "dropout=1 (zeroes every layer's output but the last's)")
+        return {"input_size": m.input_size, "hidden_size": m.hidden_size, "num_layers": m.num_layers,
+                "use_bias": bool(m.bias), "batch_first": bool(m.batch_first), "dropout": float(m.dropout),
+                "bidirectional": bool(m.bidirectional)}
+
+    def torch_state(self) -> list[Rule]:
+        """Per layer and direction, in torch's order: weight_ih, weight_hh (transposed),
+        bias_ih, bias_hh, weight_hr (transposed); see the module docstring for the names."""
+        rules = []
         for layer in range(self.num_layers):
             for d in range(self.num_directions):
                 t, s = torch_suffix(layer, d), _suffix(layer, d)
-                keys += [(f"weight_ih{t}", f"w_ih{s}", True), (f"weight_hh{t}", f"w_hh{s}", True)]
+                rules += [Rule(f"weight_ih{t}", f"w_ih{s}", *TRANSPOSED), Rule(f"weight_hh{t}", f"w_hh{s}", *TRANSPOSED)]
                 if self.use_bias:
-                    keys += [(f"bias_ih{t}", f"b_ih{s}", False), (f"bias_hh{t}", f"b_hh{s}", False)]
+                    rules += [Rule(f"bias_ih{t}", f"b_ih{s}", *SAME), Rule(f"bias_hh{t}", f"b_hh{s}", *SAME)]
                 if self.proj_size:
-                    keys.append((f"weight_hr{t}", f"w_hr{s}", True))
-        return keys
+                    rules.append(Rule(f"weight_hr{t}", f"w_hr{s}", *TRANSPOSED))
+        return rules
 
     # ---------------------------------------------------------------- forward
     def _check(self, x: jax.Array, hx) -> tuple[bool, list[jax.Array] | None]:
@@ -214,6 +221,7 @@ def _matmul(h, w, b):
 _STEPS = {"LSTM": _lstm_step, "GRU": _gru_step, "RNN_TANH": _rnn_step(jnp.tanh), "RNN_RELU": _rnn_step(jax.nn.relu)}
 
 
+@torch_layer("LSTM", layout=TORCH)
 class LSTM(_RNNBase):
     """torch: ``nn.LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
     dropout=0.0, bidirectional=False, proj_size=0)`` (``use_bias`` is torch's ``bias``).
@@ -239,7 +247,12 @@ class LSTM(_RNNBase):
 
     mode = "LSTM"
 
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        return super().torch_arguments(m) | {"proj_size": m.proj_size}
 
+
+@torch_layer("GRU", layout=TORCH)
 class GRU(_RNNBase):
     """torch: ``nn.GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
     dropout=0.0, bidirectional=False)`` (``use_bias`` is torch's ``bias``).
@@ -266,6 +279,7 @@ class GRU(_RNNBase):
                          rngs=rngs)
 
 
+@torch_layer("RNN", layout=TORCH)
 class RNN(_RNNBase):
     """torch: ``nn.RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True,
     batch_first=False, dropout=0.0, bidirectional=False)`` (``use_bias`` is torch's ``bias``):
@@ -290,3 +304,7 @@ class RNN(_RNNBase):
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(input_size, hidden_size, num_layers, use_bias, batch_first, dropout, bidirectional,
                          rngs=rngs)
+
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        return super().torch_arguments(m) | {"nonlinearity": m.nonlinearity}

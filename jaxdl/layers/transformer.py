@@ -16,6 +16,7 @@ from jaxdl.layers.attention import MultiheadAttention
 from jaxdl.layers.dropout import Dropout
 from jaxdl.layers.linear import Linear
 from jaxdl.layers.norm import LayerNorm
+from jaxdl.layers.torch_layer import TORCH, Rule, refuse, torch_layer
 
 _ACTIVATIONS = {"relu": jax.nn.relu, "gelu": functools.partial(jax.nn.gelu, approximate=False)}
 
@@ -24,6 +25,15 @@ def generate_square_subsequent_mask(size: int, dtype=jnp.float32) -> jax.Array:
     """torch: ``nn.Transformer.generate_square_subsequent_mask(size)``: the float causal mask,
     0 on and below the diagonal, -inf above (query i sees keys 0..i)."""
     return jnp.where(jnp.tril(jnp.ones((size, size), bool)), jnp.zeros((), dtype), jnp.array(-jnp.inf, dtype))
+
+
+def _torch_activation(act) -> str | None:
+    """torch's activation of a transformer layer as jaxdl names it: F.relu / nn.ReLU() ->
+    "relu", F.gelu / nn.GELU() -> "gelu"; None for anything else."""
+    name = getattr(act, "__name__", None) or type(act).__name__.lower()
+    if name in ("relu", "gelu") and getattr(act, "approximate", "none") == "none":
+        return name
+    return None
 
 
 def _activation(activation: str | Callable) -> Callable:
@@ -54,10 +64,24 @@ class _Layer(nnx.Module):
         self.layer_norm_eps, self.batch_first, self.norm_first, self.use_bias = \
             layer_norm_eps, batch_first, norm_first, use_bias
 
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        act = _torch_activation(m.activation)
+        refuse(m, cls, act is None and f"activation={m.activation!r} (jaxdl mirrors 'relu' and 'gelu')",
+               m.linear1.bias is None and "bias=False (jaxdl.layers.LayerNorm has no bias=False yet)")
+        return {"d_model": m.self_attn.embed_dim, "nhead": m.self_attn.num_heads,
+                "dim_feedforward": m.linear1.out_features, "dropout": float(m.dropout.p), "activation": act,
+                "layer_norm_eps": m.norm1.eps, "batch_first": bool(m.self_attn.batch_first),
+                "norm_first": bool(m.norm_first), "use_bias": m.linear1.bias is not None}
+
+    def torch_state(self) -> list[Rule]:
+        return []  # every weight is in a submodule with its own record (self_attn, linear1, norm1, ...)
+
     def _ff_block(self, x):
         return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 
+@torch_layer("TransformerEncoderLayer", layout=TORCH)
 class TransformerEncoderLayer(_Layer):
     """torch: ``nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=2048, dropout=0.1,
     activation='relu', layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True)``
@@ -106,6 +130,7 @@ class TransformerEncoderLayer(_Layer):
         return self.norm2(x + self.dropout2(self._ff_block(x)))
 
 
+@torch_layer("TransformerDecoderLayer", layout=TORCH)
 class TransformerDecoderLayer(_Layer):
     """torch: ``nn.TransformerDecoderLayer(d_model, nhead, dim_feedforward=2048, dropout=0.1,
     activation='relu', layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True)``
@@ -179,6 +204,7 @@ def _clones(layer: nnx.Module, n: int) -> nnx.List:
     return nnx.List(copies)
 
 
+@torch_layer("TransformerEncoder", layout=TORCH)
 class TransformerEncoder(nnx.Module):
     """torch: ``nn.TransformerEncoder(encoder_layer, num_layers, norm=None,
     enable_nested_tensor=True, mask_check=True)``: ``num_layers`` copies of
@@ -213,6 +239,16 @@ class TransformerEncoder(nnx.Module):
         self.use_nested_tensor = enable_nested_tensor and _sparsity_fast_path(encoder_layer)
         self.deterministic = False  # eval mode (set by model.eval()): torch's inference fast path
 
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        """``encoder_layer`` and ``norm`` are torch modules: build their jaxdl layers from their
+        own records (``for_torch_module``)."""
+        return {"encoder_layer": m.layers[0], "num_layers": m.num_layers, "norm": m.norm,
+                "enable_nested_tensor": bool(m.enable_nested_tensor), "mask_check": bool(getattr(m, "mask_check", True))}
+
+    def torch_state(self) -> list[Rule]:
+        return []  # layers.N and norm have their own records
+
     def __call__(self, src: jax.Array, mask: jax.Array | None = None,
                  src_key_padding_mask: jax.Array | None = None, is_causal: bool | None = None) -> jax.Array:
         first = self.layers[0]
@@ -241,6 +277,7 @@ def _sparsity_fast_path(layer) -> bool:
             and layer.nhead % 2 == 0)
 
 
+@torch_layer("TransformerDecoder", layout=TORCH)
 class TransformerDecoder(nnx.Module):
     """torch: ``nn.TransformerDecoder(decoder_layer, num_layers, norm=None)``: ``num_layers``
     copies of ``decoder_layer`` (equal at the start, as torch's deep copies) in
@@ -258,6 +295,14 @@ class TransformerDecoder(nnx.Module):
     def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int, norm: nnx.Module | None = None):
         self.layers = _clones(decoder_layer, num_layers)
         self.num_layers, self.norm = num_layers, norm
+
+    @classmethod
+    def torch_arguments(cls, m) -> dict:
+        """``decoder_layer`` and ``norm`` are torch modules, as :meth:`TransformerEncoder.torch_arguments`."""
+        return {"decoder_layer": m.layers[0], "num_layers": m.num_layers, "norm": m.norm}
+
+    def torch_state(self) -> list[Rule]:
+        return []  # layers.N and norm have their own records
 
     def __call__(self, tgt: jax.Array, memory: jax.Array, tgt_mask: jax.Array | None = None,
                  memory_mask: jax.Array | None = None, tgt_key_padding_mask: jax.Array | None = None,
