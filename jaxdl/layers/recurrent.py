@@ -122,9 +122,9 @@ class _RNNBase(nnx.Module):
         batched = x.ndim == 3
         if hx is None:
             return batched, None
+        if self.mode == "LSTM" and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise ValueError(f"LSTM expects hx = (h_0, c_0), a pair of arrays, got {type(hx).__name__}")
         states = list(hx) if self.mode == "LSTM" else [hx]
-        if self.mode == "LSTM" and len(states) != 2:
-            raise ValueError(f"LSTM expects hx = (h_0, c_0), got {len(states)} arrays")
         batch = (x.shape[0] if self.batch_first else x.shape[1]) if batched else None
         sizes = [self.proj_size or self.hidden_size] + ([self.hidden_size] if self.mode == "LSTM" else [])
         for what, h, size in zip(("h_0", "c_0"), states, sizes):

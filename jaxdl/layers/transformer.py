@@ -200,8 +200,18 @@ def _clones(layer: nnx.Module, n: int) -> nnx.List:
         copy = nnx.clone(layer)
         keys = nnx.state(copy, nnx.RngKey)
         nnx.update(copy, jax.tree.map(lambda k, i=i: jax.random.fold_in(k, i), keys))
+        for path, module in nnx.iter_modules(layer):  # nnx.clone sorts the attributes by name: keep
+            attrs = vars(_at(copy, path))             # the layer's order, torch's state_dict order
+            for name in [a for a in vars(module) if a in attrs]:
+                attrs[name] = attrs.pop(name)
         copies.append(copy)
     return nnx.List(copies)
+
+
+def _at(module: nnx.Module, path: tuple) -> nnx.Module:
+    for p in path:
+        module = module[p] if isinstance(p, int) else getattr(module, p)
+    return module
 
 
 @torch_layer("TransformerEncoder", layout=TORCH)
