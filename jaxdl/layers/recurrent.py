@@ -285,14 +285,7 @@ class RNN(_RNNBase):
     batch_first=False, dropout=0.0, bidirectional=False)`` (``use_bias`` is torch's ``bias``):
     ``h' = nonlinearity(W_ih x + b_ih + W_hh h + b_hh)`` with tanh or relu.
 
-    Two biases, dropout and init as :class:`LSTM`.
-
-    Args:
-        x: (T, B, input_size), (B, T, input_size) with ``batch_first``, or unbatched (T, input_size).
-        hx: optional h_0 (num_layers * num_directions, B, hidden_size); zeros when omitted.
-
-    Returns:
-        ``(output, h_n)``: output (T, B, D * hidden_size), h_n (num_layers * D, B, hidden_size).
+    Two biases, dropout and init as :class:`LSTM`; arguments and return values as :class:`GRU`.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -45,15 +46,13 @@ def _activation(activation: str | Callable) -> Callable:
 
 
 class _Layer(nnx.Module):
-    """What the encoder and decoder layers share: the feed-forward block and its settings."""
+    """What the encoder and decoder layers share: their parts, in torch's order, and blocks."""
 
-    def _feed_forward_parts(self, d_model, dim_feedforward, dropout, activation, use_bias, rngs):
-        self.linear1 = Linear(d_model, dim_feedforward, use_bias=use_bias, rngs=rngs)
-        self.dropout = Dropout(dropout, rngs=rngs)
-        self.linear2 = Linear(dim_feedforward, d_model, use_bias=use_bias, rngs=rngs)
+    cross_attention: ClassVar[bool] = False  # TransformerDecoderLayer: attention over the memory too
 
-    def _settings(self, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
-                  norm_first, use_bias):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
+                 activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, use_bias: bool = True, *, rngs: nnx.Rngs):
         if not use_bias:
             raise NotImplementedError(
                 f"{type(self).__name__}(bias=False) needs jaxdl.layers.LayerNorm without a bias, which it does not "
@@ -63,6 +62,22 @@ class _Layer(nnx.Module):
         self.activation_name = activation if isinstance(activation, str) else None
         self.layer_norm_eps, self.batch_first, self.norm_first, self.use_bias = \
             layer_norm_eps, batch_first, norm_first, use_bias
+        for name in ("self_attn", "multihead_attn") if self.cross_attention else ("self_attn",):
+            setattr(self, name, MultiheadAttention(d_model, nhead, dropout=dropout, use_bias=use_bias,
+                                                   batch_first=batch_first, rngs=rngs))
+        self.linear1 = Linear(d_model, dim_feedforward, use_bias=use_bias, rngs=rngs)
+        self.dropout = Dropout(dropout, rngs=rngs)
+        self.linear2 = Linear(dim_feedforward, d_model, use_bias=use_bias, rngs=rngs)
+        blocks = range(1, 4 if self.cross_attention else 3)
+        for i in blocks:
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, rngs=rngs))
+        for i in blocks:
+            setattr(self, f"dropout{i}", Dropout(dropout, rngs=rngs))
+
+    def _sa_block(self, x, mask, key_padding_mask, is_causal):
+        x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False,
+                           is_causal=is_causal)[0]
+        return self.dropout1(x)
 
     @classmethod
     def torch_arguments(cls, m) -> dict:
@@ -102,24 +117,6 @@ class TransformerEncoderLayer(_Layer):
         the output, shaped as ``src``.
     """
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, use_bias: bool = True, *, rngs: nnx.Rngs):
-        self._settings(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
-                       norm_first, use_bias)
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, use_bias=use_bias,
-                                            batch_first=batch_first, rngs=rngs)
-        self._feed_forward_parts(d_model, dim_feedforward, dropout, activation, use_bias, rngs)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, rngs=rngs)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, rngs=rngs)
-        self.dropout1 = Dropout(dropout, rngs=rngs)
-        self.dropout2 = Dropout(dropout, rngs=rngs)
-
-    def _sa_block(self, x, mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
-        return self.dropout1(x)
-
     def __call__(self, src: jax.Array, src_mask: jax.Array | None = None,
                  src_key_padding_mask: jax.Array | None = None, is_causal: bool = False) -> jax.Array:
         x = src
@@ -150,27 +147,7 @@ class TransformerDecoderLayer(_Layer):
         the output, shaped as ``tgt``.
     """
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, use_bias: bool = True, *, rngs: nnx.Rngs):
-        self._settings(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
-                       norm_first, use_bias)
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, use_bias=use_bias,
-                                            batch_first=batch_first, rngs=rngs)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, use_bias=use_bias,
-                                                 batch_first=batch_first, rngs=rngs)
-        self._feed_forward_parts(d_model, dim_feedforward, dropout, activation, use_bias, rngs)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, rngs=rngs)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, rngs=rngs)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, rngs=rngs)
-        self.dropout1 = Dropout(dropout, rngs=rngs)
-        self.dropout2 = Dropout(dropout, rngs=rngs)
-        self.dropout3 = Dropout(dropout, rngs=rngs)
-
-    def _sa_block(self, x, mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
-        return self.dropout1(x)
+    cross_attention = True
 
     def _mha_block(self, x, memory, mask, key_padding_mask, is_causal):
         x = self.multihead_attn(x, memory, memory, attn_mask=mask, key_padding_mask=key_padding_mask,
