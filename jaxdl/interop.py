@@ -17,6 +17,12 @@ Two more sources of keys:
 * any module's ``torch_params``: the attributes named there (a module's own
   ``nn.Parameter`` / buffer), same name, same layout.
 
+Two class attributes adjust the names (both written by :mod:`jaxdl.port`):
+``torch_names = {"block1_0": "block1-0"}`` gives torch's name of a child whose torch name
+is not a Python identifier, and ``torch_aliases = {"head.weight": "emb.weight"}`` names keys
+that torch's state_dict lists for a tensor tied to another key (checked for shape on load,
+not loaded twice; written as the same tensor by ``to_torch``).
+
 Arrays are copied (on CPU, ``jnp.asarray(t.numpy())`` can alias torch's memory, which a
 later in-place torch update would change). Values are cast to the model's dtypes as
 torch's ``load_state_dict`` casts them (float64 or bfloat16 weights into a float32 model);
@@ -94,10 +100,17 @@ def _attribute(module: nnx.Module, path: str):
     return module
 
 
-def _torch_prefix(path: tuple, sequential_paths: set) -> str:
+def _torch_prefix(model: nnx.Module, path: tuple) -> str:
     """The torch prefix of a module path: the ``layers`` list of an ``nnx.Sequential`` is
-    not a level in torch (``block.layers.0`` -> ``block.0``)."""
-    return ".".join(str(p) for i, p in enumerate(path) if not (p == "layers" and path[:i] in sequential_paths))
+    not a level in torch (``block.layers.0`` -> ``block.0``), and an attribute listed in
+    its parent's ``torch_names`` has torch's name (``block1_0`` -> ``block1-0``)."""
+    parts, node = [], model
+    for p in path:
+        if not (p == "layers" and isinstance(node, nnx.Sequential)):
+            names = getattr(node, "torch_names", None)
+            parts.append(str(names.get(p, p) if isinstance(names, dict) else p))
+        node = node[p] if isinstance(p, int) else getattr(node, p)
+    return ".".join(parts)
 
 
 def _in_definition_order(model: nnx.Module, modules) -> list:
@@ -122,11 +135,9 @@ class _Entry:
 def _entries(model: nnx.Module) -> dict[str, _Entry]:
     """{torch key: entry} for every convertible variable of ``model``."""
     flatten = dict(getattr(model, "torch_flatten", {}) or {})
-    modules = _in_definition_order(model, nnx.iter_modules(model))
-    sequential = {tuple(path) for path, m in modules if isinstance(m, nnx.Sequential)}
     out, prefixes = {}, set()
-    for path, module in modules:
-        prefix = _torch_prefix(tuple(path), sequential)
+    for path, module in _in_definition_order(model, nnx.iter_modules(model)):
+        prefix = _torch_prefix(model, tuple(path))
         prefixes.add(prefix)
         for rule in _rules(module, flatten.get(prefix), prefix):
             out[f"{prefix}.{rule.torch_key}" if prefix else rule.torch_key] = _Entry(_attribute(module, rule.attr), rule)
@@ -134,6 +145,17 @@ def _entries(model: nnx.Module) -> dict[str, _Entry]:
     if unknown:
         raise ValueError(f"{type(model).__name__}.torch_flatten names {unknown[0]!r}, which is not a submodule; "
                          "it must name the Linear layer that follows the flatten (torch's key prefix)")
+    return out
+
+
+def _aliases(model: nnx.Module) -> dict[str, str]:
+    """{torch key: the torch key holding the same tensor} from the modules' ``torch_aliases``
+    (tied weights that torch's state_dict lists under two names)."""
+    out = {}
+    for path, module in nnx.iter_modules(model):
+        prefix = _torch_prefix(model, tuple(path))
+        for alias, target in (getattr(module, "torch_aliases", None) or {}).items():
+            out[f"{prefix}.{alias}" if prefix else alias] = f"{prefix}.{target}" if prefix else target
     return out
 
 
@@ -258,6 +280,10 @@ def from_torch(model: nnx.Module, state_dict_or_path: Any, *, strict: bool = Tru
     entries = _entries(model)
     expected = {k: _torch_shape(e) for k, e in entries.items()}
     found = {k: tuple(np.shape(v)) for k, v in sd.items()}
+    for alias, target in _aliases(model).items():  # the same tensor under a second name: checked, not loaded
+        if alias in found and found.pop(alias) != expected.get(target):
+            raise StateDictMismatchError(f"{alias} is tied to {target} in {type(model).__name__} (torch_aliases) but "
+                                         f"has the shape {tuple(np.shape(sd[alias]))}, not {expected.get(target)}")
     optional_absent = {k for k, e in entries.items() if e.optional and k not in found}
     expected = {k: s for k, s in expected.items() if k not in optional_absent}
     if not strict:
@@ -332,6 +358,8 @@ def to_torch(model: nnx.Module) -> collections.OrderedDict[str, Any]:
         else:
             t = torch.from_numpy(np.ascontiguousarray(value))
             out[key] = t.to(torch.bfloat16) if bf16 else t
+    for alias, target in _aliases(model).items():
+        out[alias] = out[target]  # one tensor under both names, as torch's state_dict of tied weights
     return out
 
 

@@ -10,6 +10,7 @@ import torch
 from flax import nnx
 
 from jaxdl import interop
+from jaxdl.layers import Linear
 from jaxdl.models import IrisModel
 from torch_reference import IrisModel as TorchIrisModel
 
@@ -160,3 +161,32 @@ def test_bad_names_in_torch_flatten_are_refused(path, match):
         torch_flatten: ClassVar[dict] = {path: (1, 2, 2)}
     with pytest.raises(ValueError, match=match):
         interop.to_torch(M(rngs=nnx.Rngs(0)))
+
+
+class _Named(nnx.Module):
+    """A container whose children have torch names that are not identifiers, and a head tied
+    to another layer's weight (as jaxdl.port generates them)."""
+
+    torch_names: ClassVar[dict] = {"block1_0": "block1-0"}
+    torch_aliases: ClassVar[dict] = {"head.weight": "block1-0.weight"}
+
+    def __init__(self):
+        self.block1_0 = Linear(3, 3, rngs=nnx.Rngs(0))
+
+
+def test_torch_names_and_aliases_map_keys_both_ways():
+    torch.manual_seed(0)
+    tm = torch.nn.Module()
+    tm.add_module("block1-0", torch.nn.Linear(3, 3))
+    tm.head = torch.nn.Linear(3, 3, bias=False)
+    tm.head.weight = tm.get_submodule("block1-0").weight  # tied
+    sd = tm.state_dict()
+    assert list(sd) == ["block1-0.weight", "block1-0.bias", "head.weight"]
+    jm = interop.from_torch(_Named(), sd)
+    np.testing.assert_array_equal(np.asarray(jm.block1_0.kernel[...]).T, sd["block1-0.weight"].numpy())
+    back = interop.to_torch(jm)
+    assert sorted(back) == sorted(sd) and back["head.weight"] is back["block1-0.weight"]
+    tm.load_state_dict(back, strict=True)
+    sd["head.weight"] = torch.zeros(2, 3)
+    with pytest.raises(interop.StateDictMismatchError, match="head.weight is tied to block1-0.weight"):
+        interop.from_torch(_Named(), sd)

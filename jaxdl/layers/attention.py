@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxdl.init import uniform_init
+from jaxdl.init import normal_init, xavier_uniform_init, zeros_init
 from jaxdl.layers.dropout import Dropout
 from jaxdl.layers.linear import Linear
 from jaxdl.layers.torch_layer import SAME, TORCH, TRANSPOSED, Rule, torch_layer
@@ -168,21 +168,21 @@ class MultiheadAttention(nnx.Module):
         self.packed = self.kdim == embed_dim and self.vdim == embed_dim  # torch: _qkv_same_embed_dim
         E = embed_dim
         if self.packed:  # torch: xavier_uniform_ on the whole (3E, E) in_proj_weight
-            self.in_proj_kernel = nnx.Param(_xavier_uniform(E, 3 * E)(rngs.params(), (E, 3 * E)))
+            self.in_proj_kernel = nnx.Param(xavier_uniform_init(E, 3 * E)(rngs.params(), (E, 3 * E)))
         else:
-            self.q_proj_kernel = nnx.Param(_xavier_uniform(E, E)(rngs.params(), (E, E)))
-            self.k_proj_kernel = nnx.Param(_xavier_uniform(self.kdim, E)(rngs.params(), (self.kdim, E)))
-            self.v_proj_kernel = nnx.Param(_xavier_uniform(self.vdim, E)(rngs.params(), (self.vdim, E)))
-        self.in_proj_bias = nnx.Param(jnp.zeros((3 * E,), jnp.float32)) if use_bias else None
+            self.q_proj_kernel = nnx.Param(xavier_uniform_init(E, E)(rngs.params(), (E, E)))
+            self.k_proj_kernel = nnx.Param(xavier_uniform_init(self.kdim, E)(rngs.params(), (self.kdim, E)))
+            self.v_proj_kernel = nnx.Param(xavier_uniform_init(self.vdim, E)(rngs.params(), (self.vdim, E)))
+        self.in_proj_bias = nnx.Param(zeros_init(None, (3 * E,))) if use_bias else None
         if add_bias_kv:  # torch: xavier_normal_ on (1, 1, E): std sqrt(2 / (E + E))
-            normal = jax.nn.initializers.normal(1.0 / math.sqrt(E))
+            normal = normal_init(1.0 / math.sqrt(E))
             self.bias_k = nnx.Param(normal(rngs.params(), (1, 1, E)))
             self.bias_v = nnx.Param(normal(rngs.params(), (1, 1, E)))
         else:
             self.bias_k = self.bias_v = None
         self.out_proj = Linear(E, E, use_bias=use_bias, rngs=rngs)
         if use_bias:
-            self.out_proj.bias.set_value(jnp.zeros((E,), jnp.float32))  # torch zeroes it too
+            self.out_proj.bias.set_value(zeros_init(None, (E,)))  # torch zeroes it too
         self.attn_dropout = Dropout(dropout, rngs=rngs) if dropout else None
 
     @classmethod
@@ -311,8 +311,3 @@ def _pad_key(mask):
         return None
     return jnp.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, 1)])
 
-
-def _xavier_uniform(fan_in: int, fan_out: int):
-    """torch: ``nn.init.xavier_uniform_``: U(+-sqrt(6 / (fan_in + fan_out)))."""
-    bound = math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_init(-bound, bound)

@@ -9,10 +9,20 @@ import jax
 import jax.numpy as jnp
 
 
+def ntuple(v: int | Sequence[int], n: int, name: str = "argument") -> tuple[int, ...]:
+    """torch's int-or-tuple argument as an n-tuple (``_ntuple``): 3 -> (3, 3)."""
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(a) for a in v)
+    if len(v) == 1:
+        return v * n
+    if len(v) != n:
+        raise ValueError(f"{name} takes an int or {n} numbers, got {v}")
+    return v
+
+
 def pair(v: int | Sequence[int]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
+    return ntuple(v, 2)  # type: ignore[return-value]
 
 
 def check_input(x: jax.Array, tail: Sequence[int | None], where: str, hint: str = "") -> None:

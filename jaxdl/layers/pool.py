@@ -1,5 +1,6 @@
-"""Pooling with torch's geometry (torch: ``torch.nn.modules.pooling``), NHWC; stride =
-kernel size by default (Flax: stride 1)."""
+"""Pooling with torch's geometry (torch: ``torch.nn.modules.pooling``), channels-last
+((N, L, C) for 1-d, NHWC for 2-d); stride = kernel size by default (Flax: stride 1). A
+1-d pool is the 2-d one with height 1 (the same per-platform formulations)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flax import nnx
 from jax import lax
 
 from jaxdl import platform
+from jaxdl.layers.inputs import ntuple
 from jaxdl.layers.inputs import pair as _pair
 from jaxdl.layers.torch_layer import (
     CHANNELS_LAST,
@@ -108,11 +110,61 @@ def _adaptive_matrix(size: int, out: int) -> np.ndarray:
     return m
 
 
-@torch_layer("MaxPool2d", layout=CHANNELS_LAST)
-class MaxPool2d(ParameterlessLayer, nnx.Module):
-    """torch: ``nn.MaxPool2d(kernel_size, stride=None, padding=0, ceil_mode=False)``; see
-    :func:`max_pool2d`. No parameters (a module so that ``nnx.Sequential`` positions
-    match torch's ``nn.Sequential`` indices)."""
+def _adaptive_max_axis(x: jax.Array, axis: int, out: int) -> jax.Array:
+    """Max over torch's adaptive windows along ``axis``: cell i covers
+    ``floor(i*size/out) .. ceil((i+1)*size/out) - 1``."""
+    size = x.shape[axis]
+    if size % out == 0:
+        shape = (*x.shape[:axis], out, size // out, *x.shape[axis + 1:])
+        return x.reshape(shape).max(axis=axis + 1)
+    cells = [lax.slice_in_dim(x, (i * size) // out, -(-((i + 1) * size) // out), axis=axis).max(axis=axis)
+             for i in range(out)]
+    return jnp.stack(cells, axis=axis)
+
+
+def adaptive_max_pool2d(x_NHWC: jax.Array, output_size: int | Sequence[int | None]) -> jax.Array:
+    """torch: ``F.adaptive_max_pool2d(x, output_size)`` / ``nn.AdaptiveMaxPool2d``: the max
+    over the windows of :func:`adaptive_avg_pool2d` (a max over rows, then over columns).
+    The gradient goes to the maximum; on exact ties within a window JAX shares it where
+    torch gives it to the first."""
+    _, h, w, _ = x_NHWC.shape
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+    return _adaptive_max_axis(_adaptive_max_axis(x_NHWC, 1, oh or h), 2, ow or w)
+
+
+def max_pool1d(x_NLC: jax.Array, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+               padding: int | Sequence[int] = 0, ceil_mode: bool = False) -> jax.Array:
+    """torch: ``F.max_pool1d`` / ``nn.MaxPool1d`` on (N, L, C); see :func:`max_pool2d`."""
+    k, p = _single(kernel_size), _single(padding)
+    s = k if stride is None else _single(stride)
+    return max_pool2d(x_NLC[:, None], (1, k), (1, s), (0, p), ceil_mode)[:, 0]
+
+
+def avg_pool1d(x_NLC: jax.Array, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+               padding: int | Sequence[int] = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> jax.Array:
+    """torch: ``F.avg_pool1d`` / ``nn.AvgPool1d`` on (N, L, C); see :func:`avg_pool2d`."""
+    k, p = _single(kernel_size), _single(padding)
+    s = k if stride is None else _single(stride)
+    return avg_pool2d(x_NLC[:, None], (1, k), (1, s), (0, p), ceil_mode, count_include_pad)[:, 0]
+
+
+def adaptive_avg_pool1d(x_NLC: jax.Array, output_size: int | Sequence[int]) -> jax.Array:
+    """torch: ``F.adaptive_avg_pool1d`` / ``nn.AdaptiveAvgPool1d`` on (N, L, C)."""
+    return adaptive_avg_pool2d(x_NLC[:, None], (1, _single(output_size)))[:, 0]
+
+
+def adaptive_max_pool1d(x_NLC: jax.Array, output_size: int | Sequence[int]) -> jax.Array:
+    """torch: ``F.adaptive_max_pool1d`` / ``nn.AdaptiveMaxPool1d`` on (N, L, C)."""
+    return _adaptive_max_axis(x_NLC, 1, _single(output_size))
+
+
+def _single(v: int | Sequence[int]) -> int:
+    return v if isinstance(v, int) else int(ntuple(v, 1)[0])
+
+
+class _MaxPool(ParameterlessLayer, nnx.Module):
+    pool = staticmethod(max_pool2d)
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
@@ -123,14 +175,27 @@ class MaxPool2d(ParameterlessLayer, nnx.Module):
                m.return_indices and "return_indices=True")
         return _pool_arguments(m) | {"ceil_mode": m.ceil_mode}
 
-    def __call__(self, x_NHWC: jax.Array) -> jax.Array:
-        return max_pool2d(x_NHWC, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.pool(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
 
-@torch_layer("AvgPool2d", layout=CHANNELS_LAST)
-class AvgPool2d(ParameterlessLayer, nnx.Module):
-    """torch: ``nn.AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False,
-    count_include_pad=True)``; see :func:`avg_pool2d`."""
+@torch_layer("MaxPool1d", layout=CHANNELS_LAST)
+class MaxPool1d(_MaxPool):
+    """torch: ``nn.MaxPool1d(kernel_size, stride=None, padding=0, ceil_mode=False)`` on
+    (N, L, C); see :func:`max_pool1d`."""
+
+    pool = staticmethod(max_pool1d)
+
+
+@torch_layer("MaxPool2d", layout=CHANNELS_LAST)
+class MaxPool2d(_MaxPool):
+    """torch: ``nn.MaxPool2d(kernel_size, stride=None, padding=0, ceil_mode=False)``; see
+    :func:`max_pool2d`. No parameters (a module so that ``nnx.Sequential`` positions
+    match torch's ``nn.Sequential`` indices)."""
+
+
+class _AvgPool(ParameterlessLayer, nnx.Module):
+    pool = staticmethod(avg_pool2d)
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True):
@@ -139,27 +204,67 @@ class AvgPool2d(ParameterlessLayer, nnx.Module):
 
     @classmethod
     def torch_arguments(cls, m) -> dict:
-        refuse(m, cls, m.divisor_override is not None and f"divisor_override={m.divisor_override}")
+        divisor = getattr(m, "divisor_override", None)
+        refuse(m, cls, divisor is not None and f"divisor_override={divisor}")
         return _pool_arguments(m) | {"ceil_mode": m.ceil_mode, "count_include_pad": m.count_include_pad}
 
-    def __call__(self, x_NHWC: jax.Array) -> jax.Array:
-        return avg_pool2d(x_NHWC, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                          self.count_include_pad)
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.pool(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
-@torch_layer("AdaptiveAvgPool2d", layout=CHANNELS_LAST)
-class AdaptiveAvgPool2d(ParameterlessLayer, nnx.Module):
-    """torch: ``nn.AdaptiveAvgPool2d(output_size)``; see :func:`adaptive_avg_pool2d`."""
+@torch_layer("AvgPool1d", layout=CHANNELS_LAST)
+class AvgPool1d(_AvgPool):
+    """torch: ``nn.AvgPool1d(kernel_size, stride=None, padding=0, ceil_mode=False,
+    count_include_pad=True)`` on (N, L, C); see :func:`avg_pool1d`."""
+
+    pool = staticmethod(avg_pool1d)
+
+
+@torch_layer("AvgPool2d", layout=CHANNELS_LAST)
+class AvgPool2d(_AvgPool):
+    """torch: ``nn.AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False,
+    count_include_pad=True)``; see :func:`avg_pool2d`."""
+
+
+class _AdaptivePool(ParameterlessLayer, nnx.Module):
+    pool = staticmethod(adaptive_avg_pool2d)
 
     def __init__(self, output_size):
         self.output_size = output_size
 
     @classmethod
     def torch_arguments(cls, m) -> dict:
+        refuse(m, cls, getattr(m, "return_indices", False) and "return_indices=True")
         return {"output_size": collapse(m.output_size)}
 
-    def __call__(self, x_NHWC: jax.Array) -> jax.Array:
-        return adaptive_avg_pool2d(x_NHWC, self.output_size)
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.pool(x, self.output_size)
+
+
+@torch_layer("AdaptiveAvgPool1d", layout=CHANNELS_LAST)
+class AdaptiveAvgPool1d(_AdaptivePool):
+    """torch: ``nn.AdaptiveAvgPool1d(output_size)`` on (N, L, C); see :func:`adaptive_avg_pool1d`."""
+
+    pool = staticmethod(adaptive_avg_pool1d)
+
+
+@torch_layer("AdaptiveAvgPool2d", layout=CHANNELS_LAST)
+class AdaptiveAvgPool2d(_AdaptivePool):
+    """torch: ``nn.AdaptiveAvgPool2d(output_size)``; see :func:`adaptive_avg_pool2d`."""
+
+
+@torch_layer("AdaptiveMaxPool1d", layout=CHANNELS_LAST)
+class AdaptiveMaxPool1d(_AdaptivePool):
+    """torch: ``nn.AdaptiveMaxPool1d(output_size)`` on (N, L, C); see :func:`adaptive_max_pool1d`."""
+
+    pool = staticmethod(adaptive_max_pool1d)
+
+
+@torch_layer("AdaptiveMaxPool2d", layout=CHANNELS_LAST)
+class AdaptiveMaxPool2d(_AdaptivePool):
+    """torch: ``nn.AdaptiveMaxPool2d(output_size)``; see :func:`adaptive_max_pool2d`."""
+
+    pool = staticmethod(adaptive_max_pool2d)
 
 
 def _pool_arguments(m) -> dict:

@@ -14,7 +14,7 @@ A jaxdl layer class registers itself with the decorator::
 
 and then carries:
 
-``torch_names`` (tuple of str)
+``torch_classes`` (tuple of str)
     the torch class names it mirrors (``("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")``);
     a name is registered once (a second class claiming it is refused at import).
 ``torch_module`` (str)
@@ -121,11 +121,11 @@ def collapse(v: Any) -> Any:
 TORCH_LAYERS: dict[str, type] = {}
 
 
-def torch_layer(*torch_names: str, layout: str, module: str = "torch.nn") -> Callable[[type], type]:
-    """Register the decorated jaxdl class as the counterpart of ``module``'s ``torch_names``
+def torch_layer(*torch_classes: str, layout: str, module: str = "torch.nn") -> Callable[[type], type]:
+    """Register the decorated jaxdl class as the counterpart of ``module``'s ``torch_classes``
     with input ``layout`` (:data:`CHANNELS_LAST`, :data:`TORCH` or :data:`ANY`). The class
     must have ``torch_arguments`` and ``torch_state``; a torch name registered twice is refused."""
-    if not torch_names:
+    if not torch_classes:
         raise ValueError("torch_layer needs at least one torch class name")
     if layout not in LAYOUTS:
         raise ValueError(f"torch_layer layout must be one of {LAYOUTS}, got {layout!r}")
@@ -133,14 +133,14 @@ def torch_layer(*torch_names: str, layout: str, module: str = "torch.nn") -> Cal
     def register(cls: type) -> type:
         missing = [a for a in ("torch_arguments", "torch_state") if not callable(getattr(cls, a, None))]
         if missing:
-            raise TypeError(f"{cls.__name__} is registered as torch's {', '.join(torch_names)} but has no "
+            raise TypeError(f"{cls.__name__} is registered as torch's {', '.join(torch_classes)} but has no "
                             f"{' or '.join(missing)}")
         taken = [f"{n} (by {TORCH_LAYERS[n].__module__}.{TORCH_LAYERS[n].__qualname__})"
-                 for n in torch_names if n in TORCH_LAYERS]
+                 for n in torch_classes if n in TORCH_LAYERS]
         if taken:
             raise ValueError(f"{cls.__qualname__}: torch layer {', '.join(taken)} is already registered")
-        cls.torch_names, cls.torch_layout, cls.torch_module = tuple(torch_names), layout, module
-        for n in torch_names:
+        cls.torch_classes, cls.torch_layout, cls.torch_module = tuple(torch_classes), layout, module
+        for n in torch_classes:
             TORCH_LAYERS[n] = cls
         return cls
 

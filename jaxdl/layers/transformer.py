@@ -53,10 +53,6 @@ class _Layer(nnx.Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, use_bias: bool = True, *, rngs: nnx.Rngs):
-        if not use_bias:
-            raise NotImplementedError(
-                f"{type(self).__name__}(bias=False) needs jaxdl.layers.LayerNorm without a bias, which it does not "
-                "have yet; build the layer with use_bias=True")
         self.d_model, self.nhead, self.dim_feedforward, self.dropout_p = d_model, nhead, dim_feedforward, dropout
         self.activation = _activation(activation)
         self.activation_name = activation if isinstance(activation, str) else None
@@ -70,7 +66,7 @@ class _Layer(nnx.Module):
         self.linear2 = Linear(dim_feedforward, d_model, use_bias=use_bias, rngs=rngs)
         blocks = range(1, 4 if self.cross_attention else 3)
         for i in blocks:
-            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, rngs=rngs))
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, use_bias=use_bias, rngs=rngs))
         for i in blocks:
             setattr(self, f"dropout{i}", Dropout(dropout, rngs=rngs))
 
@@ -82,8 +78,7 @@ class _Layer(nnx.Module):
     @classmethod
     def torch_arguments(cls, m) -> dict:
         act = _torch_activation(m.activation)
-        refuse(m, cls, act is None and f"activation={m.activation!r} (jaxdl mirrors 'relu' and 'gelu')",
-               m.linear1.bias is None and "bias=False (jaxdl.layers.LayerNorm has no bias=False yet)")
+        refuse(m, cls, act is None and f"activation={m.activation!r} (jaxdl mirrors 'relu' and 'gelu')")
         return {"d_model": m.self_attn.embed_dim, "nhead": m.self_attn.num_heads,
                 "dim_feedforward": m.linear1.out_features, "dropout": float(m.dropout.p), "activation": act,
                 "layer_norm_eps": m.norm1.eps, "batch_first": bool(m.self_attn.batch_first),
@@ -260,7 +255,7 @@ def _sparsity_fast_path(layer) -> bool:
     """torch's conditions (``TransformerEncoder.__init__``) for running on nested tensors."""
     return (isinstance(layer, TransformerEncoderLayer) and not layer.norm_first and layer.batch_first
             and layer.self_attn.packed and layer.self_attn.in_proj_bias is not None
-            and layer.activation_name in ("relu", "gelu") and layer.norm1.epsilon == layer.norm2.epsilon
+            and layer.activation_name in ("relu", "gelu") and layer.norm1.eps == layer.norm2.eps
             and layer.nhead % 2 == 0)
 
 

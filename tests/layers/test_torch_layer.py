@@ -53,7 +53,7 @@ def test_arguments_read_from_the_torch_module_as_a_person_writes_them():
               padding=(1, 1), dilation=(1, 1), groups=1, bias=None, padding_mode="zeros")
     args = Conv2d.torch_arguments(m)
     assert args == {"in_channels": 3, "out_channels": 8, "kernel_size": 3, "stride": (2, 1), "padding": 1,
-                    "dilation": 1, "groups": 1, "use_bias": False}
+                    "dilation": 1, "groups": 1, "use_bias": False, "padding_mode": "zeros"}
     defaults = {k: p.default for k, p in constructor(Conv2d).parameters.items()}
     assert defaults["stride"] == 1 and defaults["use_bias"] is True and "rngs" in defaults
     assert collapse((None, 7)) == (None, 7) and collapse((2, 2, 2)) == 2

@@ -34,8 +34,6 @@ def test_square_subsequent_mask_is_torchs():
 def test_errors_say_what_to_do():
     with pytest.raises(ValueError, match="activation should be 'relu', 'gelu' or a callable, not 'tanh'"):
         TransformerEncoderLayer(8, 2, activation="tanh", rngs=nnx.Rngs(0))
-    with pytest.raises(NotImplementedError, match="use_bias=True"):
-        TransformerEncoderLayer(8, 2, use_bias=False, rngs=nnx.Rngs(0))
     layer = TransformerEncoderLayer(8, 2, 16, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="is_causal=True.* needs attn_mask"):
         layer(jnp.ones((3, 2, 8)), is_causal=True)

@@ -64,8 +64,9 @@ CASES = {  # name: (torch module, call, inputs, train)
         lambda: nn.TransformerDecoder(_layer(nn.TransformerDecoderLayer, dropout=0.0)(), 1, norm=nn.LayerNorm(E)),
         _decoder, {"tgt": _x(T, N, E), "memory": _x(S, N, E), "tgt_mask": np.triu(np.ones((T, T), bool), 1),
                    "memory_key_padding_mask": _padding(N, S)}, True),
-    "decoder_layer_pre_norm_gelu_batch_first_float_masks_eval": (
-        _layer(nn.TransformerDecoderLayer, dropout=0.2, activation="gelu", norm_first=True, batch_first=True),
+    "decoder_layer_pre_norm_gelu_batch_first_no_bias_float_masks_eval": (
+        _layer(nn.TransformerDecoderLayer, dropout=0.2, activation="gelu", norm_first=True, batch_first=True,
+               bias=False),
         _decoder, {"tgt": _x(N, T, E), "memory": _x(N, S, E), "tgt_mask": np.asarray(generate_square_subsequent_mask(T)),
                    "tgt_key_padding_mask": np.where(_padding(N, T, 1), -np.inf, 0.0).astype(np.float32)}, False),
 }
@@ -112,8 +113,8 @@ def test_encoder_eval_gives_torchs_inference_output_zeros_at_padding():
 
 
 def test_records_refuse_what_they_cannot_mirror():
-    with pytest.raises(UnsupportedSetting, match=r"activation=.*bias=False"):
-        TransformerEncoderLayer.torch_arguments(nn.TransformerEncoderLayer(E, 2, activation=torch.tanh, bias=False))
+    with pytest.raises(UnsupportedSetting, match=r"activation=<built-in method tanh"):
+        TransformerEncoderLayer.torch_arguments(nn.TransformerEncoderLayer(E, 2, activation=torch.tanh))
     args = TransformerEncoderLayer.torch_arguments(nn.TransformerEncoderLayer(E, 2, activation=nn.GELU()))
     assert args["activation"] == "gelu" and args["dim_feedforward"] == 2048 and args["dropout"] == 0.1
     with pytest.raises(UnsupportedSetting, match="activation=GELU"):
