@@ -202,6 +202,11 @@ class TransformerEncoder(nnx.Module):
     not padding are the same either way. With ``mask_check`` (as torch) this applies only
     when every sequence's padding is at its end.
 
+    Float masks with values other than 0 and -inf: torch 2.13's inference fast paths
+    (eval, ``no_grad``) disagree with its own regular path (a key padding mask's nonzero
+    entries are taken as padding; an encoder layer's ``src_mask`` gives NaN); jaxdl
+    computes torch's regular path, as torch does in train mode or with autograd.
+
     Args:
         src: (S, N, E), (N, S, E) with ``batch_first``, or unbatched (S, E).
         mask: (S, S) or (N * nhead, S, S), bool (True = not attended) or float.
@@ -233,21 +238,19 @@ class TransformerEncoder(nnx.Module):
 
     def __call__(self, src: jax.Array, mask: jax.Array | None = None,
                  src_key_padding_mask: jax.Array | None = None, is_causal: bool | None = None) -> jax.Array:
-        first = self.layers[0]
         padded = None
         if (self.use_nested_tensor and src_key_padding_mask is not None and mask is None and src.ndim == 3
                 and self.deterministic):
-            padded = jnp.asarray(src_key_padding_mask) != 0  # (N, S): torch's nested tensors drop nonzero entries
-            if self.mask_check:  # torch: only when the padding of every sequence is at its end
-                left_aligned = jnp.all(padded[:, 1:] >= padded[:, :-1])
-                padded = padded & left_aligned
+            kpm = jnp.asarray(src_key_padding_mask)
+            padded = kpm if kpm.dtype == jnp.bool_ else kpm == -jnp.inf  # (N, S): the positions torch leaves out
+            if self.mask_check:  # torch: only when every sequence's padding is at its end
+                padded = padded & jnp.all(padded[:, 1:] >= padded[:, :-1])
         output = src
         for layer in self.layers:
             output = layer(output, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
                            is_causal=bool(is_causal))
-        if padded is not None:
-            at = padded[..., None] if first.batch_first else padded.T[..., None]
-            output = jnp.where(at, jnp.zeros((), output.dtype), output)
+        if padded is not None:  # the fast path needs batch_first: (N, S, E)
+            output = jnp.where(padded[..., None], jnp.zeros((), output.dtype), output)
         return output if self.norm is None else self.norm(output)
 
 
