@@ -39,7 +39,6 @@ import jax
 from flax import nnx
 
 from jaxdl.init import Initializer, torch_default_init, uniform_init
-from jaxdl.layers import recurrent_record  # noqa: F401  (transitional: LSTM/RNN's torch records)
 from jaxdl.layers.activation import (
     CELU,
     ELU,
@@ -74,6 +73,7 @@ from jaxdl.layers.activation import (
     selu,
     softplus,
 )
+from jaxdl.layers.attention import MultiheadAttention, scaled_dot_product_attention
 from jaxdl.layers.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from jaxdl.layers.dropout import Dropout, StochasticDepth
 from jaxdl.layers.embedding import Embedding
@@ -118,7 +118,7 @@ from jaxdl.layers.pool import (
     max_pool1d,
     max_pool2d,
 )
-from jaxdl.layers.recurrent import LSTM, RNN
+from jaxdl.layers.recurrent import GRU, LSTM, RNN
 from jaxdl.layers.resample import (
     Upsample,
     UpsamplingBilinear2d,
@@ -142,8 +142,25 @@ from jaxdl.layers.torch_layer import (
     for_torch_module,
     torch_layer,
 )
+from jaxdl.layers.transformer import (
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+    generate_square_subsequent_mask,
+)
 
 __all__ = ["CELU", "ELU", "GELU", "GLU", "LSTM", "RNN", "SELU", "TORCH_LAYERS", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm", "ChannelShuffle", "CircularPad1d", "CircularPad2d", "ConstantPad1d", "ConstantPad2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten", "FrozenBatchNorm", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh", "Identity", "Initializer", "InstanceNorm", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool2d", "Mish", "PReLU", "PixelShuffle", "PixelUnshuffle", "ReLU", "ReLU6", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "SiLU", "Sigmoid", "Softmax", "Softplus", "StochasticDepth", "Tanh", "Unflatten", "UnsupportedSetting", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "celu", "channel_shuffle", "check_input", "count_params", "elu", "flatten", "for_torch_module", "freeze_batchnorm", "glu", "hardsigmoid", "hardswish", "hardtanh", "interpolate", "leaky_relu", "max_pool1d", "max_pool2d", "mish", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu6", "selu", "softplus", "torch_default_init", "torch_layer", "uniform_init"]
+__all__ += [  # sequence layers (recurrent, attention, transformer: the seqlayers stream)
+    "GRU",
+    "MultiheadAttention",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "generate_square_subsequent_mask",
+    "scaled_dot_product_attention",
+]
 
 
 def count_params(model: nnx.Module) -> int:
