@@ -130,7 +130,7 @@ class Recurrent(nn.Module):
 
     def __init__(self, batch_first):
         super().__init__()
-        kw = dict(num_layers=2, bidirectional=True, dropout=0.25, batch_first=batch_first)
+        kw = {"num_layers": 2, "bidirectional": True, "dropout": 0.25, "batch_first": batch_first}
         self.gru = nn.GRU(3, 5, **kw)
         self.lstm = nn.LSTM(10, 4, **kw)
         self.rnn = nn.RNN(8, 3, nonlinearity="relu", **kw)
