@@ -64,7 +64,7 @@ def leaky_relu(self, negative_slope=0.01):
 def elu(self, alpha=1, scale=1, input_scale=1):
     """torch: F.elu / nn.ELU: scale * (x if x > 0 else alpha * (exp(x * input_scale) - 1))"""
     x = _float(self)
-    neg = alpha * jnp.expm1(jnp.minimum(x, 0) * input_scale)
+    neg = alpha * jnp.expm1(jnp.where(x > 0, 0, x) * input_scale)
     return scale * jnp.where(x > 0, x, neg)
 
 
@@ -103,9 +103,9 @@ def mish(self):
 
 @aten_op("hardswish")
 def hardswish(self):
-    """torch: F.hardswish / nn.Hardswish (torch's gradient: 0 below -3, x/3 + 1/2 on [-3, 3])"""
+    """torch: F.hardswish / nn.Hardswish (torch's gradient: 0 up to -3, x/3 + 1/2 inside, 1 from 3)"""
     x = _float(self)
-    return jnp.where(x < -3, 0.0, jnp.where(x <= 3, x * (x + 3) / 6, x)).astype(x.dtype)
+    return jnp.where(x <= -3, 0.0, jnp.where(x < 3, x * (x + 3) / 6, x)).astype(x.dtype)
 
 
 @aten_op("hardsigmoid")
@@ -191,36 +191,38 @@ def glu(self, dim=-1):
     return a * jax.nn.sigmoid(b)
 
 
-def _softmax_input(x, dtype):
+def _softmax(fn, x, dim, dtype):
+    """fn along ``dim`` of ``x`` cast to ``dtype``; half precision computed in float32
+    and rounded once, as torch's kernels."""
     x = to_array(x)
-    if dtype is not None:
-        return x.astype(as_dtype(dtype))
-    return _float(x)
+    x = x.astype(as_dtype(dtype)) if dtype is not None else _float(x)
+    if x.ndim == 0:
+        return fn(x.reshape(1), axis=0).reshape(())
+    wide = x.astype(jnp.float32) if x.dtype in (jnp.float16, jnp.bfloat16) else x
+    return fn(wide, axis=normalize_dim(dim, x.ndim)).astype(x.dtype)
 
 
 @aten_op("softmax")
 @aten_op("special_softmax")
 def softmax(self, dim, dtype=None):
     """torch: torch.softmax(x, dim, dtype=None) (the input is cast to ``dtype`` first)"""
-    x = _softmax_input(self, dtype)
-    return jax.nn.softmax(x, axis=normalize_dim(dim, x.ndim)) if x.ndim else jnp.ones_like(x)
+    return _softmax(jax.nn.softmax, self, dim, dtype)
 
 
 @aten_op("log_softmax")
 @aten_op("special_log_softmax")
 def log_softmax(self, dim, dtype=None):
     """torch: torch.log_softmax(x, dim, dtype=None)"""
-    x = _softmax_input(self, dtype)
-    return jax.nn.log_softmax(x, axis=normalize_dim(dim, x.ndim)) if x.ndim else jnp.zeros_like(x)
+    return _softmax(jax.nn.log_softmax, self, dim, dtype)
 
 
 @aten_op("_softmax")
-def _softmax(self, dim, half_to_float):
+def _softmax_kernel(self, dim, half_to_float):
     """torch: softmax's kernel (``half_to_float``: float16 in, float32 out)"""
     return softmax(self, dim, jnp.float32 if half_to_float else None)
 
 
 @aten_op("_log_softmax")
-def _log_softmax(self, dim, half_to_float):
+def _log_softmax_kernel(self, dim, half_to_float):
     """torch: log_softmax's kernel"""
     return log_softmax(self, dim, jnp.float32 if half_to_float else None)

@@ -92,8 +92,9 @@ def round_(self, decimals=0):
 @aten_op("abs")
 @aten_op("absolute")
 def abs_(self):
-    """torch: torch.abs (gradient 0 at 0)"""
-    return jnp.abs(to_array(self))
+    """torch: torch.abs (gradient 0 at 0, as torch: x * sign(x))"""
+    x = to_array(self)
+    return jnp.abs(x) if is_int(x.dtype) else x * sign(x)
 
 
 @aten_op("neg")
@@ -120,15 +121,18 @@ def square(self):
 
 @aten_op("sign")
 def sign(self):
-    """torch: torch.sign"""
-    self = to_array(self)
-    return self if self.dtype == jnp.bool_ else jnp.sign(self)
+    """torch: torch.sign (0 for NaN, as torch)"""
+    x = to_array(self)
+    if x.dtype == jnp.bool_:
+        return x
+    return ((x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)).astype(x.dtype)
 
 
 @aten_op("sgn")
 def sgn(self):
     """torch: torch.sgn (x / |x| for complex)"""
-    return sign(self)
+    x = to_array(self)
+    return jnp.sign(x) if jnp.iscomplexobj(x) else sign(x)
 
 
 @aten_op("signbit")
@@ -314,11 +318,24 @@ _binary_float("logaddexp2", jnp.logaddexp2)
 _binary_float("copysign", jnp.copysign)
 
 
+@jax.custom_jvp
+def _xlogy(x, y):
+    return jnp.where(jnp.isnan(y), jnp.nan, jnp.where(x == 0, 0, x * jnp.log(jnp.where(x == 0, 1, y))))
+
+
+@_xlogy.defjvp
+def _xlogy_jvp(primals, tangents):
+    x, y = primals
+    tx, ty = tangents
+    # torch: d/dx = xlogy(x != 0, y), d/dy = x / y
+    return _xlogy(x, y), _xlogy((x != 0).astype(x.dtype), y) * tx + x / y * ty
+
+
 @aten_op("xlogy")
 def xlogy(self, other):
     """torch: torch.xlogy = x * log(y), 0 where x == 0 (NaN where y is NaN)"""
     x, y = promote(self, other, float_result=True)
-    return jnp.where(jnp.isnan(y), jnp.nan, jnp.where(x == 0, 0, x * jnp.log(jnp.where(x == 0, 1, y))))
+    return _xlogy(x, y)
 
 
 @aten_op("logit")
@@ -348,18 +365,52 @@ def heaviside(self, values):
 
 # ---- min / max / clamp
 
+def _tie_half(better):
+    """max/min of two arrays whose gradient is torch's: all to the chosen one, half to
+    each at a tie, and to both where a NaN makes neither compare."""
+
+    @jax.custom_jvp
+    def pick(a, b):
+        return jnp.maximum(a, b) if better is jnp.greater else jnp.minimum(a, b)
+
+    @pick.defjvp
+    def pick_jvp(primals, tangents):
+        a, b = primals
+        ta, tb = tangents
+        half = jnp.asarray(0.5, a.dtype)
+        wa = jnp.where(a == b, half, jnp.where(better(b, a), 0, 1).astype(a.dtype))
+        wb = jnp.where(a == b, half, jnp.where(better(a, b), 0, 1).astype(a.dtype))
+        return pick(a, b), wa * ta + wb * tb
+
+    return pick
+
+
+_maximum, _minimum = _tie_half(jnp.greater), _tie_half(jnp.less)
+
+
+def elementwise_max(a, b):
+    """torch.maximum on promoted arrays (bool: logical or)."""
+    if a.dtype == jnp.bool_:
+        return a | b
+    return _maximum(a, b) if is_float(a.dtype) else jnp.maximum(a, b)
+
+
+def elementwise_min(a, b):
+    if a.dtype == jnp.bool_:
+        return a & b
+    return _minimum(a, b) if is_float(a.dtype) else jnp.minimum(a, b)
+
+
 @aten_op("maximum")
 def maximum(self, other):
-    """torch: torch.maximum (NaN propagates; gradient split in half at ties, as torch)"""
-    a, b = promote(self, other)
-    return a | b if a.dtype == jnp.bool_ else jnp.maximum(a, b)
+    """torch: torch.maximum (NaN propagates; torch's gradient: half to each at a tie)"""
+    return elementwise_max(*promote(self, other))
 
 
 @aten_op("minimum")
 def minimum(self, other):
     """torch: torch.minimum"""
-    a, b = promote(self, other)
-    return a & b if a.dtype == jnp.bool_ else jnp.minimum(a, b)
+    return elementwise_min(*promote(self, other))
 
 
 @aten_op("fmax")
@@ -379,16 +430,34 @@ def fmin(self, other):
 @aten_op("clamp")
 @aten_op("clip")
 def clamp(self, min=None, max=None):
-    """torch: torch.clamp(x, min, max) (type promotion with the bounds; where min > max
-    every value is max; NaN stays NaN; the gradient passes where min <= x <= max)."""
+    """torch: torch.clamp(x, min, max): type promotion with the bounds; where min > max
+    every value is max; NaN stays NaN; torch's gradients (to x where min <= x <= max, to
+    a tensor bound where it is the result)."""
     if min is None and max is None:
         raise ValueError("jaxdl.aten.clamp: at least one of min and max must be given (as in torch)")
-    x, lo, hi = promote(self, min, max)
+    operands = [x for x in (self, min, max) if x is not None]
+    dtype = result_type(*operands)
+    x = to_array(self, dtype)
+    lo = None if min is None else to_array(min, dtype)
+    hi = None if max is None else to_array(max, dtype)
+    # the value: min(max(x, lo), hi), NaN kept; the gradient: torch's masks
+    value = x
     if lo is not None:
-        x = jnp.where(x < lo, lo, x)
+        value = jnp.where(value < lo, lo, value)
     if hi is not None:
-        x = jnp.where(x > hi, hi, x)
-    return x
+        value = jnp.where(value > hi, hi, value)
+    out = lax.stop_gradient(value)
+    lo_wins = None if lo is None else (x < lo if hi is None else (x < lo) & (lo < hi))
+    hi_wins = None if hi is None else (x > hi if lo is None else (x > hi) | (hi < lo))
+    if hi_wins is not None:
+        out = jnp.where(hi_wins, hi, out)
+    if lo_wins is not None:
+        out = jnp.where(lo_wins, lo, out)
+    inside = (x >= lo if lo is not None else True) & (x <= hi if hi is not None else True)
+    out = jnp.where(inside, x, out)
+    if is_float(dtype):
+        out = jnp.where(jnp.isnan(x), lax.stop_gradient(x), out)
+    return out
 
 
 @aten_op("clamp_min")

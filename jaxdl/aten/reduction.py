@@ -21,6 +21,7 @@ from jaxdl.aten.dtypes import (
     promote,
     to_array,
 )
+from jaxdl.aten.elementwise import elementwise_max, elementwise_min
 from jaxdl.aten.registry import aten_op
 
 
@@ -164,8 +165,7 @@ def max_(self, dim=None, keepdim=False, other=None):
     torch.max(x, other) (elementwise, as maximum)."""
     x = to_array(self)
     if other is not None:
-        a, b = promote(x, other)
-        return a | b if a.dtype == jnp.bool_ else jnp.maximum(a, b)
+        return elementwise_max(*promote(x, other))
     if dim is None:
         return jnp.max(x)
     return _values_indices(x, dim, keepdim, jnp.argmax)
@@ -176,8 +176,7 @@ def min_(self, dim=None, keepdim=False, other=None):
     """torch: torch.min (see max)"""
     x = to_array(self)
     if other is not None:
-        a, b = promote(x, other)
-        return a & b if a.dtype == jnp.bool_ else jnp.minimum(a, b)
+        return elementwise_min(*promote(x, other))
     if dim is None:
         return jnp.min(x)
     return _values_indices(x, dim, keepdim, jnp.argmin)
