@@ -8,6 +8,8 @@ torch: torch.sum, torch.mean, torch.var, Tensor.max, torch.norm, torch.cumsum, .
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -108,18 +110,45 @@ def std_mean(self, dim=None, unbiased=True, keepdim=False, correction=None):
     return std(self, dim, unbiased, keepdim, correction), mean(self, dim, keepdim)
 
 
+def _extreme(fn):
+    """max/min over axes with torch's gradient: split evenly among the elements equal to
+    the result, a NaN result counting the NaNs."""
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+    def reduce(x, axes, keepdims):
+        return fn(x, axis=axes, keepdims=keepdims)
+
+    @reduce.defjvp
+    def reduce_jvp(axes, keepdims, primals, tangents):
+        (x,), (t,) = primals, tangents
+        out = reduce(x, axes, keepdims)
+        full = out if keepdims else jnp.expand_dims(out, axes)
+        hit = (x == full) | (jnp.isnan(x) & jnp.isnan(full))
+        share = jnp.sum(jnp.where(hit, t, 0), axis=axes, keepdims=keepdims)
+        return out, share / jnp.sum(hit, axis=axes, keepdims=keepdims).astype(t.dtype)
+
+    def run(x, axes, keepdims):
+        return reduce(x, axes, keepdims) if jnp.issubdtype(x.dtype, jnp.inexact) else fn(x, axis=axes,
+                                                                                          keepdims=keepdims)
+
+    return run
+
+
+_max, _min = _extreme(jnp.max), _extreme(jnp.min)
+
+
 @aten_op("amax")
 def amax(self, dim=(), keepdim=False):
     """torch: torch.amax (``dim=[]``: every dim; the gradient is split among ties)"""
     x = to_array(self)
-    return jnp.max(x, axis=normalize_dims(dim, x.ndim), keepdims=keepdim)
+    return _max(x, normalize_dims(dim, x.ndim), keepdim)
 
 
 @aten_op("amin")
 def amin(self, dim=(), keepdim=False):
     """torch: torch.amin"""
     x = to_array(self)
-    return jnp.min(x, axis=normalize_dims(dim, x.ndim), keepdims=keepdim)
+    return _min(x, normalize_dims(dim, x.ndim), keepdim)
 
 
 def _arg(fn, x, dim, keepdim):
@@ -167,7 +196,7 @@ def max_(self, dim=None, keepdim=False, other=None):
     if other is not None:
         return elementwise_max(*promote(x, other))
     if dim is None:
-        return jnp.max(x)
+        return _max(x, tuple(range(x.ndim)), False)
     return _values_indices(x, dim, keepdim, jnp.argmax)
 
 
@@ -178,7 +207,7 @@ def min_(self, dim=None, keepdim=False, other=None):
     if other is not None:
         return elementwise_min(*promote(x, other))
     if dim is None:
-        return jnp.min(x)
+        return _min(x, tuple(range(x.ndim)), False)
     return _values_indices(x, dim, keepdim, jnp.argmin)
 
 
@@ -226,10 +255,11 @@ def logsumexp(self, dim, keepdim=False):
 def _vector_norm(x, ord, axis, keepdim):
     """torch's vector norm; the gradient at a zero vector is 0, as torch's."""
     a = jnp.abs(x)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
     if ord == float("inf"):
-        return jnp.max(a, axis=axis, keepdims=keepdim)
+        return _max(a, axes, keepdim)
     if ord == float("-inf"):
-        return jnp.min(a, axis=axis, keepdims=keepdim)
+        return _min(a, axes, keepdim)
     if ord == 0:
         return jnp.sum(a != 0, axis=axis, keepdims=keepdim).astype(x.dtype)
     if ord == 1:
