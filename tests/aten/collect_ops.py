@@ -5,6 +5,7 @@ tests/aten/zoo_ops.json, which tests/aten/test_coverage.py checks against jaxdl.
 
     PYTHONPATH=. python -m tests.aten.collect_ops            # everything (about 5 minutes)
     PYTHONPATH=. python -m tests.aten.collect_ops resnet18 sdpa   # only these, merged in
+    PYTHONPATH=. python -m tests.aten.collect_ops --missing       # what the file does not have yet
 
 torchvision's models are built on the ``meta`` device (no weights drawn: the op graph is
 the same and the 600M-parameter builders take a second), at their canonical input size
@@ -15,6 +16,7 @@ graph is exported three ways: eval, train, and eval with a dynamic batch dimensi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import sys
@@ -53,6 +55,21 @@ def export_all(module, args):
     return found
 
 
+@contextlib.contextmanager
+def _no_init():
+    """Skip weight initialisation while building (the op graph does not depend on it)."""
+    saved = {n: getattr(torch.nn.init, n) for n in ("kaiming_normal_", "kaiming_uniform_", "normal_", "uniform_",
+                                                    "zeros_", "ones_", "constant_", "trunc_normal_",
+                                                    "xavier_uniform_")}
+    for n in saved:
+        setattr(torch.nn.init, n, lambda t, *a, **k: t)
+    try:
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(torch.nn.init, n, f)
+
+
 def zoo_entries(names):
     tv = models()
     builders = {n: "classification" for n in tv.list_models(module=tv)}
@@ -61,13 +78,18 @@ def zoo_entries(names):
         if names and name not in names:
             continue
         t0 = time.time()
-        with torch.device("meta"):
-            kw = {"weights_backbone": None} if kind == "segmentation" else {}
-            model = tv.get_model(name, weights=None, **kw)
+        kw = {"weights_backbone": None} if kind == "segmentation" else {}
+        try:
+            with torch.device("meta"):
+                model = tv.get_model(name, weights=None, **kw)
+            device = "meta"
+        except NotImplementedError:  # regnet computes its widths with tensors: build on the CPU
+            with _no_init():
+                model = tv.get_model(name, weights=None, **kw)
+            device = "cpu"
         entry = {"kind": kind}
         for size in sorted({CANONICAL.get(name, 224), SMALL}):
-            with torch.device("meta"):
-                x = torch.empty(2, 3, size, size)
+            x = torch.empty(2, 3, size, size, device=device)
             entry[str(size)] = export_all(model, (x,))
         print(f"{name}: {time.time() - t0:.1f}s", file=sys.stderr, flush=True)
         yield name, entry
@@ -97,4 +119,10 @@ def main(names):
 
 
 if __name__ == "__main__":
-    main(set(sys.argv[1:]))
+    wanted = set(sys.argv[1:])
+    if wanted == {"--missing"}:
+        have = json.loads(OUT.read_text())
+        tv = models()
+        every = set(tv.list_models(module=tv)) | set(tv.list_models(module=tv.segmentation)) | set(CONSTRUCTS)
+        wanted = every - set(have["zoo"]) - set(have["constructs"])
+    main(wanted)

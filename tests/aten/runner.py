@@ -47,9 +47,9 @@ class Case:
 def T(g, *shape, dtype=torch.float32, low=-2.0, high=2.0):  # noqa: N802 - a tensor maker
     """A random torch tensor: floats uniform in [low, high), ints in [low, high)."""
     if dtype.is_floating_point:
-        return (torch.rand(*shape, generator=g, dtype=torch.float64) * (high - low) + low).to(dtype)
+        return (torch.rand(shape, generator=g, dtype=torch.float64) * (high - low) + low).to(dtype)
     if dtype == torch.bool:
-        return torch.rand(*shape, generator=g) > 0.5
+        return torch.rand(shape, generator=g) > 0.5
     return torch.randint(int(low), int(high), shape, generator=g, dtype=dtype)
 
 
@@ -101,7 +101,10 @@ def assert_close(ref, got, rtol, atol, what="output"):
     assert tuple(got.shape) == tuple(ref.shape), f"{what}: shape {got.shape} != torch's {tuple(ref.shape)}"
     assert got.dtype == jax_dtype(ref.dtype), f"{what}: dtype {got.dtype} != torch's {ref.dtype}"
     r = ref.numpy()
-    if ref.dtype.is_floating_point or ref.dtype.is_complex:
+    if ref.dtype.is_complex:
+        err = np.abs(got - r).max() if r.size else 0.0
+        assert err <= atol + rtol * (np.abs(r).max() if r.size else 0), f"{what}: max |jax - torch| = {err:.3g}"
+    elif ref.dtype.is_floating_point:
         r64, g64 = r.astype(np.float64), got.astype(np.float64)
         nan_r, nan_g = np.isnan(r64), np.isnan(g64)
         np.testing.assert_array_equal(nan_g, nan_r, err_msg=f"{what}: NaN positions differ")
