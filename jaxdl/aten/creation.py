@@ -152,31 +152,34 @@ def _scalar(x):
     return x.item() if is_tensor(x) else x
 
 
-@aten_op("linspace")
-def linspace(start, end, steps, dtype=None, layout=None, device=None, pin_memory=None):
-    """torch: torch.linspace (torch's kernel: ``start + i * step`` for the first half,
-    ``end - (steps - 1 - i) * step`` for the second, in the output dtype)"""
-    start, end = _scalar(start), _scalar(end)
-    out_dtype = as_dtype(dtype) or default_float()
+def linspace_values(start, end, steps, dtype) -> np.ndarray:
+    """torch's linspace kernel in numpy: ``start + i * step`` for the first half, ``end -
+    (steps - 1 - i) * step`` for the second, in the output dtype (float64 for integers)."""
+    out_dtype = np.dtype(dtype)
+    compute = np.dtype(np.float64) if is_int(out_dtype) else out_dtype
+    if compute not in (np.float16, np.float32, np.float64):
+        compute = np.dtype(np.float32)
     if steps == 1:
-        return jnp.full((1,), start, out_dtype)
-    compute = np.float64 if is_int(out_dtype) else np.dtype(out_dtype)
-    if compute not in (np.float32, np.float64, np.float16):
-        compute = np.float32
+        return np.full((1,), start, out_dtype)
     s, e = compute.type(start), compute.type(end)
     step = (e - s) / compute.type(steps - 1)
     i = np.arange(steps)
-    half = steps // 2
-    values = np.where(i < half, s + step * i.astype(compute), e - step * (steps - 1 - i).astype(compute))
-    return jnp.asarray(values.astype(compute), dtype=out_dtype)
+    values = np.where(i < steps // 2, s + step * i.astype(compute), e - step * (steps - 1 - i).astype(compute))
+    return values.astype(compute).astype(out_dtype)
+
+
+@aten_op("linspace")
+def linspace(start, end, steps, dtype=None, layout=None, device=None, pin_memory=None):
+    """torch: torch.linspace (torch's kernel, see linspace_values)"""
+    out_dtype = as_dtype(dtype) or default_float()
+    return jnp.asarray(linspace_values(_scalar(start), _scalar(end), steps, out_dtype))
 
 
 @aten_op("logspace")
 def logspace(start, end, steps, base=10.0, dtype=None, layout=None, device=None, pin_memory=None):
     """torch: torch.logspace = base ** linspace(start, end)"""
-    out_dtype = as_dtype(dtype) or default_float()
-    exponents = np.asarray(linspace(start, end, steps, jnp.float32), np.float64)
-    return jnp.asarray(np.power(base, exponents), out_dtype)
+    exponents = linspace_values(_scalar(start), _scalar(end), steps, np.float32).astype(np.float64)
+    return jnp.asarray(np.power(base, exponents), as_dtype(dtype) or default_float())
 
 
 @aten_op("eye")

@@ -17,11 +17,19 @@ __all__ = ["as_dtype", "default_float", "default_int", "is_float", "is_int", "is
            "normalize_dims", "promote", "result_type", "to_array"]
 
 
+# torch's ScalarType enum (what a schema default such as ``dtype=4`` means)
+SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32",
+                7: "float64", 9: "complex64", 10: "complex128", 11: "bool", 15: "bfloat16"}
+
+
 def as_dtype(dtype) -> np.dtype | None:
     """A dtype argument as JAX's canonical dtype: None, a numpy/JAX dtype, a name
-    (``"float32"``, ``"torch.int64"``) or a ``torch.dtype`` (read through its name)."""
+    (``"float32"``, ``"torch.int64"``), a ``torch.dtype`` (read through its name) or a
+    ScalarType number (a schema default: 4 is int64)."""
     if dtype is None:
         return None
+    if isinstance(dtype, int) and not isinstance(dtype, bool):
+        dtype = SCALAR_TYPES[dtype]
     if not isinstance(dtype, (str, np.dtype, type)):
         dtype = str(dtype)  # torch.float32 -> 'torch.float32'
     if isinstance(dtype, str):

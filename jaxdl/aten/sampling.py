@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxdl.aten.creation import linspace
+from jaxdl.aten.creation import linspace_values
 from jaxdl.aten.dtypes import to_array
 from jaxdl.aten.registry import aten_op
 
@@ -299,7 +299,7 @@ def affine_grid_generator(theta, size, align_corners):
     spatial = tuple(size[2:])
 
     def base(n):
-        v = np.asarray(linspace(-1, 1, n)) if n > 1 else np.zeros(1, F32)
+        v = linspace_values(-1, 1, n, F32) if n > 1 else np.zeros(1, F32)
         return v if align_corners else v * F32((n - 1) / n)
 
     axes = [base(s) for s in reversed(spatial)]  # x (W) first, as torch's grid
