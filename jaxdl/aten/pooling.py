@@ -10,6 +10,8 @@ torch: F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, nn.MaxPool2d(return_in
 
 from __future__ import annotations
 
+import builtins
+import itertools
 import math
 
 import jax.numpy as jnp
@@ -65,18 +67,19 @@ def _lowest(dtype):
 def _max_pool(self, n, kernel_size, stride, padding, dilation, ceil_mode, with_indices):
     x, drop = _batched(self, n)
     k, s, p, d, extra = _geometry(x.shape, n, kernel_size, stride, padding, dilation, ceil_mode)
+    if any(dd > 1 for dd in d):  # XLA's max-pool gradient does not support dilation
+        out, indices = _max_pool_windows(x, k, s, p, d, extra)
+        if not with_indices:
+            return out[0] if drop else out
+        return (out[0], indices[0]) if drop else (out, indices)
     window, strides = (1, 1) + k, (1, 1) + s
     pads = ((0, 0), (0, 0)) + tuple((pp, pp + e) for pp, e in zip(p, extra))
-    dil = (1, 1) + d
     low = jnp.asarray(_lowest(x.dtype), x.dtype)
-    out = lax.reduce_window(x, low, lax.max, window, strides, pads, window_dilation=dil)
+    out = lax.reduce_window(x, low, lax.max, window, strides, pads)
     if not with_indices:
         return out[0] if drop else out
     plane = math.prod(x.shape[2:])
-    flat = lax.broadcasted_iota(jnp.int32, x.shape[2:], 0) * 0
-    for axis, size in enumerate(x.shape[2:]):
-        flat = flat * size + lax.broadcasted_iota(jnp.int32, x.shape[2:], axis)
-    idx = jnp.broadcast_to(flat, x.shape)
+    idx = jnp.broadcast_to(jnp.arange(plane, dtype=jnp.int32).reshape(x.shape[2:]), x.shape)
 
     def pick(a, b):  # the larger value; on ties (and among NaNs) the smaller index: torch's first maximum
         (av, ai), (bv, bi) = a, b
@@ -85,9 +88,34 @@ def _max_pool(self, n, kernel_size, stride, padding, dilation, ceil_mode, with_i
         return jnp.where(take_b, bv, av), jnp.where(take_b, bi, ai)
 
     _, indices = lax.reduce_window((lax.stop_gradient(x), idx), (low, jnp.int32(plane)), pick, window, strides,
-                                   pads, window_dilation=dil)
+                                   pads)
     indices = indices.astype(default_int())
     return (out[0], indices[0]) if drop else (out, indices)
+
+
+def _max_pool_windows(x, k, s, p, d, extra):
+    """Max pool as a max over the stacked window taps (any dilation): the first maximum
+    in window order (NaN first), with its flat input index; the gradient goes there."""
+    spatial = x.shape[2:]
+    low = jnp.asarray(_lowest(x.dtype), x.dtype)
+    xp = jnp.pad(x, ((0, 0), (0, 0)) + tuple((pp, pp + e) for pp, e in zip(p, extra)), constant_values=low)
+    outs = [(size + 2 * pp + e - dd * (kk - 1) - 1) // ss + 1
+            for size, kk, ss, pp, dd, e in zip(spatial, k, s, p, d, extra)]
+    taps, where = [], []
+    for offsets in itertools.product(*(range(kk) for kk in k)):
+        key = tuple(builtins.slice(o * dd, o * dd + (out - 1) * ss + 1, ss)
+                    for o, dd, out, ss in zip(offsets, d, outs, s))
+        taps.append(xp[(builtins.slice(None), builtins.slice(None)) + key])
+        coords = np.meshgrid(*[np.arange(out) * ss + o * dd - pp for out, ss, o, dd, pp in zip(outs, s, offsets, d, p)],
+                             indexing="ij")
+        where.append(np.ravel_multi_index(coords, spatial, mode="clip"))
+    stack = jnp.stack(taps, axis=-1)
+    key = jnp.where(jnp.isnan(stack), jnp.inf, stack) if jnp.issubdtype(x.dtype, jnp.inexact) else stack
+    pos = jnp.argmax(key, axis=-1)[..., None]
+    out = jnp.take_along_axis(stack, pos, axis=-1)[..., 0]
+    flat = jnp.asarray(np.stack(where, axis=-1), jnp.int32)
+    indices = jnp.take_along_axis(jnp.broadcast_to(flat, stack.shape), pos, axis=-1)[..., 0]
+    return out, indices.astype(default_int())
 
 
 def _avg_pool(self, n, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
