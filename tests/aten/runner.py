@@ -39,6 +39,7 @@ class Case:
     id: str = ""                              # test id suffix
     compare: Callable | None = None           # custom (torch_out, jax_out) check
     jit: bool = True
+    nondiff: tuple = ()                       # float arguments not differentiated (buffers)
 
     def __str__(self):
         return f"{self.op}.{self.overload}" + (f"-{self.id}" if self.id else "")
@@ -117,10 +118,12 @@ def assert_close(ref, got, rtol, atol, what="output"):
         np.testing.assert_array_equal(got, r.astype(got.dtype), err_msg=what)
 
 
-def _float_leaves(bound):
+def _float_leaves(bound, skip=()):
     """Paths (name, index or None) of float tensors among the bound arguments."""
     paths = []
     for name, v in bound.items():
+        if name in skip:
+            continue
         if isinstance(v, torch.Tensor) and v.dtype.is_floating_point:
             paths.append((name, None))
         elif isinstance(v, (list, tuple)):
@@ -152,7 +155,7 @@ def check(case: Case, seed: int = 0):
     assert fn is not None, f"jaxdl.aten has no {case.op}"
 
     jax_kwargs = {python_arg(k): to_jax(v) for k, v in bound.items()}
-    paths = _float_leaves({k: v for k, v in bound.items()})
+    paths = _float_leaves(bound, case.nondiff)
     arrays = [to_jax(_get(bound, p)) for p in paths]
 
     def call(*xs):
@@ -176,7 +179,7 @@ def check(case: Case, seed: int = 0):
     if not case.grad or not paths:
         return
     leaves = [_get(bound, p).detach().clone().requires_grad_(True) for p in paths]
-    t_bound = dict(bound)
+    t_bound = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in bound.items()}
     for p, leaf in zip(paths, leaves):
         _set(t_bound, p, leaf)
     t_args = [t_bound[a.name] for a in op._schema.arguments if not a.kwarg_only and a.name in t_bound]
