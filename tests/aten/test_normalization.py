@@ -19,17 +19,18 @@ def bn_case(op, training, shape=(4, 3, 5, 2), affine=True, stats=True, id="", **
         rm, rv = (T(g, c), T(g, c, low=0.5, high=2)) if stats else (None, None)
         box.update(rm=rm, rv=rv)
         args = (T(g, *shape) * 3 + 1, weight, bias, rm, rv)
-        if op == "_native_batch_norm_legit_no_training":
+        if op in ("_native_batch_norm_legit_no_training", "_batch_norm_with_update", "_batch_norm_no_update"):
             return args + (0.1, 1e-5), kw
         return args + (training, 0.1, 1e-5) + ((True,) if op == "batch_norm" else ()), kw
 
     def compare(want, got):
         wants = list(want) if isinstance(want, tuple) else [want]
-        extra = {"batch_norm": 2, "native_batch_norm": 2, "_native_batch_norm_legit": 2}.get(op, 0)
+        extra = {"batch_norm": 2, "native_batch_norm": 2, "_native_batch_norm_legit": 2,
+                 "_batch_norm_with_update": 2}.get(op, 0)
         assert len(got) == len(wants) + extra
         assert_close(wants[0], got[0], 1e-5, 1e-5, "output")
         if training or op == "batch_norm":
-            for w, o in zip(wants[1:], got[1:len(wants)]):
+            for w, o in zip(wants[1:3], got[1:3]):
                 assert_close(w, o, 1e-5, 1e-6, "saved statistics")
         if extra and stats:
             assert_close(box["rm"], got[-2], 1e-5, 1e-6, "running_mean")
@@ -51,6 +52,7 @@ CASES = [
     bn_case("native_batch_norm", True, id="train"), bn_case("native_batch_norm", False, id="eval"),
     bn_case("_native_batch_norm_legit", True), bn_case("_native_batch_norm_legit_functional", True),
     bn_case("_native_batch_norm_legit_no_training", False),
+    bn_case("_batch_norm_with_update", True), bn_case("_batch_norm_no_update", False),
     norm("layer_norm", make=lambda g: ((T(g, 2, 3, 4), [4], T(g, 4), T(g, 4)), {})),
     norm("layer_norm", make=lambda g: ((T(g, 2, 3, 4) * 5 + 3, [3, 4]), {"eps": 1e-6}), id="no_affine"),
     norm("native_layer_norm", make=lambda g: ((T(g, 2, 3, 4), [3, 4], T(g, 3, 4), None, 1e-5), {})),
