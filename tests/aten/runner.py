@@ -45,7 +45,7 @@ class Case:
         return f"{self.op}.{self.overload}" + (f"-{self.id}" if self.id else "")
 
 
-def T(g, *shape, dtype=torch.float32, low=-2.0, high=2.0):  # noqa: N802 - a tensor maker
+def T(g, *shape, dtype=torch.float32, low=-2.0, high=2.0):
     """A random torch tensor: floats uniform in [low, high), ints in [low, high)."""
     if dtype.is_floating_point:
         return (torch.rand(shape, generator=g, dtype=torch.float64) * (high - low) + low).to(dtype)

@@ -31,8 +31,8 @@ def fixed(op, overload, *args, grad=True, id="", **kw):
                 grad=grad, id=id)
 
 
-POSITIVE = dict(low=0.1, high=3.0)
-UNIT = dict(low=-0.9, high=0.9)
+POSITIVE = {"low": 0.1, "high": 3.0}
+UNIT = {"low": -0.9, "high": 0.9}
 TIES = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49999997, -0.0, 3.7, -3.7])
 SPECIAL = torch.tensor([0.0, -0.0, 1.0, -1.0, float("inf"), float("-inf"), float("nan"), 2.5])
 INTS = torch.tensor([-7, -6, -1, 0, 1, 5, 7, 9])
@@ -172,8 +172,9 @@ def test_detach_blocks_gradient():
 
 
 def test_bad_input_messages():
-    from jaxdl import aten
     import jax.numpy as jnp
+
+    from jaxdl import aten
     with pytest.raises(ValueError, match="negative integer powers"):
         aten.pow(jnp.arange(3), -1)
     with pytest.raises(ValueError, match="rounding_mode"):
