@@ -1,7 +1,8 @@
 """Random ATen ops: dropout variants, bernoulli, rand/randn/randint, normal, uniform,
 randperm, multinomial.
 
-Each takes a JAX PRNG key as the keyword ``rng`` (``key`` is taken: it is an argument
+The dropouts take the tensor as ``input`` (or ``self``, the name in-place ``dropout_``'s
+schema gives it). Each takes a JAX PRNG key as the keyword ``rng`` (``key`` is taken: it is an argument
 of scaled_dot_product_attention); torch's ``generator`` is accepted and ignored. The
 draws cannot equal torch's (different generators); their distribution does. Dropout in
 eval (``train=False``) or with ``p=0`` is the identity and needs no key.
@@ -31,6 +32,13 @@ def _keep_mask(rng, p, shape, what):
     return jax.random.bernoulli(_need(rng, what), 1.0 - p, shape)
 
 
+def _input(input, self, p, train, what):
+    """The tensor of a dropout: ``input``, or ``self`` for the in-place overload (``dropout_``)."""
+    if p is None or train is None:
+        raise TypeError(f"jaxdl.aten.{what}: p and train are required")
+    return input if input is not None else self
+
+
 def _dropout(x, p, train, shape, what, rng):
     x = to_array(x)
     if not train or p == 0:
@@ -42,9 +50,10 @@ def _dropout(x, p, train, shape, what, rng):
 
 
 @aten_op("dropout")
-def dropout(input, p, train, *, rng=None):
+def dropout(input=None, p=None, train=None, *, self=None, rng=None):
     """torch: F.dropout / nn.Dropout: zero each element with probability p, scale the
     rest by 1 / (1 - p); the identity when not ``train``."""
+    input = _input(input, self, p, train, "dropout")
     return _dropout(input, p, train, jnp.shape(input), "dropout", rng)[0]
 
 
@@ -61,8 +70,9 @@ def _feature_shape(x):
 
 
 @aten_op("feature_dropout")
-def feature_dropout(input, p, train, *, rng=None):
+def feature_dropout(input=None, p=None, train=None, *, self=None, rng=None):
     """torch: F.dropout1d/2d/3d, nn.Dropout2d: whole channels zeroed"""
+    input = _input(input, self, p, train, "feature_dropout")
     return _dropout(input, p, train, _feature_shape(input), "feature_dropout", rng)[0]
 
 
@@ -79,14 +89,16 @@ def _alpha_dropout(x, p, train, shape, what, rng):
 
 
 @aten_op("alpha_dropout")
-def alpha_dropout(input, p, train, *, rng=None):
+def alpha_dropout(input=None, p=None, train=None, *, self=None, rng=None):
     """torch: F.alpha_dropout / nn.AlphaDropout (keeps SELU's mean and variance)"""
+    input = _input(input, self, p, train, "alpha_dropout")
     return _alpha_dropout(input, p, train, jnp.shape(input), "alpha_dropout", rng)
 
 
 @aten_op("feature_alpha_dropout")
-def feature_alpha_dropout(input, p, train, *, rng=None):
+def feature_alpha_dropout(input=None, p=None, train=None, *, self=None, rng=None):
     """torch: F.feature_alpha_dropout / nn.FeatureAlphaDropout"""
+    input = _input(input, self, p, train, "feature_alpha_dropout")
     return _alpha_dropout(input, p, train, _feature_shape(input), "feature_alpha_dropout", rng)
 
 
