@@ -2,9 +2,12 @@
 
 import dataclasses
 
+import jax
+import jax.numpy as jnp
 import pytest
 import torch
 
+from jaxdl import aten
 from tests.aten.runner import Case, T, assert_close, check
 
 KINKS = torch.tensor([-4.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 6.0, 7.0, 25.0])
@@ -52,10 +55,6 @@ def test_op(case):
 
 
 def test_rrelu_training_draws_slopes_in_range():
-    import jax
-    import jax.numpy as jnp
-
-    from jaxdl import aten
     x = -jnp.ones(1000)
     y = aten.rrelu(x, 0.1, 0.3, True, rng=jax.random.key(0))
     slopes = -y

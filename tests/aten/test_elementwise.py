@@ -1,9 +1,12 @@
 """jaxdl.aten elementwise ops against torch: values, dtypes (promotion, integer division,
 rounding) and gradients."""
 
+import jax
+import jax.numpy as jnp
 import pytest
 import torch
 
+from jaxdl import aten
 from tests.aten.runner import Case, T, check
 
 F16 = torch.float16
@@ -165,16 +168,10 @@ def test_op(case):
 
 
 def test_detach_blocks_gradient():
-    import jax
-
-    from jaxdl import aten
     assert jax.grad(lambda x: aten.detach(x) * x)(2.0) == 2.0
 
 
 def test_bad_input_messages():
-    import jax.numpy as jnp
-
-    from jaxdl import aten
     with pytest.raises(ValueError, match="negative integer powers"):
         aten.pow(jnp.arange(3), -1)
     with pytest.raises(ValueError, match="rounding_mode"):

@@ -1,9 +1,12 @@
 """jaxdl.aten normalizations against torch: batch norm in train and eval with the updated
 running statistics returned (torch mutates them), layer/group/instance/RMS norm."""
 
+import jax.numpy as jnp
+import numpy as np
 import pytest
 import torch
 
+from jaxdl import aten
 from tests.aten.runner import Case, T, assert_close, check
 
 STATS = ("running_mean", "running_var")
@@ -73,10 +76,6 @@ def test_op(case):
 
 def test_instance_norm_running_statistics():
     """torch averages the per-sample statistics into the running buffers."""
-    import jax.numpy as jnp
-    import numpy as np
-
-    from jaxdl import aten
     g = torch.Generator().manual_seed(0)
     x, rm, rv = T(g, 3, 2, 4, 5), T(g, 2), T(g, 2, low=0.5, high=1.5)
     jx, jrm, jrv = (jnp.asarray(t.numpy().copy()) for t in (x, rm, rv))
@@ -91,8 +90,5 @@ def test_instance_norm_running_statistics():
 
 
 def test_batch_norm_refuses_one_value_per_channel_in_training():
-    import jax.numpy as jnp
-
-    from jaxdl import aten
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         aten.batch_norm(jnp.ones((1, 3)), None, None, jnp.zeros(3), jnp.ones(3), True, 0.1, 1e-5)

@@ -1,9 +1,11 @@
 """jaxdl.aten pools against torch: padding, dilation, ceil_mode, count_include_pad,
 divisor_override, indices (also on ties), adaptive windows that do not divide evenly."""
 
+import jax.numpy as jnp
 import pytest
 import torch
 
+from jaxdl import aten
 from tests.aten.runner import Case, T, check
 
 
@@ -63,8 +65,5 @@ def test_op(case):
 
 
 def test_bad_padding_is_refused_as_in_torch():
-    import jax.numpy as jnp
-
-    from jaxdl import aten
     with pytest.raises(ValueError, match="at most half"):
         aten.max_pool2d(jnp.ones((1, 1, 4, 4)), [2, 2], padding=[2, 2])

@@ -3,10 +3,12 @@ dims (negative, empty list, keepdim), ties and NaN."""
 
 import functools
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 
+from jaxdl import aten
 from tests.aten.runner import Case, T, assert_close, check
 
 I64, BOOL = torch.int64, torch.bool
@@ -121,9 +123,6 @@ def test_op(case):
 
 
 def test_mean_of_integers_is_refused_as_in_torch():
-    import jax.numpy as jnp
-
-    from jaxdl import aten
     with pytest.raises(TypeError, match="floating point"):
         aten.mean(jnp.arange(4))
     with pytest.raises(IndexError, match="dim 3 out of range"):

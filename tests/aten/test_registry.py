@@ -3,6 +3,7 @@ once, and each function's parameters are the ATen schema's names and defaults.""
 
 import inspect
 import keyword
+import pathlib
 
 import pytest
 import torch
@@ -104,7 +105,6 @@ def test_python_keywords_get_an_underscore():
 
 
 def test_no_torch_import_in_jaxdl_aten():
-    import pathlib
     root = pathlib.Path(aten.__file__).parent
     offenders = [p.name for p in root.glob("*.py") if "import torch" in p.read_text()]
     assert not offenders, offenders

@@ -1,9 +1,12 @@
 """jaxdl.aten shape ops against torch: views, permutes, expands, slices and their
 scatters, joins and splits, pads."""
 
+import jax.numpy as jnp
+import numpy as np
 import pytest
 import torch
 
+from jaxdl import aten
 from tests.aten.runner import Case, T, check
 
 X = (2, 3, 4)
@@ -117,10 +120,6 @@ def test_op(case):
 
 def test_in_place_write_into_a_view_is_a_scatter():
     """``x[:, :2].fill_(0.5); x[:, 2].mul_(2)`` as the porter writes it back."""
-    import jax.numpy as jnp
-    import numpy as np
-
-    from jaxdl import aten
     t = torch.arange(12.0).view(3, 4)
     t[:, :2].fill_(0.5)
     t[:, 2].mul_(2)
