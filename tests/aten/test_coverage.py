@@ -28,6 +28,8 @@ PYTHON_OPS = {"<built-in function getitem>", "<built-in function mul>", "<built-
 EXPORT_FAILS = {
     ("inception_v3", "64"): "inception_v3 needs at least 75x75 input",
     ("maxvit_t", "64"): "maxvit_t's window partition needs 224x224 input",
+    **{(f"vit_{v}", "64"): "ViT's position embedding fixes the input at 224x224"
+       for v in ("b_16", "b_32", "h_14", "l_16", "l_32")},
     ("batch_norm_cumulative", None): "BatchNorm(momentum=None) in training: torch computes "
                                      "1 / float(num_batches_tracked), data-dependent",
 }
