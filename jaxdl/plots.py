@@ -11,12 +11,10 @@ alone. Each function writes a PNG to ``path`` and returns the path, or returns t
 
 from __future__ import annotations
 
-import os
-from typing import Sequence
-
 import io
+import os
 import tempfile
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg

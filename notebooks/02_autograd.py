@@ -28,11 +28,11 @@ from jaxdl import plots
 x = torch.tensor(2., requires_grad=True)
 y = x**2 + 4*x**3 + 5*x + 1
 y.backward()
-x.grad
+print(x.grad)
 
 # %% tags=["jax"]
 f = lambda x: x**2 + 4*x**3 + 5*x + 1
-jax.grad(f)(2.)
+print(jax.grad(f)(2.))
 
 # %%
 assert x.grad.item() == float(jax.grad(f)(2.0)) == 57.0

@@ -191,7 +191,7 @@ torch.nn.init.uniform_(layer.weight)                      # U(0, 1), in place
 print(layer.weight.min(), layer.weight.max())
 
 # %% tags=["jax"]
-from jaxdl.layers import Linear, uniform_init  # noqa: E402
+from jaxdl.layers import Linear, uniform_init
 
 jlayer = Linear(1000, 20, kernel_init=uniform_init(), rngs=nnx.Rngs(0))
 print(jlayer.kernel[...].min(), jlayer.kernel[...].max())

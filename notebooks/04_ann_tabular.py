@@ -23,14 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from flax import nnx
+from torch import nn
 
 from jaxdl import data, interop, losses, optim, plots
 from jaxdl.checkpoint import Checkpointer
 from jaxdl.data import DataLoader
-from jaxdl.layers import Linear, count_params
+from jaxdl.layers import count_params
 from jaxdl.models import IrisModel, WideDeep
 from jaxdl.train import Learner
 

@@ -19,13 +19,15 @@
 # 3,000 digits train, 1,000 validate, 1,000 test.
 
 # %%
+from typing import ClassVar
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from flax import nnx
+from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from jaxdl import data, interop, losses, metrics, optim, plots
@@ -69,7 +71,7 @@ model = ConvolutionalNetwork()
 
 # %% tags=["jax"]
 class JaxConvolutionalNetwork(nnx.Module):  # = jaxdl.models.ConvolutionalNetwork
-    torch_flatten = {"fc1": (16, 5, 5)}      # where torch flattens (C, H, W): interop permutes fc1's rows
+    torch_flatten: ClassVar = {"fc1": (16, 5, 5)}   # where torch flattens (C, H, W): interop permutes fc1's rows
 
     def __init__(self, *, rngs: nnx.Rngs):
         self.conv1 = Conv2d(1, 6, 3, 1, rngs=rngs)
@@ -230,7 +232,7 @@ with torch.no_grad():
             class_correct[labels_t[i]] += c[i].item()
             class_total[labels_t[i]] += 1
 for i in range(10):
-    print('Accuracy of %5s : %2d %%' % (ds.classes[i], 100 * class_correct[i] / class_total[i]))
+    print('Accuracy of %5s : %2d %%' % (ds.classes[i], 100 * class_correct[i] / class_total[i]))  # noqa: UP031 (the notes')
 
 # %% tags=["jax"]
 cm = np.asarray(result["confusion"])
@@ -250,8 +252,8 @@ assert np.abs(torch_per_class - metrics.recall(cm)).max() <= 0.05   # per class:
 # --download`; here, random images.)
 
 # %%
-import torch_reference as T  # noqa: E402
-from jaxdl.models import CifarNet  # noqa: E402
+import torch_reference as T
+from jaxdl.models import CifarNet
 
 torch.manual_seed(0)
 tc = T.CifarNet()

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn as nn
 from flax import nnx
+from torch import nn
 
 from jaxdl import interop, losses, optim, plots
 from jaxdl.data import ArrayDataset, DataLoader

@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-import torch.nn as nn
 from flax import nnx
+from torch import nn
 
 from jaxdl import data, interop, losses, optim, plots
 from jaxdl.data import DataLoader

@@ -31,13 +31,14 @@ import numpy as np
 import optax
 import torch
 from flax import nnx
-from sklearn.metrics import confusion_matrix as sk_confusion, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix as sk_confusion
+from sklearn.metrics import precision_recall_fscore_support
 
+import torch_reference as T
 from jaxdl import data, interop, losses, metrics, optim, plots
 from jaxdl.data import ArrayDataset, DataLoader
-from jaxdl.train import History, Learner, evaluate, fit
 from jaxdl.models import FashionMNISTModel
-import torch_reference as T
+from jaxdl.train import History, Learner, evaluate, fit
 
 # %%
 torch.set_num_threads(1)  # models this small train faster on one thread
