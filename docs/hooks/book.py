@@ -38,9 +38,9 @@ REPO_LINK = re.compile(r"\]\(\.\./([^)#\s]+)(#[^)\s]*)?\)")
 
 @event_priority(100)  # before mkdocs-jupyter's on_files, which turns the .ipynb into pages
 def on_files(files, config):
-    out = chapters.CACHE / "chapters"
-    out.mkdir(parents=True, exist_ok=True)
     run = os.environ.get("JAXDL_BOOK_EXECUTE", "1") != "0"
+    pages = chapters.CACHE / ("executed" if run else "unexecuted")  # what mkdocs-jupyter renders
+    (pages / "chapters").mkdir(parents=True, exist_ok=True)
     for notebook in chapters.chapters():
         if run:
             try:
@@ -50,8 +50,8 @@ def on_files(files, config):
             log.info("notebooks/%s: %s", notebook.name, "cached" if seconds is None else f"executed in {seconds:.1f} s")
         else:
             nb = jupytext.read(notebook)
-        nbformat.write(nb, out / f"{notebook.stem}.ipynb")
-        files.append(File(f"chapters/{notebook.stem}.ipynb", src_dir=str(chapters.CACHE),
+        nbformat.write(nb, pages / "chapters" / f"{notebook.stem}.ipynb")
+        files.append(File(f"chapters/{notebook.stem}.ipynb", src_dir=str(pages),
                           dest_dir=config["site_dir"], use_directory_urls=config["use_directory_urls"]))
     linked = set()
     for page in Path(config["docs_dir"]).glob("*.md"):
