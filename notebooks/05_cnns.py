@@ -31,7 +31,6 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from jaxdl import data, interop, losses, metrics, optim, plots
-from jaxdl.data.loader import epoch_order
 from jaxdl.layers import Conv2d, Linear, flatten, max_pool2d
 from jaxdl.train import Learner, evaluate, fit, predictions
 
@@ -106,7 +105,7 @@ print("kernel:", tuple(model.conv1.weight.shape), "(OIHW) ->", jmodel.conv1.kern
 # %% [markdown]
 # ## Loaders and the training loop
 # The notes shuffle with torch's generator. To compare the two runs step by step, the torch
-# loader draws jaxdl's order here (`epoch_order`: a permutation seeded by (seed, epoch),
+# loader draws jaxdl's order here (epoch `e` is `np.random.default_rng([seed, e]).permutation(n)`,
 # the same on every machine and after a resume), so both see the same batches.
 # `Learner` holds the compiled steps; `fit` runs the epochs, validates after each one, and
 # returns the history: the loop the notes write by hand.
@@ -117,7 +116,7 @@ class JaxdlOrder(Sampler):  # the one change to the notes' loader: jaxdl's shuff
         self.n, self.seed, self.epoch = n, seed, 1
 
     def __iter__(self):
-        return iter(epoch_order(self.n, self.seed, self.epoch, True).tolist())
+        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
 
     def __len__(self):
         return self.n
@@ -159,6 +158,10 @@ val_loader_j = data.DataLoader(ds.val, batch_size=500)
 learner = Learner(jmodel, losses.nll_loss, optim.adam(1e-3), num_classes=10)
 state, history = fit(learner, learner.init_state(), train_loader_j, epochs=epochs, val_loader=val_loader_j,
                      progress=False)
+
+# %%
+sampler.epoch = 2   # the same batches: the second batch of epoch 2 on both sides
+assert np.array_equal(list(train_loader)[1][1].numpy(), np.asarray(list(train_loader_j.epoch(2))[1][1]))
 
 # %% [markdown]
 # Both runs took the same 900 steps; float32 rounding differs between the two libraries'
