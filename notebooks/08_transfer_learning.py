@@ -1,3 +1,11 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 8. Transfer learning: `requires_grad = False` vs an optimizer mask; the notes' AlexNet recipe
 # JAX parameters have no `requires_grad` flag: `jax.grad` differentiates with respect to the
@@ -7,7 +15,12 @@
 # not compute it (jaxdl's train step checks the updates, not the raw gradients, for NaN):
 # freezing costs what `requires_grad = False` costs in torch. Below: the notes'
 # `nn.Sequential(nn.Linear(64,128), nn.Linear(128,256))` with layer 0 frozen, trained 10
-# steps in both frameworks; then the notes' AlexNet recipe next to torchvision's.
+# steps in both frameworks; then the notes' AlexNet recipe (002, 003) next to torchvision's.
+#
+# **`import torchvision` fails** beside the CPU build of torch from PyPI (the torchvision
+# 0.28 wheel is CUDA-linked: `operator torchvision::nms does not exist`). Import its models
+# with `from torch_reference.vision import models; torchvision_models = models()` (installed
+# with jaxdl), as this chapter does; or install torch and torchvision from the same index.
 
 # %%
 import jax
@@ -20,19 +33,23 @@ from flax import nnx
 from jaxdl import interop, optim
 from jaxdl.layers import Linear
 
-# %%
+# %% tags=["pytorch"]
 torch.manual_seed(0)
-tm = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Linear(128, 256))
-for name, param in tm.named_parameters():
-    if name in ("0.weight", "0.bias"):
+model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Linear(128, 256))
+for name, param in model.named_parameters():
+    if name == '0.weight' or name == '0.bias':   # the parameters of the first layer
         param.requires_grad = False
+optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9,
+                            weight_decay=1e-3)
+tm = model
+
+# %% tags=["jax"]
 jm = nnx.Sequential(Linear(64, 128, rngs=nnx.Rngs(0)), Linear(128, 256, rngs=nnx.Rngs(1)))
 interop.from_torch(jm, tm.state_dict())
 graphdef, params = nnx.split(jm, nnx.Param)
 params = params.to_pure_dict()
 tx = optim.freeze(optim.sgd(0.01, momentum=0.9, weight_decay=1e-3), [r"layers\.0\."])
 opt_state = tx.init(params)
-opt = torch.optim.SGD([p for p in tm.parameters() if p.requires_grad], lr=0.01, momentum=0.9, weight_decay=1e-3)
 x = np.random.default_rng(0).normal(size=(8, 64)).astype(np.float32)
 
 
@@ -43,10 +60,11 @@ def step(params, opt_state, x):
     return optax.apply_updates(params, upd), opt_state, loss
 
 
+# %%
 frozen_before = np.asarray(params["layers"][0]["kernel"]).copy()
 for _ in range(10):
     loss = (tm(torch.from_numpy(x)) ** 2).mean()
-    opt.zero_grad(); loss.backward(); opt.step()
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
     params, opt_state, jloss = step(params, opt_state, jnp.asarray(x))
     assert abs(loss.item() - float(jloss)) < 1e-5
 assert np.array_equal(np.asarray(params["layers"][0]["kernel"]), frozen_before)      # bit-identical
@@ -108,24 +126,32 @@ assert np.abs(t_logits - j_logits).max() < 1e-5
 # from different generators and cannot match, so the side-by-side steps run in eval mode
 # (Dropout off; AlexNet has no BatchNorm, so nothing else changes).
 
-# %%
+# %% tags=["pytorch"]
 num_classes = 3
 nn = torch.nn
-for param in t_alex.features.parameters():  # torch
+for param in t_alex.features.parameters():   # Freeze feature extractor
     param.requires_grad = False
-t_alex.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 256), nn.ReLU(),
-                                  nn.Linear(256, num_classes))
+t_alex.classifier = nn.Sequential(           # Replace classifier for new task
+    nn.Dropout(0.5),
+    nn.Linear(256 * 6 * 6, 256),
+    nn.ReLU(),
+    nn.Linear(256, num_classes)
+)
+
+# %% tags=["jax"]
 head_rngs = nnx.Rngs(1)  # jaxdl: the same layers, the same indices
 j_alex.classifier = nnx.Sequential(Dropout(0.5, rngs=head_rngs), Linear(256 * 6 * 6, 256, rngs=head_rngs),
                                    jax.nn.relu, Linear(256, num_classes, rngs=head_rngs))
-interop.from_torch(j_alex, t_alex.state_dict())  # the new classifier's weights too, rows permuted
+tx = optim.freeze(optim.sgd(0.01, momentum=0.9), [r"features\."])   # freezing is the optimizer's business
+
+# %%
+interop.from_torch(j_alex, t_alex.state_dict())  # the new classifier's weights too (torch's), rows permuted
 j_alex.eval()
 t_alex.eval()
 y = np.array([0, 1, 2, 1])
 
 head_before = {k: v.clone() for k, v in t_alex.state_dict().items() if k.startswith("classifier.")}
 t_opt = torch.optim.SGD([p for p in t_alex.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-tx = optim.freeze(optim.sgd(0.01, momentum=0.9), [r"features\."])
 graphdef, params, rest = nnx.split(j_alex, nnx.Param, ...)
 params, rest = params.to_pure_dict(), rest.to_pure_dict()
 opt_state = tx.init(params)
@@ -169,5 +195,5 @@ print("features frozen bit-exactly on both sides; the new classifier trained the
 # `python -m experiments.transfer_learning --backbone alexnet --data-dir FOLDER` runs this
 # recipe on a folder of images (`train/` and `test/` in ImageFolder layout) with
 # `train_and_evaluate`; `--cache-features` computes each image's features once and trains
-# the head alone on them (the same head, far faster). The README's "Transfer learning as the
-# notes do it" has the commands and the numbers.
+# the head alone on them (the same head, far faster). The book's page "torchvision
+# backbones and transfer learning" has the commands and the measured numbers.

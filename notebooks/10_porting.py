@@ -1,3 +1,11 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 10. Porting your own PyTorch model: `jaxdl.port`
 # Chapters 1-9 use the notes' classes, rewritten by hand in `jaxdl.models`. Your own
@@ -8,6 +16,7 @@
 # puts each next to its hand-written twin, then ports a model that is not in the notes.
 
 # %%
+import inspect
 import tempfile
 
 import jax.numpy as jnp
@@ -27,9 +36,12 @@ from jaxdl.train import Learner
 # Compare with `jaxdl/models/cnn.py`'s `CifarNet`: the same layers, the same `__call__`
 # line for line (the notes' own statements and names), and the same `torch_flatten`.
 
-# %%
+# %% tags=["pytorch"]
+print(inspect.getsource(T.CifarNet))   # 004's Net, as the notes write it
 torch.manual_seed(0)
 tm = T.CifarNet()
+
+# %% tags=["jax"]
 ported = port(tm, torch.randn(4, 3, 32, 32))
 print(ported.source)
 
