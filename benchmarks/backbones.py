@@ -38,7 +38,7 @@ from flax import nnx
 import torch_reference.vision as tv
 from jaxdl import interop, losses, optim
 from jaxdl import port as jport
-from jaxdl.devices import keep_freed_host_memory
+from jaxdl.runtime import keep_freed_host_memory
 from jaxdl.models import vision
 from jaxdl.train import Learner
 

@@ -75,10 +75,9 @@ class Learner:
     state in memory is then unusable; the checkpoints on disk are intact).
     ``skip_nonfinite=True`` instead leaves the state unchanged on such a step and goes
     on (torch has no such guard). It costs time: the old state must be kept until the
-    step knows, which stops XLA from updating in place (measured: the 5-layer MLP at
-    batch 64 goes from 1.7 to 2.35 ms a step on 2 CPU cores), so it is off by default.
+    step knows, which stops XLA from updating in place, so it is off by default.
     Constructing a Learner changes no process-wide setting: for the experiments' CPU
-    speed call :func:`jaxdl.devices.keep_freed_host_memory` once (``jaxdl.cli.setup`` does).
+    speed call :func:`jaxdl.runtime.setup` once (as the experiments do).
     ``precision="bf16"``: mixed precision (torch: ``torch.autocast(dtype=torch.bfloat16)``
     in the loop): the forward and backward pass compute in bfloat16, parameters,
     optimizer state, losses and BatchNorm statistics stay float32 (:mod:`jaxdl.precision`).
@@ -309,7 +308,7 @@ def evaluate(learner: Learner, state: TrainState, loader) -> dict:
     if multi and getattr(loader, "process_count", 1) != jax.process_count():
         raise ValueError(f"this loader feeds every example to each of the {jax.process_count()} processes, so "
                          "evaluation would count them all several times; build it with this process's slice: "
-                         "jaxdl.experiment.eval_loader(dataset) or DataLoader(..., pad_last=True, "
+                         "jaxdl.harness.eval_loader(dataset) or DataLoader(..., pad_last=True, "
                          "process_index=jax.process_index(), process_count=jax.process_count())")
     if getattr(loader, "process_count", 1) > 1 and not masked:
         raise ValueError("this multi-process loader drops the last partial batch, so evaluation would miss "

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from jaxdl import devices
+from jaxdl import runtime
 
 # %% [markdown]
 # ## Creation and dtypes
@@ -171,4 +171,4 @@ back_j = np.asarray(j)
 # %%
 assert j.devices() == {d} and np.array_equal(back_j, back_t)
 print("runs on", d)
-print(devices.describe())   # what every experiment prints at start
+print(runtime.describe())   # what every experiment prints at start

@@ -31,7 +31,7 @@ from torch import nn
 from jaxdl import interop, losses, optim, plots
 from jaxdl.data import ArrayDataset, DataLoader
 from jaxdl.data.datasets import alcohol_sales
-from jaxdl.data.transforms import MinMaxScaler, windows
+from jaxdl.data.series import MinMaxScaler, windows
 from jaxdl.models import LSTMNetwork
 from jaxdl.train import Learner, fit
 

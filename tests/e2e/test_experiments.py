@@ -233,9 +233,9 @@ def test_transfer_digits_freezes_bit_exactly(tmp_path):
 @pytest.mark.slow
 def test_transfer_digits_readme_result(tmp_path):
     out = run(transfer_digits, tmp_path)
-    # the README: 100 examples of digits 5-9, fine-tuned head 82.2% vs the same network from scratch 73.2%
-    assert out.metrics["finetune_accuracy"] == pytest.approx(0.822, abs=0.015)
-    assert out.metrics["scratch_accuracy"] == pytest.approx(0.732, abs=0.015)
+    # the README: 100 examples of digits 5-9, fine-tuned head 78.8% vs the same network from scratch 68.4%
+    assert out.metrics["finetune_accuracy"] == pytest.approx(0.788, abs=0.015)
+    assert out.metrics["scratch_accuracy"] == pytest.approx(0.684, abs=0.015)
     assert out.metrics["finetune_accuracy"] - out.metrics["scratch_accuracy"] >= 0.05
 
 
@@ -253,9 +253,9 @@ def test_regularization_variants(tmp_path):
 @pytest.mark.slow
 def test_regularization_readme_gap(tmp_path):
     out = run(regularization, tmp_path)
-    # the README: validation-minus-training loss gap 0.50 (plain) -> 0.37 (dropout + weight decay)
+    # the README: validation-minus-training loss gap 0.50 (plain) -> 0.35 (dropout + weight decay)
     assert out.metrics["plain"]["gap"] == pytest.approx(0.50, abs=0.03)
-    assert out.metrics["dropout+weight_decay"]["gap"] == pytest.approx(0.37, abs=0.03)
+    assert out.metrics["dropout+weight_decay"]["gap"] == pytest.approx(0.35, abs=0.03)
     assert out.metrics["plain"]["gap"] - out.metrics["dropout+weight_decay"]["gap"] >= 0.08
 
 
