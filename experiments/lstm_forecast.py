@@ -21,7 +21,7 @@ units. Then the 12 months after the data are forecast (seeded with the last 12 r
 months; ``--retrain`` first retrains on the whole series, scaler included, for the
 number of epochs chosen on validation, as the course retrains before its future forecast).
 The hidden state starts at zero for every sequence (the course resets ``model.hidden``).
-Measured: see the README's experiments table ("same month last year" and the previous
+Measured: see docs/experiments.md ("same month last year" and the previous
 year's mean are the baselines to beat).
 """
 

@@ -9,18 +9,17 @@ plain ``lax.conv_general_dilated`` / ``reduce_window`` ops those backends are bu
 for, and a CPU lowering gets the CPU formulation. Nothing else in jaxdl asks which
 backend it runs on.
 
-CPU formulations (measured on 2 cores, XLA:CPU in jaxlib 0.10.2):
+CPU formulations (why each is faster on XLA:CPU, with the figures: docs/speed.md):
 
-* stride-1 convolution as a channel-major im2col and one matmul: 1.2-1.5x faster
-  training than ``lax.conv_general_dilated`` at the notes' batch sizes, and it stays
-  fast inside ``lax.scan`` (``lax.conv`` was 6x slower there);
+* stride-1 convolution as a channel-major im2col and one matmul, faster than
+  ``lax.conv_general_dilated`` at the notes' batch sizes, also inside ``lax.scan``;
 * a transposed convolution as the stride-dilated input (zeros inserted by ``lax.pad``)
   and the same im2col matmul, where ``lax.conv_general_dilated`` would need ``lhs_dilation``;
 * non-overlapping max-pool as a reshape and a max, with an elementwise backward that
   sends each window's gradient to its first maximum as torch does, ties included.
 
 Every branch computes the same function: the two differ by float rounding only
-(reassociated sums), and both are parity-tested against torch (tests/test_export.py
+(reassociated sums), and both are parity-tested against torch (tests/test_platform.py
 runs the program exported for ``cuda`` on the CPU).
 
 Under autodiff each choice is a ``cond`` whose branches return the same residuals, so

@@ -17,8 +17,8 @@ stored: the train state and its checkpoints are float32 whatever the policy.
 bfloat16 has 8 significant bits: outputs differ from float32 by about 1e-2 relative
 (measured against torch autocast: tests/test_precision.py). It is meant for GPUs and
 TPUs, whose matrix units run bfloat16 several times faster than float32; XLA:CPU
-converts bfloat16 to float32 around its kernels, so on a CPU it is slower (MNIST CNN:
-0.26-0.29x the float32 steps/s on 2 cores; README, "Precision on GPUs and TPUs").
+converts bfloat16 to float32 around its kernels, so on a CPU it is slower
+(docs/precision.md has the figures).
 
 The float32 matmul precision (torch: ``torch.set_float32_matmul_precision``) is a
 process-wide setting: :func:`set_matmul_precision`, called once by

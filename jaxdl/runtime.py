@@ -31,7 +31,7 @@ def setup(config: RunConfig) -> None:
     3. ``config.matmul_precision``: JAX's float32 matmul/conv precision
        (:func:`jaxdl.precision.set_matmul_precision`);
     4. on the CPU backend, glibc keeps freed memory mapped for XLA's per-step scratch
-       (:func:`keep_freed_host_memory`: the measured CPU speed-ups).
+       (:func:`keep_freed_host_memory`).
 
     Settings of JAX's configuration (``jax.config.update(...)``) belong with 3, before
     the backend starts. Calling it again in the same process changes nothing.
@@ -84,12 +84,10 @@ def keep_freed_host_memory() -> bool:
     XLA:CPU takes each step's temporaries (tens of MB for a conv net at batch 128) from
     ``malloc``. glibc serves blocks above its mmap threshold (at most 32 MB by default)
     with fresh ``mmap`` pages and unmaps them on ``free``, so every step page-faults its
-    scratch memory in again. Measured on 2 CPU cores: the CifarNet conv1 forward at batch
-    128 took 9,000 page faults and 12.6 ms of system time a call (14.9 ms in all, 4.8 ms
-    with this); the MNIST CNN at batch 256 trains 1.5x faster. It sets glibc's
+    scratch memory in again (docs/speed.md has the measured cost). It sets glibc's
     ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` (``mallopt``) for the whole process, so
-    freed memory stays with the process: its resident size stays at its peak. PyTorch's
-    speed is unaffected (measured). :func:`setup` makes it when JAX runs on the CPU;
+    freed memory stays with the process: its resident size stays at its peak.
+    :func:`setup` makes it when JAX runs on the CPU;
     nothing else does (not importing jaxdl, not ``Learner``): a library user who wants
     the CPU speed calls it, or :func:`setup`, once at the start of the program.
     ``JAXDL_KEEP_HOST_MEMORY=0`` turns it off. Returns whether it is in effect (False

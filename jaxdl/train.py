@@ -13,8 +13,9 @@ train state. ``model.train()`` / ``model.eval()`` become two graph definitions f
 construction: ``train_step`` runs the training one, ``eval_step`` and ``predict`` the
 evaluation one (torch: ``model.eval()`` + ``torch.no_grad()``).
 
-Steps take and return plain dicts of arrays (``nnx.split`` + ``to_pure_dict``), which
-keeps the per-step Python overhead near 0.1 ms (``nnx.jit`` costs 1-2 ms a step here).
+Steps take and return plain dicts of arrays (``nnx.split`` + ``to_pure_dict``) under
+``jax.jit``, which keeps the per-step Python overhead small (``nnx.jit`` re-splits the
+model at every call; docs/speed.md has the figures).
 """
 
 from __future__ import annotations
@@ -68,9 +69,8 @@ class Learner:
     With ``num_classes`` the eval step also accumulates a confusion matrix.
     Every step reports whether its loss and updates were finite (a NaN/Inf gradient gives
     a NaN/Inf update; the gradient of a parameter frozen by :func:`jaxdl.optim.freeze` is
-    not looked at, so XLA does not compute it: AlexNet with frozen ``features``, 128x128,
-    batch 32 on 2 CPU cores, 0.61 -> 0.20 s a step, about the forward pass alone (0.19 s),
-    as torch's cost with ``requires_grad = False``); ``fit`` stops at the
+    not looked at, so XLA does not compute it, as torch skips ``requires_grad = False``
+    parameters; docs/speed.md has the figures); ``fit`` stops at the
     end of an epoch that had a NaN/Inf step, before any checkpoint of it is written (the
     state in memory is then unusable; the checkpoints on disk are intact).
     ``skip_nonfinite=True`` instead leaves the state unchanged on such a step and goes
@@ -181,9 +181,7 @@ class Learner:
         each step gathers and converts its own batch); ``lax.scan`` runs ``train_step``
         over them on the device and returns the last state and each step's metrics
         stacked. It gives the same results as k ``train_step`` calls without k Python
-        dispatches: measured on 2 CPU cores, 1.05-1.3x the steps/s for the notes' conv
-        nets, MLP and LSTM and 5x for full-batch iris (benchmarks/results/). ``fit`` uses
-        it by default. ``keep_states=True`` also returns the state after every step,
+        dispatches (docs/speed.md has the speed-ups). ``fit`` uses it by default. ``keep_states=True`` also returns the state after every step,
         stacked (``fit`` trains several one-batch epochs per call so).
         """
         if isinstance(batches, DeviceBatch):
