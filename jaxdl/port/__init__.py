@@ -30,6 +30,7 @@ import dataclasses
 import importlib.util
 import linecache
 import os
+import re
 import sys
 import types
 from pathlib import Path
@@ -123,6 +124,7 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
     ``test_parity.py`` rebuilds the torch module; ``int_high`` bounds its random integer
     inputs (default: the smallest ``nn.Embedding``).
     """
+    import jax.numpy as jnp
     import torch
 
     from jaxdl import interop
@@ -136,12 +138,29 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
     for x in example_inputs:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"example inputs must be tensors, got {type(x).__name__}")
+    seen = set()
+    example_inputs = list(example_inputs)
+    for i, x in enumerate(example_inputs):  # one tensor passed twice (attention's q, k, v): two inputs
+        if x.untyped_storage().data_ptr() in seen:
+            example_inputs[i] = x.clone()
+        seen.add(example_inputs[i].untyped_storage().data_ptr())
     graph = capture.capture(module, tuple(example_inputs), partial=partial)
     gen = codegen.generate(graph, partial=partial)
     nnx_module = build(gen.source, gen.class_name)
     sd = module.state_dict()
     stub_keys = [k for k in sd if any(k.startswith(p + ".") for p, i in graph.modules.items() if i.stub)]
-    interop.from_torch(nnx_module, sd, strict=not (partial and (gen.unsupported or stub_keys)))
+    try:
+        interop.from_torch(nnx_module, sd, strict=not (partial and (gen.unsupported or stub_keys)))
+    except interop.StateDictMismatchError:  # a bug of the porter's: say it short
+        expected = {k: tuple(v) for k, v in _expected_keys(nnx_module).items()}
+        found = {k: tuple(v.shape) for k, v in sd.items()}
+        raise UnsupportedError(f"the generated model does not hold the module's weights "
+                               f"({mismatch_summary(found, expected)})", "", type(module).__name__,
+                               hint="Please open an issue with this model.") from None
+    buffers = dict(module.named_buffers(remove_duplicate=False))
+    for key, where in gen.buffers.items():  # non-persistent buffers: not in the state_dict
+        var = _resolve(nnx_module, where)
+        var.set_value(jnp.asarray(buffers[key].detach().cpu().numpy(), dtype=var[...].dtype))
     highs = int_high or _embedding_high(module)
     inputs = [InputSpec(name, tuple(x.shape), str(x.dtype).replace("torch.", ""), lay == L.IMAGE,
                         None if x.is_floating_point() else highs)
@@ -149,6 +168,14 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
     stubs = [i.stub for i in graph.modules.values() if i.stub]
     return Ported(gen.source, nnx_module, gen.class_name, inputs, [lay == L.IMAGE for lay in gen.output_layouts],
                   gen.torch_flatten, stubs + [str(e) for e in gen.unsupported], torch_factory or _default_factory(module))
+
+
+def _resolve(model, expr: str):
+    """The object at ``self.a.layers[0].b`` (generated attribute paths) inside ``model``."""
+    obj = model
+    for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", expr[len("self"):]):
+        obj = getattr(obj, name) if name else obj[int(index)]
+    return obj
 
 
 def _embedding_high(module) -> int | None:
@@ -219,17 +246,43 @@ def load_weights(model, path: str | os.PathLike):
     import jax.numpy as jnp
     from safetensors.numpy import load_file
 
-    from jaxdl import tree
 
     arrays = load_file(str(path))
     flat = _flat_state(model)
-    problems = tree.describe_mismatch({k: tuple(v.shape) for k, v in arrays.items()},
-                                      {k: tuple(v[...].shape) for k, v in flat.items()})
+    problems = mismatch_summary({k: tuple(v.shape) for k, v in arrays.items()},
+                                {k: tuple(v[...].shape) for k, v in flat.items()})
     if problems:
         raise ValueError(f"{path} does not fit {type(model).__name__}: {problems}")
     for k, var in flat.items():
         var.set_value(jnp.asarray(arrays[k], dtype=var[...].dtype))
     return model
+
+
+def mismatch_summary(found: dict, expected: dict, show: int = 5) -> str:
+    """'3 missing (a, b, c), 1 unexpected (d), 1 of another shape (e: (3,) not (4,))' between
+    two {key: shape} maps, at most ``show`` keys of each kind; '' when they agree."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(found) & set(expected) if tuple(found[k]) != tuple(expected[k]))
+
+    def some(keys, text=str):
+        more = f", ... {len(keys) - show} more" if len(keys) > show else ""
+        return ", ".join(text(k) for k in keys[:show]) + more
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing ({some(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({some(unexpected)})")
+    if wrong:
+        parts.append(f"{len(wrong)} of another shape ({some(wrong, lambda k: f'{k}: {found[k]} not {expected[k]}')})")
+    return ", ".join(parts)
+
+
+def _expected_keys(model) -> dict:
+    from jaxdl import interop
+
+    return {k: interop._torch_shape(v, to_t) for k, (v, to_t, _) in interop._entries(model).items()}
 
 
 # ----------------------------------------------------------------------------- user classes

@@ -130,6 +130,8 @@ def spec_text(spec, indent: str = "") -> str:
         one = f"{spec.fn}({', '.join(parts)})"
         if len(indent) + len(one) <= 100 or not parts:
             return one
+        if len(spec.args) == 1 and not spec.kwargs and isinstance(spec.args[0], (dict, list)):
+            return f"{spec.fn}({spec_text(spec.args[0], indent)})"  # Cls({...}) / Cls([...])
         inner = indent + "    "
         parts = [spec_text(a, inner) for a in spec.args] + [f"{k}={spec_text(v, inner)}" for k, v in spec.kwargs.items()]
         return f"{spec.fn}(\n" + "".join(f"{inner}{p},\n" for p in parts) + f"{indent})"
@@ -137,6 +139,12 @@ def spec_text(spec, indent: str = "") -> str:
         return spec.text
     if isinstance(spec, Param):
         return spec.name
+    if isinstance(spec, dict):  # a named nn.Sequential's layers
+        inner = indent + "    "
+        one = "{" + ", ".join(f"{k!r}: {spec_text(v, indent)}" for k, v in spec.items()) + "}"
+        if len(indent) + len(one) <= 100:
+            return one
+        return "{\n" + "".join(f"{inner}{k!r}: {spec_text(v, inner)},\n" for k, v in spec.items()) + f"{indent}}}"
     if isinstance(spec, list):
         one = "[" + ", ".join(spec_text(s, indent) for s in spec) + "]"
         if len(indent) + len(one) <= 100:
@@ -147,6 +155,8 @@ def spec_text(spec, indent: str = "") -> str:
 
 
 def _pretty(v):
+    if isinstance(v, Shape):
+        return v
     if isinstance(v, tuple) and len(v) == 2 and v[0] == v[1] and isinstance(v[0], int):
         return v[0]
     if isinstance(v, tuple):
@@ -160,6 +170,8 @@ def _shape(spec):
         return ("ctor", spec.fn, tuple(_shape(a) for a in spec.args), tuple((k, _shape(v)) for k, v in spec.kwargs.items()))
     if isinstance(spec, list):
         return ("list", tuple(_shape(s) for s in spec))
+    if isinstance(spec, dict):
+        return ("dict", tuple((k, _shape(v)) for k, v in spec.items()))
     if isinstance(spec, Raw):
         return ("raw", spec.text)
     return "const"
@@ -175,6 +187,9 @@ def _slots(spec, path=(), hint=""):
     elif isinstance(spec, list):
         for i, s in enumerate(spec):
             yield from _slots(s, path + (("l", i),), hint)
+    elif isinstance(spec, dict):
+        for k, s in spec.items():
+            yield from _slots(s, path + (("l", k),), hint)
     elif not isinstance(spec, (Raw, Param)):
         yield path, hint, spec
 
@@ -191,7 +206,7 @@ def _replace(spec, path, new):
         kwargs = dict(spec.kwargs)
         kwargs[key] = _replace(kwargs[key], rest, new)
         return dataclasses.replace(spec, kwargs=kwargs)
-    out = list(spec)
+    out = dict(spec) if isinstance(spec, dict) else list(spec)
     out[key] = _replace(out[key], rest, new)
     return out
 
@@ -208,6 +223,7 @@ class Item:
     raise_: str = ""         # a stub: raise NotImplementedError(raise_)
     hint: str = ""           # a name to use when the source line gives none
     tuple_shape: Any = None  # nested structure of the targets, e.g. [0, [1, 2]]
+    rebinds: str = ""        # the value it is the new version of (``x[:, :2] = v`` rebinds x)
 
 
 class BodyCode:
@@ -215,6 +231,7 @@ class BodyCode:
         self.inst, self.body, self.source = inst, body, source
         self.items: list[Item] = []
         self.stopped = False
+        self.element_error = ""  # an nn.Sequential element that could not be ported (partial=True)
 
 
 @dataclasses.dataclass
@@ -230,6 +247,11 @@ class Instance:
     own_params: dict = dataclasses.field(default_factory=dict)   # its own nn.Parameters / buffers
     arg_names: list = dataclasses.field(default_factory=list)
     doc: str = ""
+    in_layouts: list | None = None     # the layouts its __call__ takes and returns
+    out_layouts: list | None = None
+    functional: bool = False           # a torch layer computed from its own weights (no jaxdl layer)
+    stub: str = ""                     # a layer that cannot be ported (partial=True: its __call__ raises)
+    constants: dict = dataclasses.field(default_factory=dict)  # non-persistent buffers
 
 
 _RESERVED = set(keyword.kwlist) | {"self", "jax", "jnp", "nnx", "lax", "partial", "np", "rngs", "print", "len",
@@ -253,9 +275,14 @@ class Generator:
         self.torch_flatten: dict[str, tuple] = {}
         self.linear_calls: dict[str, int] = {}
         self.lazy_tuples: dict[str, dict[int, tuple[ast.expr, Any]]] = {}
+        self.demands: dict[str, Any] = {}  # value -> the layout a layer in an nn.Sequential wants it in
+        self.local_alias: dict[str, ast.expr] = {}  # inputs inside a structured argument: ``input[1]``
         for path, info in graph.modules.items():
             self.inst[path] = Instance(path, info.module, info.cls, info.kind)
         self.code: BodyCode | None = None
+        self.ties: dict[str, list[tuple[str, str]]] = {}  # ancestor path -> [(variable, the variable it is)]
+        self.buffers: dict[str, str] = {}  # non-persistent buffer key -> its NNX path (filled by port())
+        _plan_weights(self)
 
     # ---------------------------------------------------------------- values
     def shape(self, r) -> tuple:
@@ -283,9 +310,14 @@ class Generator:
             val = self.g.values.get(r.name)
             if _is_symint(val):
                 return self.sym(val)
-            e = self.alias.get(r.name, V(r.name))
+            e = self.local_alias.get(r.name) or self.alias.get(r.name, V(r.name))
             have = self.lay(r)
             if want is None or want == have:
+                return e
+            if self.code is not None and self.code.inst.kind in ("sequential", "list"):
+                # inside an nn.Sequential a layer cannot convert its input: the caller (or
+                # the parameterless element before it) does, see render_sequential
+                self.demands[r.name] = want
                 return e
             if want == L.PLAIN:
                 tmpl = L.to_plain(have)
@@ -294,6 +326,10 @@ class Generator:
                 if have == L.PLAIN and len(self.shape(r)) == 4:
                     return X(L.TO_IMAGE, A=e)
                 return self.ref(r, L.PLAIN)
+            if isinstance(want, L.Flat):
+                c, h, w = want.chw
+                return X(f"A.reshape(-1, {c}, {h}, {w}).transpose(0, 2, 3, 1).reshape(-1, {c * h * w})",
+                         A=self.ref(r, L.PLAIN))
             return e
         if isinstance(r, (list, tuple)):
             return ast.Tuple(elts=[self.ref(x, want) for x in r], ctx=ast.Load())
@@ -304,27 +340,41 @@ class Generator:
         return const(r)
 
     def param(self, p: ParamRef) -> ast.expr:
-        inst = self.code.inst if self.code else None
-        prefix = f"{inst.path}." if inst is not None and inst.path else ""
-        own = p.key[len(prefix):] if p.key.startswith(prefix) else ""
-        if p.kind in ("PARAMETER", "BUFFER") and own and "." not in own and inst.kind == "user":
-            # the module's own nn.Parameter / buffer: an attribute of the same name, torch's layout
-            t = getattr(inst.module, own)
-            kind = "nnx.Param" if p.kind == "PARAMETER" else "nnx.Variable"
-            inst.own_params[own] = Ctor(kind, [Ctor("jnp.zeros", [tuple(t.shape), Raw(_jnp_dtype(t.dtype))], {},
-                                                    ("shape",))], {})
-            return X(f"self.{own}[...]")
+        """A parameter or buffer used in a forward: the module's own attribute (torch's name
+        and layout), or a variable of a submodule (in torch's layout)."""
         if p.kind == "CONSTANT_TENSOR":
             t = self.g.consts[p.key]
-            if t.numel() > 64:
+            if t.numel() > 256:
                 self.fail(f"a tensor constant of {t.numel()} values created in forward ({p.key})",
                           hint="Register it as a buffer of a layer, or pass it as an input.")
                 return X("None")
             return X(f"jnp.asarray({t.tolist()!r}, {_jnp_dtype(t.dtype)})")
-        self.fail(f"direct use of the parameter or buffer `{p.key}` (F.* on a module's own weights, "
-                  "or an nn.Parameter outside the layers jaxdl maps)",
-                  hint="Keep weights inside nn layers (nn.Linear, nn.Conv2d, ...) so that they map to jaxdl.layers.")
+        inst = self.code.inst
+        keys = self.group.get(p.key, [p.key])
+        for k in keys:  # its own
+            owner, _, name = k.rpartition(".")
+            if owner == inst.path and inst.kind == "user":
+                return X(f"self.{name}[...]")
+        for k in keys:  # a submodule's
+            owner, _, name = k.rpartition(".")
+            if inst.path == "" or owner == inst.path or owner.startswith(inst.path + "."):
+                expr, perm = self.variable(k, inst.path)
+                e = X(f"{expr}[...]")
+                return e if perm is None else X("A.T", A=e) if perm == (1, 0) else X("A.transpose(p)", A=e, p=perm)
+        self.fail(f"the parameter or buffer `{p.key}` of a module outside `{inst.path or 'the model'}`",
+                  hint="A forward can use its own weights and its submodules'; pass other weights in as arguments.")
         return X("None")
+
+    def variable(self, key: str, base: str) -> tuple[str, tuple | None]:
+        """(``self.a.layers[0].kernel``, permutation to torch's layout or None): the NNX
+        variable that holds state_dict entry ``key``, relative to the module at ``base``."""
+        owner, _, name = key.rpartition(".")
+        inst = self.inst[owner]
+        expr = unparse(self.attr_expr(owner, base)) if owner != base else "self"
+        if inst.kind == "leaf":
+            attr, perm = _LAYER_VARS.get(inst.cls, {}).get(name, (name, None))
+            return f"{expr}.{attr}", perm
+        return f"{expr}.{name}", None
 
     def sym(self, val) -> ast.expr:
         """A SymInt (a size that depends on the batch) as an expression over values in scope."""
@@ -358,15 +408,21 @@ class Generator:
         return None
 
     # ---------------------------------------------------------------- items
-    def emit(self, name: str, expr: ast.expr, layout, line=None, hint=""):
+    def emit(self, name: str, expr: ast.expr, layout, line=None, hint="", rebinds=None):
         self.layout[name] = layout
-        self.code.items.append(Item([name], expr, line if line is not None else self.cur_line, hint=hint))
+        base = rebinds.name if isinstance(rebinds, Ref) else ""
+        while base in self.alias and isinstance(self.alias[base], ast.Name) and self.alias[base].id.startswith(_V):
+            base = self.alias[base].id[len(_V):]  # x[:, :] is x
+        self.code.items.append(Item([name], expr, line if line is not None else self.cur_line, hint=hint,
+                                    rebinds=base))
 
     def emit_alias(self, name: str, expr: ast.expr, layout):
         self.layout[name] = layout
         self.alias[name] = expr
 
     def fail(self, what: str, hint: str = "", path: str | None = None):
+        if path is None and getattr(self, "leaf_path", None):
+            path = self.leaf_path  # an op of a parameterless layer: name the layer
         path = self.code.inst.path if path is None and self.code else (path or "")
         info = self.g.modules.get(path)
         src = self.code.source if self.code else None
@@ -375,6 +431,9 @@ class Generator:
         self.unsupported.append(err)
         if not self.partial:
             raise err
+        if self.code and self.code.inst.kind in ("sequential", "list"):
+            self.code.element_error = str(err)  # the element becomes a stub (render_sequential)
+            return
         if self.code and not self.code.stopped:
             # the stub reads the inputs of what is missing, so the code up to it stays
             inputs = [r for r in getattr(self, "cur_inputs", []) if isinstance(r, Ref) and self.shape(r)][:1]
@@ -397,8 +456,23 @@ class Generator:
         if inst.code is not None:  # an instance called again: its code exists
             return
         info = self.g.modules[body.path]
+        if inst.functional:  # a torch layer's own forward: no lines of the user's to follow
+            stub = ""
+            if inst.stub:
+                err = UnsupportedError(inst.stub, body.path, type(inst.module).__name__)
+                self.unsupported.append(err)
+                if not self.partial:
+                    raise err
+                stub = str(err)
+            info = dataclasses.replace(info, kind="user", stub=stub)
         src = self.g.sources.get(type(info.module)) if type(info.module) in self.g.sources else None
-        saved, saved_line = self.code, getattr(self, "cur_line", None)
+        saved, saved_line, saved_local = self.code, getattr(self, "cur_line", None), self.local_alias
+        self.local_alias = {}
+        for name, _, tree in body.in_tree or []:
+            for index, access in _tree_leaves(tree, ast.Name(id=name, ctx=ast.Load())):
+                r = body.inputs[index]
+                if access is not None and isinstance(r, Ref):
+                    self.local_alias[r.name] = access
         self.code = code = BodyCode(inst, body, src)
         inst.code = code
         inst.arg_names = list(body.arg_names)
@@ -417,10 +491,12 @@ class Generator:
                     self.render_node(it)
                 else:
                     self.render_call(it)
-        self.code, self.cur_line = saved, saved_line
+        self.code, self.cur_line, self.local_alias = saved, saved_line, saved_local
 
     def render_sequential(self, body):
         inst = self.inst[body.path]
+        inputs = {r.name for r in body.inputs if isinstance(r, Ref)}
+        made_by: dict[str, tuple[str, str]] = {}  # value -> (element index, its input) of parameterless elements
         for it in body.items:
             if not isinstance(it, Call):
                 continue
@@ -430,6 +506,28 @@ class Generator:
             self.cur_line = None
             self.render_call(it)
             new = self.code.items[before:]
+            if self.code.element_error:  # partial=True: a stub that raises in its place
+                inst.elements[index] = Raw(f"unsupported({self.code.element_error!r})")
+                self.code.element_error = ""
+                for o in it.outputs:
+                    if isinstance(o, Ref):
+                        self.layout.setdefault(o.name, L.PLAIN)
+                continue
+            for r in it.inputs:
+                want = self.demands.pop(r.name, None) if isinstance(r, Ref) else None
+                if want is None or r.name in inputs:
+                    if want is not None:
+                        self.demands[r.name] = want  # the caller converts (render_call)
+                    continue
+                if r.name not in made_by:
+                    self.fail(f"a layout change inside an nn.Sequential (before `{it.path}`)", path=it.path,
+                              hint="The layer before it returns its value in another layout than this layer takes.")
+                    continue
+                k, src, expr = made_by[r.name]  # the parameterless element before it converts
+                self.demands.pop(r.name, None)
+                converted = _Subst({_V + r.name: expr}).visit(_convert(self, r, want))
+                inst.elements[k] = _element_form(converted, src)
+                self.layout[r.name] = want
             if _has_state(child.module) or child.kind != "leaf":
                 continue
             # a parameterless layer: its element form from the expression it produced
@@ -441,27 +539,43 @@ class Generator:
             elif new and new[-1].outputs == [out]:
                 expr = _compose(new)
             if expr is None or inp is None:
-                inst.elements[index] = Raw("lambda x: x")
+                if out and inp is not None and out == inp.name:
+                    inst.elements[index] = Raw("lambda x: x")  # it returned its input (nn.Identity)
+                    continue
+                self.fail(f"the layer nn.{type(child.module).__name__} inside an nn.Sequential (no element form)",
+                          path=it.path)
                 continue
             inst.elements[index] = _element_form(expr, inp.name)
+            if out:
+                made_by[out] = (index, inp.name, expr)
 
     # ---------------------------------------------------------------- calls
     def render_call(self, it: Call):
         self.cur_inputs = [r for r in it.inputs if isinstance(r, Ref)]
         child = self.g.modules[it.path]
         rel = self.attr_expr(it.path)
-        if child.kind != "leaf":
-            body = self.g.bodies.get(it.key)
-            if body is not None:
+        inst = self.inst[it.path]
+        if child.kind != "leaf" or inst.functional:
+            body = self.g.bodies.get(it.key) or (_leaf_body(it, inst.module) if inst.functional else None)
+            if inst.code is None and body is not None:  # the first call: its layouts are the inputs'
                 self.render_body(body)
-            args = [self.ref(r) for r in it.inputs]
-            expr = ast.Call(func=rel, args=args, keywords=[])
+                inst.in_layouts = [self.demands.pop(r.name, None) or self.lay(r) if isinstance(r, Ref) else None
+                                   for r in body.inputs]
+                inst.out_layouts = [self.lay(o) for o in body.outputs]
+            # a later call: the values go in and come out in the layouts of the code written
+            ins = inst.in_layouts or [None] * len(it.inputs)
+            flat = [self.ref(r, want if isinstance(r, Ref) else None) for r, want in zip(it.inputs, ins)]
+            if it.in_tree:  # forward(self, input: List[Tensor]): the list goes in as one argument
+                expr = ast.Call(func=rel, args=[_tree_expr(t, flat) for _, kw, t in it.in_tree if not kw],
+                                keywords=[ast.keyword(arg=n, value=_tree_expr(t, flat)) for n, kw, t in it.in_tree if kw])
+            else:
+                expr = ast.Call(func=rel, args=flat, keywords=[])
             outs = [o for o in it.outputs]
             spec = it.out_spec
             names = [o.name if isinstance(o, Ref) else None for o in outs]
-            for o in outs:
-                if isinstance(o, Ref) and o.name not in self.layout:
-                    self.layout[o.name] = L.PLAIN
+            for o, lay in zip(outs, inst.out_layouts or [L.PLAIN] * len(outs)):
+                if isinstance(o, Ref) and not (body is not None and o in body.outputs and o.name in self.layout):
+                    self.layout[o.name] = lay
             if _single_leaf(spec) and len(outs) == 1:
                 if isinstance(outs[0], Ref):
                     if any(isinstance(i, Ref) and i.name == outs[0].name for i in it.inputs):
@@ -473,15 +587,17 @@ class Generator:
             return
         self.render_leaf(it, child, rel)
 
-    def attr_expr(self, path: str) -> ast.expr:
+    def attr_expr(self, path: str, base: str | None = None) -> ast.expr:
         """``self.a.b`` / ``self.features.layers[0]`` / ``self.embeds[1]`` for a module path,
-        relative to the current module."""
-        base = self.code.inst.path
+        relative to the current module (or to the module at ``base``)."""
+        base = self.code.inst.path if base is None else base
         rel = path[len(base) + 1:] if base else path
         expr, cur = "self", base
         for part in rel.split("."):
             kind = self.g.modules[cur].kind if cur in self.g.modules else "user"
-            if kind == "sequential":
+            if kind == "sequential" and _named(self.g.modules[cur].module):
+                expr += f".{part}" if part.isidentifier() and not keyword.iskeyword(part) else f"[{part!r}]"
+            elif kind == "sequential":
                 expr += f".layers[{part}]"
             elif kind == "list":
                 expr += f"[{part}]"
@@ -497,15 +613,20 @@ class Generator:
         out = it.outputs[0].name if it.outputs else None
         if not _has_state(m) and cls not in ("Dropout",):
             # parameterless: render its ops here (nn.ReLU -> jax.nn.relu(x), nn.Flatten -> flatten(x))
-            if cls not in _PARAMETERLESS:
-                self.fail(f"the layer nn.{cls} (no mapping to jaxdl yet)", path=it.path)
+            if cls in _TRAIN_DEPENDENT:
+                self.fail(f"the layer nn.{cls} (its training mode differs from the eval mode captured)",
+                          path=it.path)
                 return
             if cls == "Identity" or not it.nodes:
                 if out and xin is not None:
                     self.emit_alias(out, self.ref(xin), self.lay(xin))
                 return
-            for n in it.nodes:
-                self.render_node(n)
+            self.leaf_path = it.path
+            try:
+                for n in it.nodes:
+                    self.render_node(n)
+            finally:
+                self.leaf_path = None
             return
         handler = _LEAVES.get(cls)
         if handler is None:
@@ -552,6 +673,54 @@ class Generator:
         self.emit(n.name, X("T[i]", T=self.ref(src), i=idx), L.PLAIN)
 
 
+def _tree_leaves(tree, base: ast.expr, top: bool = True):
+    """(flat input index, expression that reads it from ``base`` or None at the top)."""
+    if isinstance(tree, int):
+        yield tree, (None if top else base)
+        return
+    kind, kids = tree
+    items = kids.items() if kind == "dict" else enumerate(kids)
+    for key, sub in items:
+        yield from _tree_leaves(sub, ast.Subscript(value=base, slice=const(key), ctx=ast.Load()), False)
+
+
+def _tree_expr(tree, flat: list) -> ast.expr:
+    """The argument expression of a structured argument (``[x0, x1]``) from flat inputs."""
+    if isinstance(tree, int):
+        return flat[tree]
+    kind, kids = tree
+    if kind == "dict":
+        return ast.Dict(keys=[const(k) for k in kids], values=[_tree_expr(v, flat) for v in kids.values()])
+    elts = [_tree_expr(k, flat) for k in kids]
+    return ast.List(elts=elts, ctx=ast.Load()) if kind == "list" else ast.Tuple(elts=elts, ctx=ast.Load())
+
+
+def _convert(g: Generator, r: Ref, want) -> ast.expr:
+    """``r`` converted to ``want`` (outside the rule that an nn.Sequential's layers do not convert)."""
+    saved, g.code = g.code, None
+    try:
+        return g.ref(r, want)
+    finally:
+        g.code = saved
+
+
+def _leaf_body(it: Call, module):
+    """The body of a torch layer computed from its own weights: the ops of its call."""
+    import inspect
+
+    from jaxdl.port.capture import Body
+
+    names = [p for p in inspect.signature(type(module).forward).parameters][1:]
+    names = [n for n in names if n not in ("args", "kwargs")]
+    arg_names = names[:len(it.inputs)] + [f"arg{i}" for i in range(len(names), len(it.inputs))]
+    spec = None
+    if len(it.outputs) > 1:
+        import torch
+
+        spec = torch.utils._pytree.tree_flatten(tuple(range(len(it.outputs))))[1]
+    return Body(it.key, it.path, list(it.inputs), arg_names, list(it.nodes), list(it.outputs), spec)
+
+
 def _tensor_refs(g, args):
     for a in args:
         if isinstance(a, Ref) and not _is_symint(g.g.values.get(a.name)):
@@ -560,19 +729,147 @@ def _tensor_refs(g, args):
             yield from _tensor_refs(g, a)
 
 
+class Shape(tuple):
+    """An array shape in generated code: printed as a tuple, never collapsed to one number."""
+
+
+# torch layer -> {state_dict name: (jaxdl attribute, permutation that gives torch's layout)}
+_LAYER_VARS = {
+    "Linear": {"weight": ("kernel", (1, 0)), "bias": ("bias", None)},
+    "Conv2d": {"weight": ("kernel", (3, 2, 0, 1)), "bias": ("bias", None)},
+    "Embedding": {"weight": ("embedding", None)},
+    "LayerNorm": {"weight": ("scale", None), "bias": ("bias", None)},
+    "LSTM": {"weight_ih_l0": ("w_ih", (1, 0)), "weight_hh_l0": ("w_hh", (1, 0)), "bias_ih_l0": ("b_ih", None),
+             "bias_hh_l0": ("b_hh", None)},
+}
+_LAYER_VARS["RNN"] = _LAYER_VARS["LSTM"]
+_LAYER_VARS["BatchNorm1d"] = _LAYER_VARS["BatchNorm2d"] = {
+    "weight": ("scale", None), "bias": ("bias", None), "running_mean": ("mean", None), "running_var": ("var", None),
+    "num_batches_tracked": ("num_batches_tracked", None)}
+# layers whose forward depends on train/eval mode: their eval-mode graph cannot stand for them
+_TRAIN_DEPENDENT = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "InstanceNorm1d", "InstanceNorm2d",
+                    "InstanceNorm3d", "LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer",
+                    "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "Transformer", "RReLU"}
+_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _plan_weights(g: Generator):
+    """Where every parameter and buffer lives in the generated code.
+
+    * a layer with weights and no jaxdl layer becomes a class of its own that holds its
+      weights under torch's names and layout and computes with them (a "functional" layer);
+    * one tensor registered under several names (weight tying, one module under two
+      names) becomes one NNX variable: the second owner's attribute is assigned the
+      first's (``self.head.weight = self.emb.embedding``) in the nearest module that holds
+      both; owners that keep it in different layouts are made functional first;
+    * a module's own parameters and buffers are declared under their names (parameters
+      ``nnx.Param``, running statistics ``nnx.BatchStat``, other buffers ``nnx.Variable``);
+      non-persistent buffers are not in torch's state_dict: port() fills them.
+    """
+    root = g.g.root
+    persistent = set(root.state_dict(keep_vars=True))
+    tensors = dict(root.named_parameters(remove_duplicate=False))
+    tensors.update(root.named_buffers(remove_duplicate=False))
+    groups: dict[int, list[str]] = {}
+    for k, t in tensors.items():
+        groups.setdefault(id(t), []).append(k)
+    g.group = {k: grp for grp in groups.values() for k in grp}
+    g.persistent = persistent
+
+    def functional(path):
+        inst = g.inst[path]
+        if inst.kind == "leaf":
+            inst.kind = "user"
+            inst.functional = True
+            inst.cls = inst.cls if inst.cls not in _RESERVED else f"Torch{inst.cls}"
+
+    for path, inst in g.inst.items():
+        if inst.kind != "leaf" or not _has_state(inst.module):
+            continue
+        problem = _LEAF_CHECKS.get(inst.cls, lambda m: None)(inst.module) if inst.cls in _LEAVES else "no jaxdl layer"
+        if problem:
+            cls = inst.cls
+            functional(path)
+            if cls in _TRAIN_DEPENDENT:  # its eval-mode graph cannot stand for it: a stub (partial=True)
+                inst.stub = f"nn.{cls} with {problem}" if cls in _LEAVES else \
+                    f"the layer nn.{cls} (no mapping to jaxdl yet)"
+    tied = [grp for grp in groups.values() if len(grp) > 1]
+    for grp in tied:
+        owners = [k.rpartition(".") for k in grp]
+        same_layer = len({(g.inst[o].cls, n, g.inst[o].kind) for o, _, n in owners}) == 1 and g.inst[owners[0][0]].kind == "leaf"
+        if not same_layer:
+            for o, _, n in owners:
+                if g.inst[o].kind == "leaf" and _LAYER_VARS.get(g.inst[o].cls, {}).get(n, (n, None))[1] is not None:
+                    functional(o)
+    for path, inst in g.inst.items():
+        if inst.kind != "user":
+            continue
+        for name, t in list(inst.module._parameters.items()) + list(inst.module._buffers.items()):
+            if t is None:
+                continue
+            key = f"{path}.{name}" if path else name
+            if name in inst.module._parameters:
+                kind = "nnx.Param"
+            else:
+                kind = "nnx.BatchStat" if name in _STATISTICS else "nnx.Variable"
+            dtype = Raw(_jnp_dtype(t.dtype))
+            if key in persistent:
+                init = Ctor("jnp.zeros", [Shape(tuple(int(v) for v in t.shape)), dtype], {}, ("shape",))
+                inst.own_params[name] = Ctor(kind, [init], {})
+            else:  # not in the state_dict: its value is part of the code (small) or filled by port()
+                g.buffers[key] = name
+                init = Raw(f"jnp.asarray({t.tolist()!r}, {dtype.text})") if t.numel() <= 64 else \
+                    Ctor("jnp.zeros", [Shape(tuple(int(v) for v in t.shape)), dtype], {}, ("shape",))
+                inst.constants[name] = Ctor(kind, [init], {})
+    for grp in tied:
+        owners = [k.rpartition(".")[0] for k in grp]
+        anc = _common_ancestor(owners)
+        while anc and g.inst[anc].kind != "user":
+            anc = anc.rpartition(".")[0]
+        if g.inst[anc].kind != "user":
+            g.fail(f"one tensor under several names ({', '.join(grp)}) in a bare nn.Sequential", path=anc)
+            continue
+        first = grp[0]
+        for k in grp[1:]:
+            g.ties.setdefault(anc, []).append((g.variable(k, anc)[0], g.variable(first, anc)[0]))
+
+
+def _common_ancestor(paths: list[str]) -> str:
+    parts = [p.split(".") if p else [] for p in paths]
+    out = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        out.append(level[0])
+    common = ".".join(out)
+    return common if common not in paths or len(set(paths)) == 1 else common.rpartition(".")[0]
+
+
+def _named(m) -> bool:
+    """An nn.Sequential whose children have names of their own (``OrderedDict``,
+    ``add_module("block1-0", ...)``), not 0, 1, 2, ...: kept under them (NamedSequential)."""
+    return [n for n, _ in _children(m)] != [str(i) for i in range(len(_children(m)))]
+
+
+def _children(m) -> list:
+    """(name, module) of every child, also one registered under two names (torch's
+    ``named_children`` lists a module once)."""
+    return [(n, c) for n, c in m._modules.items() if c is not None]
+
+
 def _has_state(m) -> bool:
     return any(True for _ in m.parameters(recurse=True)) or any(True for _ in m.buffers(recurse=True))
 
 
 def _single_leaf(spec) -> bool:
-    return spec is None or getattr(spec, "type", None) is None or getattr(spec, "num_leaves", 1) == 1 and not getattr(spec, "children_specs", None)
+    return spec is None or getattr(spec, "type", None) is None or getattr(spec, "num_leaves", 1) == 1 and not (spec.children() if hasattr(spec, "children") else None)
 
 
 def _spec_shape(spec, counter):
     """The nested structure of a call's outputs, as nested lists of output indices."""
     if spec is None or getattr(spec, "type", None) is None:
         return next(counter)
-    return [_spec_shape(c, counter) for c in spec.children_specs]
+    return [_spec_shape(c, counter) for c in spec.children()]
 
 
 def _attr_hint(path: str) -> str:
@@ -675,6 +972,7 @@ UNARY = {
     "floor": "jnp.floor(A)", "ceil": "jnp.ceil(A)", "round": "jnp.round(A)", "logical_not": "jnp.logical_not(A)",
     "hardswish": "jax.nn.hard_swish(A)", "hardsigmoid": "jax.nn.hard_sigmoid(A)", "mish": "jax.nn.mish(A)",
     "exp2": "jnp.exp2(A)", "relu6": "jax.nn.relu6(A)", "logsigmoid": "jax.nn.log_sigmoid(A)",
+    "selu": "jax.nn.selu(A)", "log_sigmoid": "jax.nn.log_sigmoid(A)", "expm1": "jnp.expm1(A)",
 }
 
 
@@ -960,12 +1258,26 @@ def _cat(g, n):
     lays = {g.lay(t) for t in tensors}
     if lays == {L.IMAGE}:
         elts = [g.ref(t) for t in tensors]
-        return g.emit(n.name, call("jnp.concatenate", ast.List(elts=elts, ctx=ast.Load()), axis=L.image_axis(dim)), L.IMAGE)
+        return g.emit(n.name, call("jnp.concatenate", _whole_list(g, elts), axis=L.image_axis(dim)), L.IMAGE)
     ndim = len(g.shape(tensors[0]))
     axis = _norm_dim(dim, ndim)
     axis = -1 if axis == ndim - 1 and ndim > 1 else axis
     elts = [g.ref(t, L.PLAIN) for t in tensors]
-    g.emit(n.name, call("jnp.concatenate", ast.List(elts=elts, ctx=ast.Load()), axis=axis), L.PLAIN)
+    g.emit(n.name, call("jnp.concatenate", _whole_list(g, elts), axis=axis), L.PLAIN)
+
+
+def _whole_list(g: Generator, elts: list) -> ast.expr:
+    """``[input[0], input[1], input[2]]`` is ``input`` when ``input`` is a list argument
+    of three tensors (``torch.cat(input, 1)``)."""
+    names = {e.value.id for e in elts if isinstance(e, ast.Subscript) and isinstance(e.value, ast.Name)}
+    if len(names) == 1 and all(isinstance(e, ast.Subscript) and isinstance(e.slice, ast.Constant)
+                               and e.slice.value == i for i, e in enumerate(elts)):
+        name = names.pop()
+        size = sum(1 for e in g.local_alias.values() if isinstance(e, ast.Subscript)
+                   and isinstance(e.value, ast.Name) and e.value.id == name)
+        if size == len(elts):
+            return ast.Name(id=name, ctx=ast.Load())
+    return ast.List(elts=elts, ctx=ast.Load())
 
 
 @op("stack")
@@ -1219,6 +1531,14 @@ def _full_like(g, n):
     g.emit(n.name, call("jnp.full_like", g.ref(a), g.ref(n.args[1])), g.lay(a))
 
 
+@op("linspace")
+def _linspace(g, n):
+    dt = n.arg("dtype")
+    kw = {"dtype": X(_jnp_dtype(dt))} if dt is not None else {}
+    g.emit(n.name, call("jnp.linspace", g.ref(n.arg("start")), g.ref(n.arg("end")), g.ref(n.arg("steps")), **kw),
+           L.PLAIN)
+
+
 @op("arange")
 def _arange(g, n):
     args = [g.ref(x) for x in n.args]
@@ -1251,6 +1571,82 @@ def _pad(g, n):
 def _masked_fill(g, n):
     lay, (a, m, v) = _operands_layout(g, list(n.args[:3]))
     g.emit(n.name, X("jnp.where(M, V, A)", A=a, M=m, V=v), lay)
+
+
+def _slices(g, n, dim, index) -> ast.expr:
+    """``A[:, :, index]`` (``index`` on axis ``dim``) as a subscript slice."""
+    elts = [ast.Slice() for _ in range(dim)] + [index]
+    return elts[0] if len(elts) == 1 else ast.Tuple(elts=elts, ctx=ast.Load())
+
+
+def _at(base: ast.expr, index: ast.expr, method: str, value: ast.expr) -> ast.expr:
+    """``base.at[index].set(value)`` (the functional form of writing into a view)."""
+    at = ast.Subscript(value=ast.Attribute(value=base, attr="at", ctx=ast.Load()), slice=index, ctx=ast.Load())
+    return ast.Call(func=ast.Attribute(value=at, attr=method, ctx=ast.Load()), args=[value], keywords=[])
+
+
+@op("slice_scatter")
+def _slice_scatter(g, n):
+    """``x[:, a:b] = src`` / ``x[:, a:b].fill_(v)``: ``x.at[:, a:b].set(src)``."""
+    a, src = n.arg("self"), n.arg("src")
+    ndim = len(g.shape(a))
+    dim = _norm_dim(n.arg("dim", 0), ndim)
+    start, end, step = n.arg("start"), n.arg("end"), n.arg("step", 1)
+    lo = None if start in (0, None) else g.ref(start)
+    hi = None if end is None or (isinstance(end, int) and end >= 2 ** 62) else g.ref(end)
+    if lo is None and hi is None and step == 1:  # the whole axis: the new value is src
+        return g.emit_alias(n.name, g.ref(src), g.lay(src))
+    sl = ast.Slice(lower=lo, upper=hi, step=None if step == 1 else const(step))
+    g.emit(n.name, _at(g.ref(a, L.PLAIN), _slices(g, n, dim, sl), "set", g.ref(src, L.PLAIN)), L.PLAIN, rebinds=a)
+
+
+@op("select_scatter")
+def _select_scatter(g, n):
+    a, src = n.arg("self"), n.arg("src")
+    dim = _norm_dim(n.arg("dim"), len(g.shape(a)))
+    g.emit(n.name, _at(g.ref(a, L.PLAIN), _slices(g, n, dim, g.ref(n.arg("index"))), "set", g.ref(src, L.PLAIN)),
+           L.PLAIN, rebinds=a)
+
+
+@op("index_put")
+def _index_put(g, n):
+    """``x[idx] = v`` (``accumulate``: ``+=``): ``x.at[idx].set(v)`` / ``.add(v)``."""
+    a, values = n.arg("self"), n.arg("values")
+    idx = [ast.Slice() if i is None else g.ref(i, L.PLAIN) for i in n.arg("indices")]
+    index = idx[0] if len(idx) == 1 else ast.Tuple(elts=idx, ctx=ast.Load())
+    g.emit(n.name, _at(g.ref(a, L.PLAIN), index, "add" if n.arg("accumulate") else "set", g.ref(values, L.PLAIN)),
+           L.PLAIN, rebinds=a)
+
+
+@op("fill")
+def _fill(g, n):
+    a = n.arg("self")
+    g.emit(n.name, call("jnp.full_like", g.ref(a), g.ref(n.arg("value"))), g.lay(a), rebinds=a)
+
+
+@op("copy")
+def _copy_op(g, n):
+    """``x.copy_(src)``: ``src`` broadcast to ``x``'s shape and dtype."""
+    a, src = n.arg("self"), n.arg("src")
+    e = X("jnp.broadcast_to(S, A.shape)", S=g.ref(src, L.PLAIN), A=g.ref(a, L.PLAIN))
+    if g.dtype(src) != g.dtype(a) and g.dtype(a) is not None:
+        e = X(f"E.astype({_jnp_dtype(g.dtype(a))})", E=e)
+    g.emit(n.name, e, L.PLAIN, rebinds=a)
+
+
+@op("bitwise_not")
+def _bitwise_not(g, n):
+    a = n.arg("self")
+    fn = "jnp.logical_not" if str(g.dtype(a)) == "torch.bool" else "jnp.invert"
+    g.emit(n.name, call(fn, g.ref(a)), g.lay(a))
+
+
+@op("triu", "tril")
+def _triu(g, n):
+    name = n.target.split(".")[1]
+    d = n.arg("diagonal", 0)
+    kw = {"k": d} if d else {}
+    g.emit(n.name, call(f"jnp.{name}", g.ref(n.arg("self"), L.PLAIN), **kw), L.PLAIN)
 
 
 @op("embedding")
@@ -1313,16 +1709,15 @@ def _adaptive(g, n):
     g.emit(n.name, call("adaptive_avg_pool2d", g.ref(n.args[0], L.IMAGE), size), L.IMAGE)
 
 
-@op("dropout", "feature_dropout", "alpha_dropout")
+@op("jaxdl_port.dropout.default")
 def _dropout_fn(g, n):
     """``F.dropout(x, p, self.training)`` in a forward: an extra ``Dropout`` attribute (no
     weights, so the state_dict is unchanged) that follows ``model.train()``/``eval()``."""
-    name = n.target.split(".")[1]
+    a, p, _, name = n.args
     if name != "dropout":
         return g.fail(f"F.{name}")
-    a, p = n.args[0], n.args[1]
     inst = g.code.inst
-    taken = set(inst.attrs) | {c for c, _ in inst.module.named_children()}
+    taken = set(inst.attrs) | {c for c, _ in _children(inst.module)}
     attr = "dropout"
     i = 1
     while attr in taken and inst.attrs.get(attr, (None,))[0] != p:
@@ -1333,19 +1728,27 @@ def _dropout_fn(g, n):
 
 @op("scaled_dot_product_attention")
 def _sdpa(g, n):
-    q, k, v = n.args[:3]
-    mask = n.args[3] if len(n.args) > 3 else n.kwargs.get("attn_mask")
-    dp = n.args[4] if len(n.args) > 4 else n.kwargs.get("dropout_p", 0.0)
-    causal = n.args[5] if len(n.args) > 5 else n.kwargs.get("is_causal", False)
-    scale = n.kwargs.get("scale")
-    if dp or len(g.shape(q)) != 4:
-        return g.fail("scaled_dot_product_attention with dropout or without 4-D (B, heads, T, D) inputs")
-    s = "" if scale is None else f", scale={scale!r}"
-    m = "" if mask is None else ", mask=M"
-    e = X(f"jnp.swapaxes(jax.nn.dot_product_attention(jnp.swapaxes(Q, 1, 2), jnp.swapaxes(K, 1, 2), "
-          f"jnp.swapaxes(V_, 1, 2){m}, is_causal=C{s}), 1, 2)", Q=g.ref(q, L.PLAIN), K=g.ref(k, L.PLAIN),
-          V_=g.ref(v, L.PLAIN), C=bool(causal), **({"M": g.ref(mask)} if mask is not None else {}))
-    g.emit(n.name, e, L.PLAIN)
+    """``F.scaled_dot_product_attention`` on (B, heads, T, D): ``jax.nn.dot_product_attention``
+    takes (B, T, heads, D). A boolean ``attn_mask`` keeps where True (as torch), a float
+    one is added to the scores (``bias=``)."""
+    q, k, v, mask = n.arg("query"), n.arg("key"), n.arg("value"), n.arg("attn_mask")
+    if n.arg("dropout_p") or len(g.shape(q)) != 4 or n.arg("enable_gqa"):
+        return g.fail("scaled_dot_product_attention with dropout, grouped queries or without 4-D "
+                      "(B, heads, T, D) inputs")
+    kw = {}
+    if mask is not None:
+        m = g.ref(mask, L.PLAIN)
+        extra = 4 - len(g.shape(mask))
+        if extra:
+            m = X(f"A[{', '.join(['None'] * extra)}]", A=m)
+        kw["mask" if str(g.dtype(mask)) == "torch.bool" else "bias"] = m
+    if n.arg("is_causal"):
+        kw["is_causal"] = True
+    if n.arg("scale") is not None:
+        kw["scale"] = n.arg("scale")
+    e = call("jax.nn.dot_product_attention", X("jnp.swapaxes(Q, 1, 2)", Q=g.ref(q, L.PLAIN)),
+             X("jnp.swapaxes(K, 1, 2)", K=g.ref(k, L.PLAIN)), X("jnp.swapaxes(V, 1, 2)", V=g.ref(v, L.PLAIN)), **kw)
+    g.emit(n.name, X("jnp.swapaxes(E, 1, 2)", E=e), L.PLAIN)
 
 
 # ============================================================================ leaf layers
@@ -1675,10 +2078,14 @@ def finalize(g: Generator, code: BodyCode) -> list[str]:
 
     names: dict[str, str] = {}
     holder: dict[str, str] = {}
-    for r, an in zip(body.inputs, body.arg_names):
+    for an, _, tree in body.in_tree or [(an, False, i) for i, an in enumerate(body.arg_names)]:
+        r = body.inputs[tree] if isinstance(tree, int) and tree < len(body.inputs) else None
         if isinstance(r, Ref):
             names.setdefault(r.name, an)
             holder[an] = r.name
+        else:  # a structured argument (read as ``input[1]``): its name stays taken
+            holder[an] = f"<argument {an}>"
+            last_read[holder[an]] = 1 << 30
     def choose(hint: str, k: int, value: str, fallback: str = "") -> str:
         def free(cand):
             held = holder.get(cand)
@@ -1731,6 +2138,8 @@ def finalize(g: Generator, code: BodyCode) -> list[str]:
             continue
         o = it.outputs[0]
         hint = targets[0] if targets and len(targets) == 1 and is_root else (it.hint if st is not None else "x") or "x"
+        if it.rebinds and it.rebinds in names and not (targets and len(targets) == 1 and is_root):
+            hint = names[it.rebinds]
         if final_out is not None and k == len(statements) - 1 and len(final_out) == 1 and _is_ref(final_out[0], o) \
                 and last_read.get(o) == len(statements) and len(uses.get(o, [])) == 1:
             lines.append(f"return {unparse(e)}")
@@ -1780,14 +2189,15 @@ def _tuple_text(shape, names, top: bool = True) -> str:
 def _out_text(spec, outs) -> str:
     if spec is None or getattr(spec, "type", None) is None:
         return unparse(next(outs))
-    parts = [_out_text(c, outs) for c in spec.children_specs]
+    parts = [_out_text(c, outs) for c in spec.children()]
     if spec.type is tuple:
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
     if spec.type is list:
         return "[" + ", ".join(parts) + "]"
     if spec.type is dict:
         return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(spec.context, parts)) + "}"
-    return "(" + ", ".join(parts) + ")"
+    # a NamedTuple, dataclass or model-output object: a tuple of its fields, in order
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
 # ============================================================================ classes
@@ -1799,18 +2209,21 @@ class Generated:
     unsupported: list
     input_layouts: list
     output_layouts: list
+    buffers: dict = dataclasses.field(default_factory=dict)  # non-persistent buffer -> ``self.a.b.name``
 
 
 def generate(graph: Graph, *, partial: bool = False) -> Generated:
     g = Generator(graph, partial).run()
     for inst in g.inst.values():
         if inst.code is not None and inst.kind not in ("sequential", "list"):
-            lists = {name: len(m) for name, m in inst.module.named_children() if g.inst[_join(inst.path, name)].kind == "list"}
+            lists = {name: len(m) for name, m in _children(inst.module) if g.inst[_join(inst.path, name)].kind == "list"}
             inst.lines = _reroll(finalize(g, inst.code), lists)
     src = _Emitter(g).emit()
     root = graph.bodies[""]
+    buffers = {k: g.variable(k, "")[0] for k in g.buffers}
     return Generated(src, _root_name(graph), dict(g.torch_flatten), g.unsupported,
-                     [g.lay(r) for r in root.inputs], [g.lay(r) if isinstance(r, Ref) else L.PLAIN for r in root.outputs])
+                     [g.lay(r) for r in root.inputs], [g.lay(r) if isinstance(r, Ref) else L.PLAIN for r in root.outputs],
+                     buffers)
 
 
 def _join(path: str, name: str) -> str:
@@ -1837,9 +2250,12 @@ class _Emitter:
             fn = _LEAF_SPECS.get(type(m).__name__)
             return fn(m) if fn else None
         if inst.kind == "list":
-            return Ctor("nnx.List", [[self.child_spec(inst, name) for name, _ in m.named_children()]], {})
+            return Ctor("nnx.List", [[self.child_spec(inst, name) for name, _ in _children(m)]], {})
+        if inst.kind == "sequential" and type(m).__name__ == "Sequential" and _named(m):
+            return Ctor("NamedSequential", [{name: self.child_spec(inst, name, element=True) for name, _ in _children(m)}],
+                        {})
         if inst.kind == "sequential" and type(m).__name__ == "Sequential":
-            return Ctor("nnx.Sequential", [self.child_spec(inst, name, element=True) for name, _ in m.named_children()], {})
+            return Ctor("nnx.Sequential", [self.child_spec(inst, name, element=True) for name, _ in _children(m)], {})
         return self.user_ctor(inst)
 
     def child_spec(self, parent: Instance, name: str, element: bool = False):
@@ -1852,8 +2268,6 @@ class _Emitter:
                     return parent.elements[name]
                 return _default_element(m)
             return None
-        if child.kind == "leaf" and type(m).__name__ not in _LEAF_SPECS:
-            return Raw(f"None  # nn.{type(m).__name__}: not supported by jaxdl.port")
         return self.spec(child)
 
     def user_ctor(self, inst: Instance):
@@ -1862,7 +2276,8 @@ class _Emitter:
             self.build_class(inst.cls)
             params = self.class_params[inst.cls]
         if "layers" in params:
-            return Ctor(inst.cls, list(params["layers"][inst.path].values()), {})
+            layers = params["layers"][inst.path]
+            return Ctor(inst.cls, [layers] if _named(inst.module) else list(layers.values()), {})
         args = [v for v in params["values"][inst.path]]
         kw = dict(params["injected"][inst.path])
         kw.update(params["config"].get(inst.path, {}))
@@ -1889,13 +2304,14 @@ class _Emitter:
         per_inst = {}
         for inst in insts:
             attrs = {}
-            for name, _ in inst.module.named_children():
+            for name, _ in _children(inst.module):
                 s = self.child_spec(inst, name)
                 if s is not None:
                     attrs[name] = s
             for name, (_, s) in inst.attrs.items():
                 attrs[name] = s
             attrs.update(inst.own_params)
+            attrs.update(inst.constants)
             per_inst[inst.path] = attrs
         own_params = list(dict.fromkeys(n for i in insts for n in i.own_params))
         u = _unify(per_inst)
@@ -1908,15 +2324,32 @@ class _Emitter:
         groups: dict[tuple, list[Instance]] = {}
         for i in called:
             groups.setdefault(tuple(i.lines), []).append(i)
-        config_names, config_values, branches = [], {}, None
+        config_names, config_values, branches, kept_params = [], {}, None, []
         if len(groups) > 1:
             disc = self._discriminator(insts, groups, injected)
             config_names, branches = disc["config"], disc["branches"]
             config_values = disc["values"]
+            for c in list(config_names):  # a discriminating attribute that is also a constructor argument
+                if c in u["params"] or c in injected:
+                    i = u["params"].index(c) if c in u["params"] else None
+                    same = i is not None and all(u["values"][p][i] == config_values[p][c] for p in config_values)
+                    if same:  # the argument it is: keep it as an attribute too
+                        config_names.remove(c)
+                        for p in config_values:
+                            config_values[p] = {}
+                        kept_params.append(c)
+                        continue
+                    new_name = c + "_"
+                    while new_name in u["params"] or new_name in injected:
+                        new_name += "_"
+                    config_names[config_names.index(c)] = new_name
+                    for p in config_values:
+                        config_values[p] = {new_name: config_values[p][c]}
+                    branches = [re.sub(rf"\bself\.{c}\b", f"self.{new_name}", ln) for ln in branches]
         self.class_params[cls] = {"names": u["params"], "values": u["values"], "injected": inj_values,
                                   "config": config_values}
         for inst in insts:  # children classes first
-            for name, _ in inst.module.named_children():
+            for name, _ in _children(inst.module):
                 self._ensure_classes(inst, name)
         lines = [f"class {cls}(nnx.Module):",
                  f'    """torch: ``{_qualname(insts[0].module)}`` (ported by jaxdl.port)."""', ""]
@@ -1924,15 +2357,20 @@ class _Emitter:
         if own_params:
             note = "# its own nn.Parameters, mapped by name by jaxdl.interop"
             lines += [f"    torch_params: ClassVar[tuple] = {tuple(own_params)!r}  {note}", ""]
-        sig = ["self"] + u["params"] + required + [f"{n}=None" for n in optional] + config_names + ["*", "rngs: nnx.Rngs"]
+        sig = ["self"] + u["params"] + required + config_names + [f"{n}=None" for n in optional] + ["*", "rngs: nnx.Rngs"]
         lines.append(f"    def __init__({', '.join(sig)}):")
         for name in u["order"]:
             if name in injected:
                 lines.append(f"        self.{name} = {name}")
             else:
                 lines.append(f"        self.{name} = {spec_text(u['template'][name], '        ')}")
-        for c in config_names:
+        for c in config_names + kept_params:
             lines.append(f"        self.{c} = {c}")
+        ties = {tuple(self.g.ties.get(i.path, [])) for i in insts}
+        if len(ties) > 1:
+            self.g.fail(f"instances of {cls} that share different weights", path=insts[0].path)
+        for lhs, rhs in max(ties) if ties else []:
+            lines.append(f"        {lhs} = {rhs}  # one tensor in torch (tied weights)")
         if lines[-1].endswith("):"):
             lines.append("        pass")
         lines.append("")
@@ -1961,7 +2399,7 @@ class _Emitter:
         if child.kind == "user" or (child.kind == "sequential" and type(child.module).__name__ != "Sequential"):
             self.build_class(child.cls)
         if child.kind in ("sequential", "list"):
-            for n, _ in child.module.named_children():
+            for n, _ in _children(child.module):
                 self._ensure_classes(child, n)
 
     def _sequential_class(self, cls, insts):
@@ -1970,25 +2408,30 @@ class _Emitter:
         instances have the same layers, else from the layers the parent passes."""
         per_inst = {}
         for inst in insts:
-            for name, _ in inst.module.named_children():
+            for name, _ in _children(inst.module):
                 self._ensure_classes(inst, name)
             per_inst[inst.path] = {name: self.child_spec(inst, name, element=True)
-                                   for name, _ in inst.module.named_children()}
+                                   for name, _ in _children(inst.module)}
         u = _unify(per_inst)
+        named = _named(insts[0].module)
+        base = "NamedSequential" if named else "nnx.Sequential"
         doc = f'    """torch: ``{_qualname(insts[0].module)}`` (an ``nn.Sequential``; ported by jaxdl.port)."""'
-        if u["injected"]:
+        if u["injected"] or any(_named(i.module) != named for i in insts):
             self.class_params[cls] = {"names": [], "values": {i.path: [] for i in insts},
                                       "injected": {i.path: {} for i in insts}, "config": {}, "layers": per_inst}
-            self.out.append(f"class {cls}(nnx.Sequential):\n{doc[:-3]}\n\n    Built with its layers: ``{cls}(layer, ...)``.\n    \"\"\"")
+            how = "{name: layer, ...}" if named else "layer, ..."
+            self.out.append(f"class {cls}({base}):\n{doc[:-3]}\n\n    Built with its layers: ``{cls}({how})``.\n    \"\"\"")
             return
         self.class_params[cls] = {"names": u["params"], "values": u["values"], "injected": {i.path: {} for i in insts},
                                   "config": {}}
-        elems = [spec_text(u["template"][n], "            ") for n in u["order"]]
         sig = ", ".join(["self"] + u["params"] + ["*", "rngs: nnx.Rngs"])
-        lines = [f"class {cls}(nnx.Sequential):", doc, ""] + self._torch_flatten_lines(cls) + \
-            [f"    def __init__({sig}):", "        super().__init__("]
-        lines += [f"            {e}," for e in elems]
-        lines.append("        )")
+        lines = [f"class {cls}({base}):", doc, ""] + self._torch_flatten_lines(cls) + [f"    def __init__({sig}):"]
+        if named:
+            lines.append(f"        super().__init__({spec_text({n: u['template'][n] for n in u['order']}, '        ')})")
+        else:
+            lines.append("        super().__init__(")
+            lines += [f"            {spec_text(u['template'][n], '            ')}," for n in u["order"]]
+            lines.append("        )")
         self.out.append("\n".join(lines))
 
     def _discriminator(self, insts, groups, injected):
@@ -2002,7 +2445,7 @@ class _Emitter:
         called = [i for i in insts if i.path in group_of]
         cands = []
         for n in injected:
-            cands.append(("present", n, {i.path: any(c == n for c, _ in i.module.named_children()) for i in called}))
+            cands.append(("present", n, {i.path: any(c == n for c, _ in _children(i.module)) for i in called}))
         for name, v in sorted(vars(called[0].module).items()):
             if name.startswith("_") or name == "training" or not isinstance(v, (bool, int, float, str, tuple, type(None))):
                 continue
@@ -2253,4 +2696,33 @@ def _module_text(g: Generator, body: str) -> str:
     doc.append("Weights: ``jaxdl.port.load_weights(model, 'weights.safetensors')``; PyTorch state_dicts load "
                "with ``jaxdl.interop.from_torch``.")
     doc.append('"""')
+    if re.search(r"\bNamedSequential\b", body):
+        body = _NAMED_SEQUENTIAL + "\n\n\n" + body
+    if re.search(r"\bunsupported\(", body):
+        body = _UNSUPPORTED + "\n\n\n" + body
     return "\n".join(doc) + "\n\n" + "\n".join(imports) + "\n\n\n" + body + "\n"
+
+
+_UNSUPPORTED = '''def unsupported(message):
+    """A stand-in for a layer that jaxdl.port could not port (partial=True): raises when called."""
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError(message)
+
+    return stub'''
+
+_NAMED_SEQUENTIAL = '''class NamedSequential(nnx.Dict):
+    """torch: ``nn.Sequential(OrderedDict(...))``: layers under their torch names (which
+    jaxdl.interop maps as they are), called in torch's order (NNX keeps attributes sorted)."""
+
+    def __init__(self, layers: dict):
+        super().__init__(layers)
+        self.torch_order = tuple(layers)
+
+    def __iter__(self):
+        return iter(self.torch_order)
+
+    def __call__(self, x):
+        for name in self.torch_order:
+            x = self[name](x)
+        return x'''
