@@ -39,18 +39,25 @@ def shapes(tree: Any) -> dict[str, tuple]:
     return {path_str(p): tuple(getattr(v, "shape", ())) for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
-def describe_mismatch(found: dict[str, tuple], expected: dict[str, tuple]) -> str:
+def describe_mismatch(found: dict[str, tuple], expected: dict[str, tuple], *, show: int | None = None) -> str:
     """'missing: ...; unexpected: ...; wrong shape: ...' between two {path: shape} maps,
-    or '' when they agree."""
+    or '' when they agree. ``show``: list at most that many of each kind, then
+    'and N more' (a model with thousands of keys stays readable)."""
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     wrong = sorted(k for k in set(found) & set(expected) if tuple(found[k]) != tuple(expected[k]))
+
+    def listed(items: list[str]) -> str:
+        if show is None or len(items) <= show:
+            return ", ".join(items)
+        return ", ".join(items[:show]) + f" and {len(items) - show} more"
+
     parts = []
     if missing:
-        parts.append("missing: " + ", ".join(missing))
+        parts.append("missing: " + listed(missing))
     if unexpected:
-        parts.append("unexpected: " + ", ".join(unexpected))
+        parts.append("unexpected: " + listed(unexpected))
     if wrong:
-        parts.append("wrong shape: " + ", ".join(f"{k} found {tuple(found[k])} expected {tuple(expected[k])}"
-                                                  for k in wrong))
+        parts.append("wrong shape: " + listed([f"{k} found {tuple(found[k])} expected {tuple(expected[k])}"
+                                               for k in wrong]))
     return "; ".join(parts)

@@ -7,7 +7,7 @@ like torch. ``torch_flatten`` names the dense layer that follows a conv stack an
 
 basic.py: linear/logistic regression, the iris and Pima MLPs; mlp.py: the MNIST and
 Fashion-MNIST MLPs; cnn.py: the CNNs; rnn.py: the LSTM forecaster; tabular.py: the
-categorical-embedding model. vision.py (imported by its path, ``jaxdl.models.vision``):
+categorical-embedding model. vision/ (imported by its path, ``jaxdl.models.vision``; one module per family):
 torchvision's backbones (alexnet, vgg*, resnet*, inception_v3) with pretrained weights
 (pretrained.py).
 """

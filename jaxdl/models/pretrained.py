@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jaxdl import interop
 from jaxdl.data import download
 
 _URL = "https://download.pytorch.org/models/"
@@ -96,11 +97,9 @@ def load_state_dict(arch: str, pretrained=False, weights: str | None = None, *,
     """The state_dict a vision factory loads: ``pretrained`` a path to a torchvision
     ``.pth`` file, or True (torchvision's IMAGENET1K_V1, as its legacy ``pretrained=True``);
     ``weights`` a torchvision weights name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...).
-    None when neither asks for weights. BatchNorm layers without ``num_batches_tracked``
-    (files saved before PyTorch 0.4.1, such as torchvision's Inception and VGG-BN
-    weights) get 0, as torch's ``load_state_dict`` gives them."""
-    from jaxdl import interop
-
+    None when neither asks for weights. (BatchNorm layers without ``num_batches_tracked``,
+    files saved before PyTorch 0.4.1 such as torchvision's Inception and VGG-BN weights,
+    keep their count on load, as in torch: the key is optional in BatchNorm's record.)"""
     if pretrained is None:
         pretrained = False
     if pretrained is not False and weights is not None:
@@ -116,7 +115,4 @@ def load_state_dict(arch: str, pretrained=False, weights: str | None = None, *,
         return None
     else:
         raise TypeError(f"pretrained must be True, False or a path, got {type(pretrained).__name__}")
-    state = dict(interop.load_torch_file(path))
-    for key in [k for k in state if k.endswith(".running_var")]:
-        state.setdefault(key[: -len("running_var")] + "num_batches_tracked", 0)
-    return state
+    return dict(interop.load_torch_file(path))

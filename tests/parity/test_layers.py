@@ -10,7 +10,15 @@ import torch.nn.functional as F
 from flax import nnx
 
 from jaxdl import interop
-from jaxdl.layers import LSTM, RNN, Embedding, LayerNorm, avg_pool2d, leaky_relu, max_pool2d
+from jaxdl.layers import (
+    LSTM,
+    RNN,
+    Embedding,
+    LayerNorm,
+    avg_pool2d,
+    leaky_relu,
+    max_pool2d,
+)
 
 X = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0], [1.0, -1.0, 0.0, 2.0, -3.0]])
 
@@ -31,7 +39,7 @@ def test_activation_values_and_gradients(name, dtype, tol):
     w = np.random.default_rng(0).normal(size=X.shape)
     with jax.enable_x64(dtype == "float64"):
         x = jnp.asarray(X, dtype)
-        out, grad = jax.jit(jax.value_and_grad(lambda x: jnp.sum(jf(x) * w)))(x)
+        _, grad = jax.jit(jax.value_and_grad(lambda x: jnp.sum(jf(x) * w)))(x)
         jout = np.asarray(jax.jit(jf)(x))
     xt = torch.tensor(X, dtype=getattr(torch, dtype), requires_grad=True)
     yt = tf(xt)
