@@ -42,6 +42,8 @@ import re
 import textwrap
 from typing import Any
 
+from jaxdl.layers import for_torch_module
+
 __all__ = ["Body", "Call", "Graph", "ModuleInfo", "Node", "UnsupportedError", "capture"]
 
 
@@ -73,6 +75,7 @@ class Node:
     line: int | None     # the line in the owning class's source, when known
     stack_trace: str | None = None
     kw: dict = dataclasses.field(default_factory=dict)  # every argument by its ATen schema name
+    given: frozenset = frozenset()  # the arguments the graph passes (not left to their defaults)
 
     def arg(self, name: str, default=None):
         """The argument ``name`` of the op's schema (its default when not given)."""
@@ -149,15 +152,40 @@ class Graph:
 
 # ----------------------------------------------------------------------------- helpers
 def module_kind(m) -> str:
+    """'list' (nn.ModuleList), 'sequential' (nn.Sequential and its subclasses), 'leaf' (a
+    torch layer, or any layer with a jaxdl counterpart such as torchvision's
+    StochasticDepth) or 'user'."""
     from torch import nn
 
     if isinstance(m, nn.ModuleList):
         return "list"
     if isinstance(m, nn.Sequential):
         return "sequential"
-    if type(m).__module__.startswith("torch.nn.modules") or type(m).__module__.startswith("torch.ao"):
+    if type(m).__module__.startswith(("torch.nn.modules", "torch.ao")) or for_torch_module(m) is not None:
         return "leaf"
     return "user"
+
+
+def children(m) -> list:
+    """(name, module) of every child, also one registered under two names (torch's
+    ``named_children`` lists a module once)."""
+    return [(n, c) for n, c in m._modules.items() if c is not None]
+
+
+def named(m) -> bool:
+    """An nn.Sequential whose children have names of their own (``OrderedDict``,
+    ``add_module("block1-0", ...)``), not 0, 1, 2, ...: kept under them (NamedSequential)."""
+    return [n for n, _ in children(m)] != [str(i) for i in range(len(children(m)))]
+
+
+def has_state(m) -> bool:
+    """Whether a module (or a submodule) holds parameters or buffers."""
+    return any(True for _ in m.parameters(recurse=True)) or any(True for _ in m.buffers(recurse=True))
+
+
+def single_leaf(spec) -> bool:
+    """Whether an output spec is one value (not a tuple, list, dict or output object)."""
+    return spec is None or getattr(spec, "type", None) is None
 
 
 def _target_name(target) -> str:
@@ -398,6 +426,15 @@ def bind(target, args: tuple, kwargs: dict) -> dict:
     return out
 
 
+def given(target, args: tuple, kwargs: dict) -> frozenset:
+    """The names of the schema arguments the graph passes (the rest are defaults)."""
+    schema = getattr(target, "_schema", None)
+    if schema is None:
+        return frozenset()
+    positional = [a.name for a in schema.arguments if not a.kwarg_only][:len(args)]
+    return frozenset(positional) | frozenset(kwargs)
+
+
 def _failing_module(exc: BaseException, paths_by_id: dict):
     """(path, class, file, line) of the innermost frame of a module's code in a traceback."""
     found = None
@@ -608,7 +645,7 @@ def _build(module, ep, inputs, stubs: dict) -> Graph:
             chain.append(frame)
         args, kwargs = conv(tuple(n.args), i), conv(dict(n.kwargs), i)
         node = Node(n.name, _target_name(n.target), args, kwargs, None, n.meta.get("stack_trace"),
-                    bind(n.target, args, kwargs))
+                    bind(n.target, args, kwargs), given(n.target, args, kwargs))
         for f in chain:
             f.nodes.append(node)
         frame.items.append(node)

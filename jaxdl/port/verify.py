@@ -43,6 +43,7 @@ import numpy as np
 from flax import nnx
 
 from jaxdl import interop
+from jaxdl.port.files import instantiate, load_class, load_weights
 
 TOL = 1e-5
 
@@ -54,8 +55,6 @@ def load_pair(model_py: str | Path, class_name: str, weights: str | Path, torch_
     filled from ``weights``, the torch module built by ``torch_factory`` (see
     :func:`jaxdl.port.load_class`; relative file paths are taken from ``base``) and loaded
     with those weights converted back by :func:`jaxdl.interop.to_torch`."""
-    from jaxdl.port import instantiate, load_class, load_weights
-
     model_py = Path(model_py)
     name = f"jaxdl_port_model_{abs(hash(str(model_py.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, model_py)
@@ -114,13 +113,19 @@ def _jax_leaves(out, images: Sequence[bool]) -> list[np.ndarray]:
 
 
 def max_error(got, want) -> tuple[float, float]:
-    """(max |got - want|, max(1, max |want|))."""
+    """(max |got - want|, max(1, max |want|)) over the entries both have finite; NaN and
+    infinities must be where torch has them (the same value), else the error is inf."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     if got.shape != want.shape:
         raise AssertionError(f"shapes differ: JAX {got.shape} vs torch {want.shape}")
-    if not want.size:
+    finite = np.isfinite(want)
+    same_nonfinite = np.array_equal(np.isnan(got), np.isnan(want)) and np.array_equal(got[np.isinf(want)],
+                                                                                      want[np.isinf(want)])
+    if not same_nonfinite or not np.isfinite(got[finite]).all():
+        return float("inf"), 1.0
+    if not finite.any():
         return 0.0, 1.0
-    return float(np.max(np.abs(got - want))), max(1.0, float(np.max(np.abs(want))))
+    return float(np.max(np.abs(got[finite] - want[finite]))), max(1.0, float(np.max(np.abs(want[finite]))))
 
 
 def _assert_close(got, want, tol, what, report=None, exact=None):
@@ -398,9 +403,7 @@ class Divergence:
 
 def _nnx_to_torch_paths(model) -> dict[int, str]:
     """id(NNX submodule) -> its torch module path (``features.layers.0`` -> ``features.0``)."""
-    modules = list(nnx.iter_modules(model))
-    sequential = {tuple(p) for p, m in modules if isinstance(m, nnx.Sequential)}
-    return {id(m): interop._torch_prefix(tuple(p), sequential) for p, m in modules}
+    return {id(m): interop._torch_prefix(model, tuple(p)) for p, m in nnx.iter_modules(model)}
 
 
 def first_divergence(torch_model, jax_model, specs, xs=None, *, tol=1e-4, train=False, seed=0) -> Divergence | None:

@@ -8,11 +8,12 @@ import pytest
 import torch
 from flax import nnx
 
+from jaxdl import aten
 from jaxdl.port import (
     UnsupportedError,
-    codegen,
     load_weights,
     port,
+    registry,
     save_weights,
     verify,
 )
@@ -86,10 +87,15 @@ def test_partial_port_stubs_raise_and_compile(tmp_path):
 
 
 def test_a_parameterless_layer_without_mapping_is_never_the_identity(monkeypatch):
-    """nn.SELU ports; with its op taken away, partial=True makes a stub that raises,
-    not ``lambda x: x`` (which was 7.9e-2 off, silently)."""
+    """nn.SELU ports; without its handler it is a call of jaxdl.aten.selu; without that
+    too, partial=True makes a stub that raises, not ``lambda x: x`` (which was 7.9e-2
+    off, silently)."""
     ported(D.Selu(), torch.randn(3, 4))
-    monkeypatch.delitem(codegen._OPS, "selu")
+    monkeypatch.delitem(registry.OPS._table, "selu")
+    p = ported(D.Selu(), torch.randn(3, 4))
+    assert "aten.selu," in p.source and "from jaxdl import aten" in p.source
+    real = aten.get
+    monkeypatch.setattr(aten, "get", lambda name: None if name == "selu" else real(name))
     p = port(D.Selu(), torch.randn(3, 4), partial=True)
     assert "lambda x: x" not in p.source and "unsupported('jaxdl.port: the op aten.selu" in p.source
     assert "module `seq.1` (SELU)" in p.unsupported[0]
