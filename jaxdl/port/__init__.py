@@ -9,38 +9,51 @@ parity test.
 Command line: ``python -m jaxdl.port path/to/file.py:ClassName --input-shape 2,3,32,32
 --out DIR`` (see ``--help``).
 
-What maps: ``jaxdl.port.codegen.supported()`` lists the layers (nn.Linear, nn.Conv2d,
-BatchNorm1d/2d, LayerNorm, Dropout, Embedding, one-layer LSTM/RNN, pooling, activations,
-Flatten, containers) and ATen ops; a module's own ``nn.Parameter``/buffers become NNX
-variables of the same name (``torch_params``). Anything else stops with
-:class:`UnsupportedError` naming it, its module path and the user's line.
+What maps: ``jaxdl.port.codegen.supported()`` lists the torch layers with a jaxdl layer,
+the ops with a handler and the ATen ops of :mod:`jaxdl.aten` that any other op is written
+as; a layer without a jaxdl layer and a module's own ``nn.Parameter``/buffers are held
+in torch's layout under torch's names (``torch_params``). What torch.export cannot
+capture (a Python branch on a tensor's value), an op neither has, and a layer whose
+training mode cannot be seen in its eval-mode graph stop with :class:`UnsupportedError`
+naming it, its module path and the user's line.
 
 How it works: :mod:`jaxdl.port.capture` records the forward with ``torch.export`` and
-regroups it per module call; :mod:`jaxdl.port.layout` decides what becomes NHWC;
-:mod:`jaxdl.port.codegen` writes the classes; :mod:`jaxdl.port.verify` holds the parity
-checks that the generated ``test_parity.py`` runs. Weights are written as safetensors
-(NNX state paths -> arrays in JAX layout): one flat file, no pickle (nothing runs on
-load), readable with numpy alone and without an orbax checkpoint directory.
-torch is imported only inside the functions that need it.
+regroups it per module call; :mod:`jaxdl.port.codegen` walks it, with op handlers by
+family (:mod:`jaxdl.port.ops`, registered in :mod:`jaxdl.port.registry`; an op without
+one is a call of :mod:`jaxdl.aten`), torch layers as their jaxdl layers
+(:mod:`jaxdl.port.layers`) and every value's layout tracked (:mod:`jaxdl.port.layout`);
+:mod:`jaxdl.port.emit` writes the classes; :mod:`jaxdl.port.verify` holds the parity
+checks that the generated ``test_parity.py`` runs; :mod:`jaxdl.port.files` the weights
+(safetensors) and the loading of a user's file. torch comes through
+:func:`jaxdl.extras.torch` (``pip install "jaxdl[port]"``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import linecache
 import os
+import re
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from flax import nnx
+import jax.numpy as jnp
 
+from jaxdl import extras, interop
+from jaxdl.port import capture, codegen, verify
+from jaxdl.port import layout as L
 from jaxdl.port.capture import UnsupportedError
+from jaxdl.port.files import (
+    build,
+    instantiate,
+    load_class,
+    load_weights,
+    mismatch_summary,
+    save_weights,
+)
 
-__all__ = ["InputSpec", "Ported", "UnsupportedError", "load_class", "load_weights", "port", "save_weights"]
+__all__ = ["InputSpec", "Ported", "UnsupportedError", "build", "instantiate", "load_class", "load_weights",
+           "mismatch_summary", "port", "save_weights"]
 
 WEIGHTS = "weights.safetensors"
 
@@ -80,8 +93,6 @@ class Ported:
         arguments; default: the one given to :func:`port`, or the class's own module),
         loads the same weights into it and compares.
         """
-        from jaxdl.port import verify
-
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         (out / "model.py").write_text(self.source)
@@ -123,12 +134,7 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
     ``test_parity.py`` rebuilds the torch module; ``int_high`` bounds its random integer
     inputs (default: the smallest ``nn.Embedding``).
     """
-    import torch
-
-    from jaxdl import interop
-    from jaxdl.port import capture, codegen
-    from jaxdl.port import layout as L
-
+    torch = extras.torch("jaxdl.port", extra="port")
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"port() takes a torch.nn.Module, got {type(module).__name__}")
     if not example_inputs:
@@ -136,12 +142,26 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
     for x in example_inputs:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"example inputs must be tensors, got {type(x).__name__}")
+    seen = set()
+    example_inputs = list(example_inputs)
+    for i, x in enumerate(example_inputs):  # one tensor passed twice (attention's q, k, v): two inputs
+        if x.untyped_storage().data_ptr() in seen:
+            example_inputs[i] = x.clone()
+        seen.add(example_inputs[i].untyped_storage().data_ptr())
     graph = capture.capture(module, tuple(example_inputs), partial=partial)
     gen = codegen.generate(graph, partial=partial)
     nnx_module = build(gen.source, gen.class_name)
     sd = module.state_dict()
     stub_keys = [k for k in sd if any(k.startswith(p + ".") for p, i in graph.modules.items() if i.stub)]
-    interop.from_torch(nnx_module, sd, strict=not (partial and (gen.unsupported or stub_keys)))
+    try:
+        interop.from_torch(nnx_module, sd, strict=not (partial and (gen.unsupported or stub_keys)))
+    except interop.StateDictMismatchError as e:  # a bug of the porter's: say it short
+        raise UnsupportedError(f"the generated model does not hold the module's weights ({str(e)[:600]})", "",
+                               type(module).__name__, hint="Please open an issue with this model.") from None
+    buffers = dict(module.named_buffers(remove_duplicate=False))
+    for key, where in gen.buffers.items():  # non-persistent buffers: not in the state_dict
+        var = _resolve(nnx_module, where)
+        var.set_value(jnp.asarray(buffers[key].detach().cpu().numpy(), dtype=var[...].dtype))
     highs = int_high or _embedding_high(module)
     inputs = [InputSpec(name, tuple(x.shape), str(x.dtype).replace("torch.", ""), lay == L.IMAGE,
                         None if x.is_floating_point() else highs)
@@ -151,114 +171,14 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
                   gen.torch_flatten, stubs + [str(e) for e in gen.unsupported], torch_factory or _default_factory(module))
 
 
-def _embedding_high(module) -> int | None:
-    from torch import nn
-
-    sizes = [m.num_embeddings for m in module.modules() if isinstance(m, nn.Embedding)]
-    return min(sizes) if sizes else None
-
-
-_COUNTER = [0]
-
-
-def build(source: str, class_name: str):
-    """Execute generated source and instantiate ``class_name`` with zero weights, ready for
-    :func:`jaxdl.interop.from_torch` or :func:`load_weights`."""
-    return instantiate(_exec_source(source, class_name), class_name)
-
-
-def instantiate(cls, class_name: str = ""):
-    """``cls(rngs=...)`` with zeros for parameters and statistics (to be loaded next) and
-    real dropout keys. Skips the random init: on XLA:CPU each weight shape would compile
-    its own initialiser (seconds per model)."""
-    import jax
-    import jax.numpy as jnp
-
-    model = nnx.eval_shape(lambda: cls(rngs=nnx.Rngs(params=0, dropout=1)))
-    for i, (_, var) in enumerate(nnx.to_flat_state(nnx.state(model))):
-        sds = var.get_value()
-        if jax.dtypes.issubdtype(sds.dtype, jax.dtypes.prng_key):
-            var.set_value(jax.random.key(i))
-        else:
-            var.set_value(jnp.asarray(np.zeros(sds.shape, sds.dtype)))
-    return model
-
-
-def _exec_source(source: str, class_name: str):
-    _COUNTER[0] += 1
-    name = f"jaxdl_port_generated_{_COUNTER[0]}"
-    filename = f"<jaxdl.port {class_name} model.py #{_COUNTER[0]}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    mod = types.ModuleType(name)
-    mod.__file__ = filename
-    sys.modules[name] = mod
-    exec(compile(source, filename, "exec"), mod.__dict__)  # noqa: S102 - our own generated code
-    return getattr(mod, class_name)
-
-
-# ----------------------------------------------------------------------------- weights
-def _flat_state(model) -> dict[str, Any]:
-    state = nnx.state(model, nnx.Not(nnx.RngState))  # parameters, statistics, buffers
-    flat = {}
-    for path, leaf in nnx.to_flat_state(state):
-        flat[".".join(str(p) for p in path)] = leaf
-    return flat
-
-
-def save_weights(model, path: str | os.PathLike) -> None:
-    """Write the model's parameters and batch statistics (NNX paths, JAX layout) as safetensors."""
-    from safetensors.numpy import save_file
-
-    arrays = {k: np.array(v[...], order="C", copy=True) for k, v in _flat_state(model).items()}
-    save_file(arrays, str(path), metadata={"format": "jaxdl.port", "layout": "jax (NHWC / HWIO / kernel=weight.T)"})
-
-
-def load_weights(model, path: str | os.PathLike):
-    """Fill ``model`` (in place, also returned) from :func:`save_weights`'s file; every
-    parameter and batch statistic must be there with its shape."""
-    import jax.numpy as jnp
-    from safetensors.numpy import load_file
-
-    from jaxdl import tree
-
-    arrays = load_file(str(path))
-    flat = _flat_state(model)
-    problems = tree.describe_mismatch({k: tuple(v.shape) for k, v in arrays.items()},
-                                      {k: tuple(v[...].shape) for k, v in flat.items()})
-    if problems:
-        raise ValueError(f"{path} does not fit {type(model).__name__}: {problems}")
-    for k, var in flat.items():
-        var.set_value(jnp.asarray(arrays[k], dtype=var[...].dtype))
-    return model
-
-
-# ----------------------------------------------------------------------------- user classes
-def load_class(spec: str):
-    """``'path/to/file.py:ClassName'`` or ``'package.module:attr'`` -> the object named."""
-    target, sep, attr = spec.rpartition(":")
-    if not sep or not attr:
-        raise ValueError(f"expected 'path/to/file.py:ClassName' or 'package.module:name', got {spec!r}")
-    if target.endswith(".py") or os.sep in target:
-        path = Path(target).resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist")
-        name = f"jaxdl_port_user_{path.stem}"
-        if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
-            mod = sys.modules[name]
-        else:
-            spec_ = importlib.util.spec_from_file_location(name, path)
-            mod = importlib.util.module_from_spec(spec_)
-            sys.modules[name] = mod
-            sys.path.insert(0, str(path.parent))
-            try:
-                spec_.loader.exec_module(mod)
-            finally:
-                sys.path.remove(str(path.parent))
-    else:
-        mod = importlib.import_module(target)
-    obj = mod
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise AttributeError(f"{target} has no {attr!r}")
-        obj = getattr(obj, part)
+def _resolve(model, expr: str):
+    """The object at ``self.a.layers[0].b`` (generated attribute paths) inside ``model``."""
+    obj = model
+    for name, index in re.findall(r"\.(\w+)|\[(\d+)\]", expr[len("self"):]):
+        obj = getattr(obj, name) if name else obj[int(index)]
     return obj
+
+
+def _embedding_high(module) -> int | None:
+    sizes = [m.num_embeddings for m in module.modules() if type(m).__name__ == "Embedding"]
+    return min(sizes) if sizes else None

@@ -37,9 +37,12 @@ import dataclasses
 import inspect
 import io
 import linecache
+import os
 import re
 import textwrap
 from typing import Any
+
+from jaxdl.layers import for_torch_module
 
 __all__ = ["Body", "Call", "Graph", "ModuleInfo", "Node", "UnsupportedError", "capture"]
 
@@ -71,6 +74,12 @@ class Node:
     kwargs: dict
     line: int | None     # the line in the owning class's source, when known
     stack_trace: str | None = None
+    kw: dict = dataclasses.field(default_factory=dict)  # every argument by its ATen schema name
+    given: frozenset = frozenset()  # the arguments the graph passes (not left to their defaults)
+
+    def arg(self, name: str, default=None):
+        """The argument ``name`` of the op's schema (its default when not given)."""
+        return self.kw.get(name, default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +95,7 @@ class ParamRef:
 
     key: str
     kind: str  # 'PARAMETER', 'BUFFER', 'CONSTANT_TENSOR'
+    persistent: bool = True  # a buffer in the state_dict (False: register_buffer(..., persistent=False))
 
 
 @dataclasses.dataclass
@@ -100,6 +110,7 @@ class Call:
     out_spec: Any
     line: int | None
     nodes: list  # the ops inside (for leaf layers)
+    in_tree: list | None = None  # [(argument name, keyword?, structure of flat input indices)]
 
 
 @dataclasses.dataclass
@@ -113,6 +124,7 @@ class Body:
     items: list
     outputs: list
     out_spec: Any
+    in_tree: list | None = None  # as Call.in_tree
 
 
 @dataclasses.dataclass
@@ -122,6 +134,7 @@ class ModuleInfo:
     cls: str              # torch class name
     kind: str             # 'leaf', 'sequential', 'list', 'user'
     stub: str = ""        # why this module's forward could not be captured (--partial)
+    same_as: str = ""     # the first path of a module registered under several names
 
 
 @dataclasses.dataclass
@@ -139,15 +152,40 @@ class Graph:
 
 # ----------------------------------------------------------------------------- helpers
 def module_kind(m) -> str:
+    """'list' (nn.ModuleList), 'sequential' (nn.Sequential and its subclasses), 'leaf' (a
+    torch layer, or any layer with a jaxdl counterpart such as torchvision's
+    StochasticDepth) or 'user'."""
     from torch import nn
 
     if isinstance(m, nn.ModuleList):
         return "list"
     if isinstance(m, nn.Sequential):
         return "sequential"
-    if type(m).__module__.startswith("torch.nn.modules") or type(m).__module__.startswith("torch.ao"):
+    if type(m).__module__.startswith(("torch.nn.modules", "torch.ao")) or for_torch_module(m) is not None:
         return "leaf"
     return "user"
+
+
+def children(m) -> list:
+    """(name, module) of every child, also one registered under two names (torch's
+    ``named_children`` lists a module once)."""
+    return [(n, c) for n, c in m._modules.items() if c is not None]
+
+
+def named(m) -> bool:
+    """An nn.Sequential whose children have names of their own (``OrderedDict``,
+    ``add_module("block1-0", ...)``), not 0, 1, 2, ...: kept under them (NamedSequential)."""
+    return [n for n, _ in children(m)] != [str(i) for i in range(len(children(m)))]
+
+
+def has_state(m) -> bool:
+    """Whether a module (or a submodule) holds parameters or buffers."""
+    return any(True for _ in m.parameters(recurse=True)) or any(True for _ in m.buffers(recurse=True))
+
+
+def single_leaf(spec) -> bool:
+    """Whether an output spec is one value (not a tuple, list, dict or output object)."""
+    return spec is None or getattr(spec, "type", None) is None
 
 
 def _target_name(target) -> str:
@@ -263,8 +301,138 @@ def _export(module, inputs: tuple, preserve: tuple, dynamic: bool):
     shapes = tuple({0: Dim.AUTO} if isinstance(x, torch.Tensor) and x.ndim >= 1 else None for x in inputs)
     # on failure torch.export prints the partial graph to stderr; the error we raise says more
     with contextlib.redirect_stderr(io.StringIO()):
-        return torch.export.export(module, inputs, dynamic_shapes=shapes if dynamic else None,
-                                   preserve_module_call_signature=preserve, strict=False)
+        ep = torch.export.export(module, inputs, dynamic_shapes=shapes if dynamic else None,
+                                 preserve_module_call_signature=preserve, strict=False)
+        return functional(ep)
+
+
+_DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
+
+
+def _dropout_marker():
+    """``jaxdl_port::dropout(x, p, train, kind)``: a stand-in for ``aten.dropout`` (and
+    ``feature_dropout``, ``alpha_dropout``, in place or not) that survives
+    :func:`functional` (which removes a dropout that is off in eval mode), so that the
+    port knows where a forward drops out in training."""
+    import torch
+
+    if not hasattr(torch.ops.jaxdl_port, "dropout"):
+        @torch.library.custom_op("jaxdl_port::dropout", mutates_args=(),
+                                 schema="(Tensor x, float p, bool train, str kind) -> Tensor")
+        def dropout(x, p, train, kind):
+            return x.clone()
+
+        @dropout.register_fake
+        def _(x, p, train, kind):
+            return torch.empty_like(x)
+    return torch.ops.jaxdl_port.dropout.default
+
+
+def functional(ep):
+    """The exported program with no in-place op and no view that is written through:
+    ``out += x`` becomes ``add``, ``x[:, :k].fill_(v)`` a ``slice_scatter``, ``x[i] = v``
+    an ``index_put``; ``@torch.no_grad`` regions and ``torch.vmap`` are inlined. Every op
+    is kept as it was captured (no decomposition), except that dropout becomes
+    :func:`_dropout_marker` (eval mode would otherwise remove it).
+
+    torch renames values on the way and loses some names of the preserved module call
+    signatures (a ``chunk``'s items); the signatures are carried over here by provenance."""
+    import copy
+
+    import torch
+
+    marker = _dropout_marker()
+    for n in ep.graph.nodes:
+        name = _target_name(n.target)
+        parts = name.split(".")
+        if n.op == "call_function" and parts[0] == "aten" and parts[1].rstrip("_") in _DROPOUTS:
+            x, p, train = (list(n.args) + [n.kwargs.get("p", 0.5), n.kwargs.get("train", True)])[:3]
+            n.target = marker
+            n.args, n.kwargs = (x, float(p), bool(train), parts[1].rstrip("_")), {}
+    ep.graph_module.recompile()
+    old = {n.name: n for n in ep.graph.nodes}
+    old_inputs = [n.name for n in ep.graph.nodes if n.op == "placeholder"]
+    signatures = {e.fqn: copy.deepcopy(e.signature) for e in ep.module_call_graph[1:]}
+    for e in ep.module_call_graph[1:]:
+        e.signature = None  # renamed below
+    table = torch.export.default_decompositions()
+    for op in list(table.keys()):  # keep every op as captured: only functionalise
+        del table[op]
+    new = ep.run_decompositions(table)
+    rename = _provenance(old, old_inputs, new.graph)
+    for e in new.module_call_graph[1:]:
+        sig = signatures.get(e.fqn)
+        if sig is not None:
+            for a in [*sig.inputs, *sig.outputs]:
+                if getattr(a, "name", None) in old:
+                    a.name = rename(a.name)
+        e.signature = sig
+    return new
+
+
+def _same_kind(a, b) -> bool:
+    return type(a) is type(b) and getattr(a, "shape", None) == getattr(b, "shape", None)
+
+
+def _provenance(old: dict, old_inputs: list, graph):
+    """old value name -> its name after :func:`functional` (through ``from_node``; tuple
+    items by their source and index; values that became aliases by their input)."""
+    found = {}
+    items = {}
+    for n in graph.nodes:
+        history = n.meta.get("from_node") or []
+        if history and n.op == "call_function":
+            o = old.get(history[-1].name)
+            # several new values from one old op (batch_norm -> the op and its getitem): the one
+            # of the old value's kind (a tensor, not a tuple)
+            if history[-1].name not in found or (o is not None and _same_kind(o.meta.get("val"), n.meta.get("val"))):
+                found[history[-1].name] = n.name
+        if n.op == "call_function" and _target_name(n.target) == "getitem":
+            items[(n.args[0].name, n.args[1])] = n.name
+    for o, n in zip(old_inputs, [n.name for n in graph.nodes if n.op == "placeholder"]):
+        found[o] = n
+
+    def rename(name: str) -> str:
+        if name in found and not (old[name].op == "call_function" and _target_name(old[name].target) == "getitem"):
+            return found[name]
+        node = old[name]
+        if node.op == "call_function" and _target_name(node.target) == "getitem":
+            src = rename(node.args[0].name)
+            if (src, node.args[1]) in items:
+                return items[(src, node.args[1])]
+        inputs = [a for a in node.args if hasattr(a, "name")]
+        if len(inputs) >= 1 and name not in found:  # an alias (contiguous, no-op .to) that was removed
+            return rename(inputs[0].name)
+        return found.get(name, name)
+
+    return rename
+
+
+def bind(target, args: tuple, kwargs: dict) -> dict:
+    """``{schema argument name: value}`` for every argument of an ATen op (defaults filled
+    in), so that op handlers read ``n.arg("dim")``, not ``n.args[1]``; ``{}`` for targets
+    without a schema (``getitem``, ``operator.mul``)."""
+    schema = getattr(target, "_schema", None)
+    if schema is None:
+        return {}
+    out = {}
+    for i, a in enumerate(schema.arguments):
+        if i < len(args) and not a.kwarg_only:
+            out[a.name] = args[i]
+        elif a.name in kwargs:
+            out[a.name] = kwargs[a.name]
+        elif a.has_default_value():
+            out[a.name] = a.default_value
+    return out
+
+
+def given(target, args: tuple, kwargs: dict) -> frozenset:
+    """The names of the schema arguments the graph passes (the rest are defaults)."""
+    schema = getattr(target, "_schema", None)
+    if schema is None:
+        return frozenset()
+    positional = [a.name for a in schema.arguments if not a.kwarg_only][:len(args)]
+    return frozenset(positional) | frozenset(kwargs)
 
 
 def _failing_module(exc: BaseException, paths_by_id: dict):
@@ -410,59 +578,36 @@ class _Frame:
     nodes: list
 
 
-def _mutable_ops(target: str) -> bool:
-    """In-place ATen ops: ``aten.relu_.default``, ``aten.add_.Tensor``, ``aten.copy_``."""
-    parts = target.split(".")
-    return len(parts) >= 2 and parts[0] == "aten" and parts[1].endswith("_") and not parts[1].startswith("_")
-
-
-_VIEW_OPS = {"view", "reshape", "select", "slice", "transpose", "permute", "expand", "unsqueeze",
-             "squeeze", "as_strided", "narrow", "t", "unflatten", "flatten", "alias", "split", "chunk",
-             "unbind", "diagonal", "view_as", "unfold", "movedim"}
-
-
 def _build(module, ep, inputs, stubs: dict) -> Graph:
     from torch import fx
 
-    named = dict(module.named_modules())  # the original modules (stand-ins are swapped back)
-    modules = {p: ModuleInfo(p, m, type(m).__name__, module_kind(m), stubs.get(p, "")) for p, m in named.items()}
+    named = dict(module.named_modules(remove_duplicate=False))  # the originals (stand-ins are swapped back)
+    first = {}
+    for p, m in named.items():
+        first.setdefault(id(m), p)
+    modules = {p: ModuleInfo(p, m, type(m).__name__, module_kind(m), stubs.get(p, ""),
+                             first[id(m)] if first[id(m)] != p else "") for p, m in named.items()}
     sig = ep.graph_signature
-    kinds = {s.arg.name: (s.kind.name, s.target) for s in sig.input_specs if hasattr(s.arg, "name")}
-    params = {name: ParamRef(target, kind) for name, (kind, target) in kinds.items()
+    kinds = {s.arg.name: (s.kind.name, s.target, s.persistent) for s in sig.input_specs if hasattr(s.arg, "name")}
+    params = {name: ParamRef(target, kind, persistent is not False) for name, (kind, target, persistent) in kinds.items()
               if kind in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR")}
-    user_inputs = [name for name, (kind, _) in kinds.items() if kind == "USER_INPUT"]
-    consts = {target: ep.constants[target] for name, (kind, target) in kinds.items() if kind == "CONSTANT_TENSOR"}
+    user_inputs = [name for name, (kind, _, _) in kinds.items() if kind == "USER_INPUT"]
+    consts = {target: ep.constants[target] for name, (kind, target, _) in kinds.items() if kind == "CONSTANT_TENSOR"}
     call_sigs = {e.fqn: e.signature for e in ep.module_call_graph}
     arg_names = (call_sigs.get("").forward_arg_names if call_sigs.get("") is not None else None) or user_inputs
 
     nodes = [n for n in ep.graph.nodes if n.op == "call_function"]
     values = {n.name: n.meta.get("val") for n in ep.graph.nodes}
-    # --- in-place ops made pure: later readers of the mutated value read the op's result
     position = {n.name: i for i, n in enumerate(nodes)}
-    replace: dict[str, list[tuple[int, str]]] = {}
-    for i, n in enumerate(nodes):
-        target = _target_name(n.target)
-        if _mutable_ops(target) and n.args and isinstance(n.args[0], fx.Node):
-            mutated = n.args[0]
-            if mutated.name in params:
-                continue  # a buffer update inside a layer (num_batches_tracked): the layer does it
-            producer = _target_name(mutated.target).split(".")[1] if mutated.op == "call_function" else ""
-            if producer.rstrip("_") in _VIEW_OPS or producer == "getitem":
-                path, cls = _stack_path(n, modules)
-                raise UnsupportedError(f"the in-place op {target} on a view ({producer})", path, cls)
-            replace.setdefault(mutated.name, []).append((i, n.name))
 
-    def current(name: str, at: int) -> str:
-        for pos, new in replace.get(name, []):
-            if pos < at:
-                name = current(new, at)
+    def current(name: str, at: int) -> str:  # the program is functional: a name is one value
         return name
 
     def conv(a, at):
         if isinstance(a, fx.Node):
             if a.name in params:
                 return params[a.name]
-            return Ref(current(a.name, at))
+            return Ref(a.name)
         if isinstance(a, (list, tuple)):
             return type(a)(conv(x, at) for x in a)
         if isinstance(a, dict):
@@ -478,8 +623,13 @@ def _build(module, ep, inputs, stubs: dict) -> Graph:
             sources[cls] = _Source(cls)
         return sources[cls]
 
+    torch_dir = os.path.dirname(os.path.dirname(fx.__file__))
     for i, n in enumerate(nodes):
         stack = [(k, v) for k, v in (n.meta.get("nn_module_stack") or {}).items() if v[0] != "" and not k.startswith("_empty")]
+        frames = _frames(n.meta.get("stack_trace"))
+        while stack and stack[-1][1][0] in modules and modules[stack[-1][1][0]].kind == "leaf" and frames \
+                and not frames[-1][0].startswith(torch_dir):
+            stack.pop()  # an op of the caller's line that torch moved to the leaf's call (a replayed view)
         frame, chain = root, [root]
         for key, (path, _cls) in stack:
             if modules.get(frame.path) and modules[frame.path].kind == "leaf" and frame is not root:
@@ -493,15 +643,17 @@ def _build(module, ep, inputs, stubs: dict) -> Graph:
                 frame.items.append(child)
             frame = child
             chain.append(frame)
-        node = Node(n.name, _target_name(n.target), conv(tuple(n.args), i), conv(dict(n.kwargs), i), None,
-                    n.meta.get("stack_trace"))
+        args, kwargs = conv(tuple(n.args), i), conv(dict(n.kwargs), i)
+        node = Node(n.name, _target_name(n.target), args, kwargs, None, n.meta.get("stack_trace"),
+                    bind(n.target, args, kwargs), given(n.target, args, kwargs))
         for f in chain:
             f.nodes.append(node)
         frame.items.append(node)
 
     graph = Graph(module, modules, {}, values, consts, list(arg_names), list(inputs), sources)
     output_node = next(n for n in ep.graph.nodes if n.op == "output")
-    outs = [conv(a, len(nodes)) for a in output_node.args[0]]
+    user = [s_.kind.name == "USER_OUTPUT" for s_ in sig.output_specs]  # not buffer mutations
+    outs = [conv(a, len(nodes)) for a, keep in zip(output_node.args[0], user) if keep]
     readers: dict[str, set] = {}
     for n in root.nodes:
         for r in _refs((n.args, n.kwargs)):
@@ -527,7 +679,8 @@ def _stack_path(n, modules) -> tuple[str, str]:
     return path, modules[path].cls
 
 
-def _make_body(graph: Graph, frame: _Frame, inputs, arg_names, outputs, out_spec, call_sigs, source, position, current):
+def _make_body(graph: Graph, frame: _Frame, inputs, arg_names, outputs, out_spec, call_sigs, source, position, current,
+               in_tree_=None):
     info = graph.modules[frame.path]
     src = source(type(info.module))
     items = []
@@ -560,14 +713,37 @@ def _make_body(graph: Graph, frame: _Frame, inputs, arg_names, outputs, out_spec
         except (TypeError, ValueError):
             names = []
         names = [n for n in names if n not in ("args", "kwargs")]
-        arg_names_child = names[:len(ins)] + [f"arg{i}" for i in range(len(names), len(ins))]
-        items.append(Call(it.key, it.path, ins, outs, sig.out_spec, line, it.nodes))
+        tree = in_tree(sig.in_spec, names, len(ins))
+        arg_names_child = [n for n, _, _ in tree]
+        items.append(Call(it.key, it.path, ins, outs, sig.out_spec, line, it.nodes, tree))
         if child.stub:
-            graph.bodies[it.key] = Body(it.key, it.path, ins, arg_names_child, [], outs, sig.out_spec)
+            graph.bodies[it.key] = Body(it.key, it.path, ins, arg_names_child, [], outs, sig.out_spec, tree)
         else:
-            _make_body(graph, it, ins, arg_names_child, outs, sig.out_spec, call_sigs, source, position, current)
+            _make_body(graph, it, ins, arg_names_child, outs, sig.out_spec, call_sigs, source, position, current, tree)
     graph.bodies[frame.key] = Body(frame.key, frame.path, [Ref(x) if isinstance(x, str) else x for x in inputs],
-                                   arg_names, items, outputs, out_spec)
+                                   arg_names, items, outputs, out_spec, in_tree_)
+
+
+def in_tree(spec, names: list[str], n: int) -> list:
+    """A call's arguments as ``[(name, keyword?, tree)]``, where a tree is the index of a
+    flat input or ``("list" | "tuple", [trees])`` / ``("dict", {key: tree})``: the
+    structure ``forward(self, input: List[Tensor])`` takes (densenet)."""
+    counter = iter(range(n))
+
+    def tree(sp):
+        if sp is None or getattr(sp, "type", None) is None:
+            return next(counter)
+        kids = [tree(c) for c in sp.children()]
+        if sp.type is dict:
+            return ("dict", dict(zip(sp.context, kids)))
+        return ("list" if sp.type is list else "tuple", kids)
+
+    if spec is None or getattr(spec, "type", None) is not tuple or len(spec.children()) != 2:
+        return [(names[i] if i < len(names) else f"arg{i}", False, i) for i in range(n)]
+    args, kwargs = spec.children()
+    out = [(names[i] if i < len(names) else f"arg{i}", False, tree(c)) for i, c in enumerate(args.children())]
+    out += [(k, True, tree(c)) for k, c in zip(kwargs.context or [], kwargs.children())]
+    return out
 
 
 def _arg(a, current, at):

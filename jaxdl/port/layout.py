@@ -1,30 +1,26 @@
-"""NCHW -> NHWC: which values change layout in the port, and how ops on them are rewritten.
+"""Layouts: how each value of the generated code holds its torch tensor.
 
-Every value of the captured graph has one of three layouts in the generated code:
+A layout is a permutation ``perm`` of the torch dims: the JAX array is
+``x_torch.transpose(perm)`` (JAX axis ``i`` holds torch dim ``perm[i]``). ``PLAIN`` (None)
+is torch's own order. Channels-last (:func:`channels_last`: ``(0, 2, 3, 1)`` for an
+NCHW image, ``(0, 2, 1)`` for an (N, C, L) sequence) is what jaxdl's convolutions, pools
+and norms take, so values between such layers stay in it and no transpose is written
+between layers. Ops work in whatever layout their inputs have where they can (elementwise
+ops, reductions, slicing, ``cat``, softmax, padding, reshapes that keep the channel
+groups, permutes, which only change the layout); the others ask for ``PLAIN``, and the
+value is converted exactly there (:func:`convert`).
 
-* ``IMAGE``: a 4-D image, NCHW in torch and NHWC in JAX (``x_jax = x_torch.transpose(0, 2,
-  3, 1)``). Image inputs (4-D floating-point) start here, and convolutions, pooling and
-  BatchNorm2d keep values here; elementwise ops, ``cat`` on channels, ``mean(dim=(2,
-  3))``, slicing and softmax over channels are rewritten with :func:`image_axis`.
-* ``Flat(C, H, W)``: an image flattened for a dense layer (``torch.flatten(x, 1)``,
-  ``x.view(x.size(0), -1)``, ``nn.Flatten()``): torch orders the features (C, H, W),
-  JAX (H, W, C). Elementwise ops keep it; the ``Linear`` that reads it gets
-  ``torch_flatten = {"path": (C, H, W)}`` so that ``jaxdl.interop`` permutes its rows,
-  exactly as the hand-written models do.
-* ``PLAIN``: the same layout as torch (tokens, sequences, tables, dense features).
-
-Anything that needs torch's order converts explicitly (:func:`to_plain`); in the
-models of the notes and torchvision that never happens between layers.
+:class:`Flat` is an image flattened for a dense layer: features in JAX (H, W, C) order
+where torch has (C, H, W); the ``Linear`` that reads it permutes its rows instead
+(``torch_flatten``), as the hand-written models do.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-IMAGE = "image"
-PLAIN = "plain"
-TORCH_TO_JAX = (0, 3, 1, 2)  # torch dim d of an image lives at JAX axis TORCH_TO_JAX[d]
-JAX_TO_TORCH = (0, 2, 3, 1)  # JAX axis j of an image holds torch dim JAX_TO_TORCH[j]
+PLAIN = None
+KEEP = "keep"  # no conversion asked for: the value as it is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,31 +30,86 @@ class Flat:
     chw: tuple[int, int, int]
 
 
-def image_axis(dim: int) -> int:
-    """The JAX axis of torch dim ``dim`` (negative allowed) of an NCHW image; channels are -1."""
-    jax_axis = TORCH_TO_JAX[dim % 4]
-    return -1 if jax_axis == 3 else jax_axis
+def channels_last(ndim: int):
+    """The channels-last layout of an (N, C, *spatial) tensor; PLAIN below 3 dims."""
+    return tuple([0] + list(range(2, ndim)) + [1]) if ndim >= 3 else PLAIN
 
 
-def image_axes(dims) -> tuple[int, ...]:
-    return tuple(sorted(TORCH_TO_JAX[d % 4] for d in dims))
+IMAGE = channels_last(4)
 
 
-def permute_image(perm) -> tuple[int, ...]:
-    """``x.permute(*perm)`` of an image, as a transpose of its NHWC array (result in torch
-    order): identity for ``x.permute(0, 2, 3, 1)``."""
-    return tuple(TORCH_TO_JAX[d % 4] for d in perm)
+def normal(perm):
+    """``perm`` as a layout: PLAIN for the identity."""
+    if perm is None or isinstance(perm, Flat):
+        return perm
+    perm = tuple(int(p) for p in perm)
+    return PLAIN if perm == tuple(range(len(perm))) else perm
 
 
-def reduced_order(dims) -> tuple[int, ...] | None:
-    """After reducing an NHWC image over torch dims ``dims`` (keepdim=False): the transpose
-    that puts the remaining axes in torch order, or None when they already are (e.g.
-    ``mean(dim=(2, 3))`` -> (N, C))."""
-    dims = {d % 4 for d in dims}
-    remaining = [d for d in JAX_TO_TORCH if d not in dims]
-    if remaining == sorted(remaining):
-        return None
-    return tuple(sorted(range(len(remaining)), key=lambda i: remaining[i]))
+def is_perm(layout) -> bool:
+    return isinstance(layout, tuple)
+
+
+def axis(layout, dim: int, ndim: int) -> int:
+    """The JAX axis of torch dim ``dim`` (negative allowed) in ``layout``."""
+    d = dim % ndim if ndim else dim
+    return layout.index(d) if is_perm(layout) else d
+
+
+def last(ax: int, ndim: int) -> int:
+    """An axis as a person writes it: the last of three or more (an image's channels, a
+    sequence's features) as -1."""
+    return -1 if ndim > 2 and ax == ndim - 1 else ax
+
+
+def apply(layout, shape) -> list:
+    """The JAX shape of a torch ``shape`` held in ``layout``."""
+    return [shape[d] for d in layout] if is_perm(layout) else list(shape)
+
+
+def inverse(perm: tuple) -> tuple:
+    out = [0] * len(perm)
+    for i, p in enumerate(perm):
+        out[p] = i
+    return tuple(out)
+
+
+def transpose(have, want, ndim: int) -> tuple | None:
+    """The ``.transpose(q)`` from layout ``have`` to ``want`` (both permutations or
+    PLAIN, same rank), or None when they are the same."""
+    have = have if is_perm(have) else tuple(range(ndim))
+    want = want if is_perm(want) else tuple(range(ndim))
+    q = tuple(have.index(w) for w in want)
+    return None if q == tuple(range(ndim)) else q
+
+
+def permuted(layout, q, ndim: int):
+    """The layout of ``x.permute(q)`` when the JAX array is left as it is."""
+    p = layout if is_perm(layout) else tuple(range(ndim))
+    q = [d % ndim for d in q]
+    return normal(tuple(q.index(d) for d in p))
+
+
+def reduced(layout, dims, ndim: int, keepdim: bool):
+    """The layout after reducing torch dims ``dims`` (the remaining dims keep their JAX order)."""
+    if keepdim or not is_perm(layout):
+        return layout if keepdim else PLAIN
+    dims = {d % ndim for d in dims}
+    remaining = [d for d in layout if d not in dims]
+    rank = sorted(remaining)
+    return normal(tuple(rank.index(d) for d in remaining))
+
+
+def removed(layout, dim: int, ndim: int):
+    """The layout after torch dim ``dim`` is indexed away (``x[:, 0]``)."""
+    return reduced(layout, [dim], ndim, False)
+
+
+def flat_layout(shape_NCHW):
+    """The layout of ``flatten(x, 1)`` of an NHWC image: ``Flat`` unless the orders
+    coincide (one channel, or 1x1 spatial), when it is PLAIN."""
+    c, h, w = (int(v) for v in shape_NCHW[1:])
+    return PLAIN if c == 1 or h * w == 1 else Flat((c, h, w))
 
 
 def is_flatten(in_shape, out_shape) -> bool:
@@ -67,25 +118,91 @@ def is_flatten(in_shape, out_shape) -> bool:
         and _same(out_shape[1], in_shape[1] * in_shape[2] * in_shape[3])
 
 
-def flat_layout(shape_NCHW) -> object:
-    """The layout of ``flatten(x, 1)`` of an image: ``Flat`` unless the orders coincide (one
-    channel, or 1x1 spatial), when it is ``PLAIN``."""
-    c, h, w = (int(v) for v in shape_NCHW[1:])
-    return PLAIN if c == 1 or h * w == 1 else Flat((c, h, w))
+def regroup(layout, in_shape, out_shape):
+    """The layout of ``x.reshape(out_shape)`` done on the JAX array, or None when the
+    reshape cannot keep ``layout`` (its groups of dims are not contiguous in the JAX
+    order). A reshape merges and splits consecutive torch dims; when every group is
+    contiguous and in order in the JAX array, the JAX array reshapes group by group
+    (a channel shuffle's ``view(b, g, c // g, h, w)`` of an NHWC image is
+    ``reshape(b, h, w, g, c // g)``). Returns (jax shape as (torch out dim or -1) list,
+    new layout)."""
+    if not is_perm(layout):
+        return None
+    groups = _groups(list(in_shape), list(out_shape))
+    if groups is None:
+        return None
+    pos = {d: i for i, d in enumerate(layout)}
+    order = []
+    for ins, outs in groups:
+        js = [pos[d] for d in ins]
+        if js and js != list(range(js[0], js[0] + len(js))):
+            return None
+        order.append((js[0] if js else None, outs))
+    # groups of size-1 inserts (no input dims) go where their neighbour is
+    placed = []
+    last = -1
+    for start, outs in order:
+        key = start if start is not None else last + 0.5
+        last = start if start is not None else last
+        placed.append((key, outs))
+    placed.sort(key=lambda t: t[0])
+    jax_dims = [d for _, outs in placed for d in outs]
+    return jax_dims, normal(tuple(jax_dims))
 
 
-def to_plain(layout) -> str | None:
-    """The conversion of a value in ``layout`` to torch's order, as an expression template
-    over ``A`` (None when nothing is needed)."""
-    if layout == IMAGE:
-        return "A.transpose(0, 3, 1, 2)"
-    if isinstance(layout, Flat):
-        c, h, w = layout.chw
-        return f"A.reshape(-1, {h}, {w}, {c}).transpose(0, 3, 1, 2).reshape(-1, {c * h * w})"
-    return None
+def regroup_target(layout, in_shape, out_shape):
+    """The layout to convert to first when :func:`regroup` cannot keep ``layout``: the
+    dims of each group together and in order, the groups where their first dim is now
+    (the transpose back of a channel shuffle's ``transpose(1, 2)``). None when the
+    reshape does not keep dims together at all."""
+    if not is_perm(layout):
+        return None
+    groups = _groups(list(in_shape), list(out_shape))
+    if groups is None:
+        return None
+    pos = {d: i for i, d in enumerate(layout)}
+    ordered = sorted((min(pos[d] for d in ins), ins) for ins, _ in groups if ins)
+    return normal(tuple(d for _, ins in ordered for d in ins))
 
 
-TO_IMAGE = "A.transpose(0, 2, 3, 1)"
+def _groups(ins: list, outs: list):
+    """Match consecutive input dims to consecutive output dims with equal products:
+    [([input dims], [output dims]), ...], or None."""
+    i = j = 0
+    out = []
+    while i < len(ins) or j < len(outs):
+        gi, gj = [], []
+        pi = pj = 1
+        while True:
+            if gi and gj and _same(pi, pj):
+                break
+            if (not gi or not _le(pi, pj)) and j < len(outs) and (not gj or _le(pj, pi)):
+                gj.append(j)
+                pj = pj * outs[j]
+                j += 1
+            elif i < len(ins):
+                gi.append(i)
+                pi = pi * ins[i]
+                i += 1
+            elif j < len(outs):
+                gj.append(j)
+                pj = pj * outs[j]
+                j += 1
+            else:
+                return None
+            if not gi and gj and _same(pj, 1):  # a new size-1 dim
+                break
+            if gi and not gj and _same(pi, 1) and (j >= len(outs) or not _same(outs[j], 1)):
+                break  # a size-1 dim dropped
+        out.append((gi, gj))
+    return out
+
+
+def _le(a, b) -> bool:
+    try:
+        return bool(a <= b)
+    except Exception:  # noqa: BLE001 - symbolic sizes
+        return str(a) == str(b)
 
 
 def _same(a, b) -> bool:

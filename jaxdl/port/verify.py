@@ -18,8 +18,12 @@ When outputs differ, :func:`first_divergence` runs both again submodule by submo
 (forward hooks on the torch side, wrapped ``__call__`` on the JAX side) and the message
 names the first module, in torch's execution order, whose output differs.
 
-Tolerances: ``tol * max(1, max|torch|)``; the default 1e-5 is the fp32 float noise
-measured for the notes' models (PORTING.md).
+Tolerances: ``tol * max(1, max|torch|)`` (the default 1e-5 is the fp32 float noise
+measured for the notes' models, PORTING.md), or, where torch's own float32 result is
+further than that from the float64 answer (deep or ill-conditioned models: a correct
+port of resnext50_32x4d is 1e-4 from torch float32 when torch is 4e-5 from float64), no
+further from torch float64 than twice torch float32 is: the rule of the vision parity
+tests, never a looser constant.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import numpy as np
 from flax import nnx
 
 from jaxdl import interop
+from jaxdl.port.files import instantiate, load_class, load_weights
 
 TOL = 1e-5
 
@@ -50,8 +55,6 @@ def load_pair(model_py: str | Path, class_name: str, weights: str | Path, torch_
     filled from ``weights``, the torch module built by ``torch_factory`` (see
     :func:`jaxdl.port.load_class`; relative file paths are taken from ``base``) and loaded
     with those weights converted back by :func:`jaxdl.interop.to_torch`."""
-    from jaxdl.port import instantiate, load_class, load_weights
-
     model_py = Path(model_py)
     name = f"jaxdl_port_model_{abs(hash(str(model_py.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, model_py)
@@ -110,23 +113,64 @@ def _jax_leaves(out, images: Sequence[bool]) -> list[np.ndarray]:
 
 
 def max_error(got, want) -> tuple[float, float]:
-    """(max |got - want|, max(1, max |want|))."""
+    """(max |got - want|, max(1, max |want|)) over the entries both have finite; NaN and
+    infinities must be where torch has them (the same value), else the error is inf."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     if got.shape != want.shape:
         raise AssertionError(f"shapes differ: JAX {got.shape} vs torch {want.shape}")
-    if not want.size:
+    finite = np.isfinite(want)
+    same_nonfinite = np.array_equal(np.isnan(got), np.isnan(want)) and np.array_equal(got[np.isinf(want)],
+                                                                                      want[np.isinf(want)])
+    if not same_nonfinite or not np.isfinite(got[finite]).all():
+        return float("inf"), 1.0
+    if not finite.any():
         return 0.0, 1.0
-    return float(np.max(np.abs(got - want))), max(1.0, float(np.max(np.abs(want))))
+    return float(np.max(np.abs(got[finite] - want[finite]))), max(1.0, float(np.max(np.abs(want[finite]))))
 
 
-def _assert_close(got, want, tol, what, report=None):
+def _assert_close(got, want, tol, what, report=None, exact=None):
+    """``got`` (JAX) within ``tol`` of torch float32's ``want``, relative to its scale; or,
+    where float32 rounding is larger than that (deep or ill-conditioned models), no
+    further from the float64 answer ``exact()`` than twice torch float32 is (the rule of
+    the vision parity tests). Returns the error relative to the scale."""
     err, scale = max_error(got, want)
-    if not err <= tol * scale:
-        msg = f"{what}: max |JAX - torch| = {err:.3g} > {tol:g} x {scale:.3g}"
-        if report is not None:
-            msg += "\n" + report()
-        raise AssertionError(msg)
-    return err / scale
+    if err <= tol * scale:
+        return err / scale
+    far = ""
+    if exact is not None:
+        e64 = np.asarray(exact(), np.float64)
+        jax_err, torch_err = max_error(got, e64)[0], max_error(want, e64)[0]
+        if jax_err <= 2 * torch_err:
+            return err / scale
+        far = f"; from torch float64: JAX {jax_err:.3g}, torch float32 {torch_err:.3g} (more than twice)"
+    msg = f"{what}: max |JAX - torch| = {err:.3g} > {tol:g} x {scale:.3g}{far}"
+    if report is not None:
+        msg += "\n" + report()
+    raise AssertionError(msg)
+
+
+class _Float64:
+    """The torch model in float64 (a copy taken before the float32 run changes its
+    statistics): what float32 results are measured against when they miss ``tol``."""
+
+    def __init__(self, torch_model):
+        import copy
+
+        self.model = copy.deepcopy(torch_model).double()
+        self._cache = {}
+
+    def inputs(self, xs):
+        return [x.astype(np.float64) if np.issubdtype(x.dtype, np.floating) else x for x in xs]
+
+    def outputs(self, xs, train=False):
+        if ("out", train) not in self._cache:
+            self._cache[("out", train)] = _torch_leaves(run_torch(self.model, self.inputs(xs), train=train))
+        return self._cache[("out", train)]
+
+    def gradients(self, xs, ws):
+        if "grad" not in self._cache:
+            self._cache["grad"] = _torch_gradients(self.model, self.inputs(xs), [w.astype(np.float64) for w in ws])
+        return self._cache["grad"]
 
 
 # ----------------------------------------------------------------------------- modes
@@ -214,34 +258,46 @@ def run_torch(model, xs, *, train: bool = False, dropout: bool = False):
 def check_eval_outputs(torch_model, jax_model, specs, output_images=(), *, tol=TOL, seed=0) -> float:
     """Eval-mode outputs on random inputs; returns max error / scale."""
     xs = random_inputs(specs, seed)
+    ref = _Float64(torch_model)
     want = _torch_leaves(run_torch(torch_model, xs))
     got = _jax_leaves(run_jax(jax_model, to_jax_inputs(xs, specs)), output_images)
     _count(got, want)
     return max(_assert_close(g, w, tol, f"eval output {i}",
-                             lambda: report(torch_model, jax_model, specs, xs, tol=tol))
+                             lambda: report(torch_model, jax_model, specs, xs, tol=tol),
+                             lambda i=i: ref.outputs(xs)[i])
                for i, (g, w) in enumerate(zip(got, want)))
 
 
 def check_train_outputs(torch_model, jax_model, specs, output_images=(), *, tol=TOL, seed=1) -> float:
     """Training-mode outputs (BatchNorm on batch statistics), dropout off on both sides."""
     xs = random_inputs(specs, seed)
+    ref = _Float64(torch_model)
     want = _torch_leaves(run_torch(torch_model, xs, train=True))
     got = _jax_leaves(run_jax(jax_model, to_jax_inputs(xs, specs), train=True), output_images)
     _count(got, want)
     return max(_assert_close(g, w, tol, f"train-mode output {i}",
-                             lambda: report(torch_model, jax_model, specs, xs, tol=tol, train=True))
+                             lambda: report(torch_model, jax_model, specs, xs, tol=tol, train=True),
+                             lambda i=i: ref.outputs(xs, train=True)[i])
                for i, (g, w) in enumerate(zip(got, want)))
 
 
 def check_batchnorm_stats(torch_model, jax_model, specs, *, tol=TOL, seed=2) -> int:
     """Running statistics after one training-mode forward; returns how many were compared."""
     xs = random_inputs(specs, seed)
+    ref = _Float64(torch_model)
     run_torch(torch_model, xs, train=True)
     run_jax(jax_model, to_jax_inputs(xs, specs), train=True)
     got, want = interop.to_torch(jax_model), torch_model.state_dict()
     keys = [k for k in want if k.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")]
+
+    def exact(k):
+        if "stats" not in ref._cache:
+            ref.outputs(xs, train=True)
+            ref._cache["stats"] = ref.model.state_dict()
+        return ref._cache["stats"][k].numpy()
+
     for k in keys:
-        _assert_close(got[k].numpy(), want[k].numpy(), tol, f"BatchNorm statistic {k}")
+        _assert_close(got[k].numpy(), want[k].numpy(), tol, f"BatchNorm statistic {k}", exact=lambda k=k: exact(k))
     return len(keys)
 
 
@@ -278,6 +334,7 @@ def check_gradients(torch_model, jax_model, specs, output_images=(), *, tol=TOL,
     """The gradient of ``sum(outputs * r)`` for every parameter (training mode, dropout off);
     returns how many parameters were compared."""
     xs = random_inputs(specs, seed)
+    ref = _Float64(torch_model)
     out = _torch_leaves(run_torch(torch_model, xs, train=True))
     ws = _loss_weights(out, seed + 100)
     want = _torch_gradients(torch_model, xs, ws)
@@ -286,7 +343,7 @@ def check_gradients(torch_model, jax_model, specs, output_images=(), *, tol=TOL,
     if missing:
         raise AssertionError(f"parameters without a JAX gradient: {missing}")
     for k, g in want.items():
-        _assert_close(got[k].numpy(), g, tol, f"gradient of {k}")
+        _assert_close(got[k].numpy(), g, tol, f"gradient of {k}", exact=lambda k=k: ref.gradients(xs, ws)[k])
     return len(want)
 
 
@@ -295,6 +352,7 @@ def check_sgd_step(torch_model, jax_model, specs, output_images=(), *, lr=0.1, t
     import torch
 
     xs = random_inputs(specs, seed)
+    ref = _Float64(torch_model)
     out = _torch_leaves(run_torch(torch_model, xs, train=True))
     ws = _loss_weights(out, seed + 100)
     _torch_gradients(torch_model, xs, ws)
@@ -305,8 +363,17 @@ def check_sgd_step(torch_model, jax_model, specs, output_images=(), *, lr=0.1, t
     new = jax.tree.map(lambda p, g: p - lr * g, params, grads)
     got = interop.to_torch(nnx.merge(graphdef, new, rest))
     names = [k for k, _ in torch_model.named_parameters()]
+
+    def exact(k):
+        if "step" not in ref._cache:
+            ref.gradients(xs, ws)
+            torch.optim.SGD(ref.model.parameters(), lr=lr).step()
+            ref._cache["step"] = ref.model.state_dict()
+        return ref._cache["step"][k].numpy()
+
     for k in names:
-        _assert_close(got[k].numpy(), torch_model.state_dict()[k].numpy(), tol, f"{k} after one SGD step")
+        _assert_close(got[k].numpy(), torch_model.state_dict()[k].numpy(), tol, f"{k} after one SGD step",
+                      exact=lambda k=k: exact(k))
     return len(names)
 
 
@@ -336,9 +403,7 @@ class Divergence:
 
 def _nnx_to_torch_paths(model) -> dict[int, str]:
     """id(NNX submodule) -> its torch module path (``features.layers.0`` -> ``features.0``)."""
-    modules = list(nnx.iter_modules(model))
-    sequential = {tuple(p) for p, m in modules if isinstance(m, nnx.Sequential)}
-    return {id(m): interop._torch_prefix(tuple(p), sequential) for p, m in modules}
+    return {id(m): interop._torch_prefix(model, tuple(p)) for p, m in nnx.iter_modules(model)}
 
 
 def first_divergence(torch_model, jax_model, specs, xs=None, *, tol=1e-4, train=False, seed=0) -> Divergence | None:

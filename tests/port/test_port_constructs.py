@@ -26,7 +26,7 @@ CASES = {
                     "x = self.dropout(x)", "x = flatten(x)", "leaky_relu(self.fc(x), 0.1)",
                     "torch_flatten: ClassVar[dict] = {'fc': (8, 3, 3)}"]),
     "BagOfEmbeddings": (lambda: [torch.randint(0, 50, (4, 7))],
-                        ["h = self.embed(tokens).mean(axis=1)", "LayerNorm(16, rngs=rngs)"]),
+                        ["h = self.embed(tokens).mean(axis=1)", "self.norm = LayerNorm(16)"]),
     "LastStep": (lambda: [torch.randn(4, 5, 3)],
                  ["LSTM(3, 12, batch_first=True, rngs=rngs)", "out, _ = self.lstm(x)", "self.head(out[:, -1])"]),
     "SequenceOps": (lambda: [torch.randn(2, 5, 8)],
@@ -37,7 +37,8 @@ CASES = {
     "LayerScale": (lambda: [torch.randn(2, 3, 5, 5)],  # a module's own nn.Parameter and buffer
                    ["torch_params: ClassVar[tuple] = ('gamma', 'shift')",
                     "self.gamma = nnx.Param(jnp.zeros((1, 6, 1, 1), jnp.float32))",
-                    "self.shift = nnx.Variable(jnp.zeros((6, 1, 1), jnp.float32))"]),
+                    "self.shift = nnx.Variable(jnp.zeros((6, 1, 1), jnp.float32))",
+                    "self.conv(x) * self.gamma[...].reshape(1, 1, 1, 6) + self.shift[...].reshape(6)"]),
     "Stack": (lambda: [torch.randn(4, 8)],
               ["self.blocks = nnx.List([Block(rngs=rngs), Block(rngs=rngs), Block(rngs=rngs)])",
                "for block in self.blocks:\n            x = block(x)"]),

@@ -15,8 +15,8 @@ def test_an_op_without_mapping_names_the_op_the_module_and_the_line():
     with pytest.raises(UnsupportedError) as e:
         port(C.FFTNet(), torch.randn(3, 4))
     msg = str(e.value)
-    assert "aten.fft_rfft" in msg and "module `spec` (Spectral)" in msg
-    assert "torch.fft.rfft(self.fc(x))" in msg  # the user's line
+    assert "jaxdl_port_tests.mystery" in msg and "module `spec` (Spectral)" in msg
+    assert "mystery(self.fc(x))[:, :5]" in msg  # the user's line
     assert e.value.path == "spec"
 
 
@@ -24,12 +24,12 @@ def test_partial_port_writes_the_rest_with_a_stub_that_raises_there(tmp_path):
     torch.manual_seed(0)
     tm = C.FFTNet()
     p = port(tm, torch.randn(3, 4), partial=True)
-    assert len(p.unsupported) == 1 and "aten.fft_rfft" in p.unsupported[0]
+    assert len(p.unsupported) == 1 and "jaxdl_port_tests.mystery" in p.unsupported[0]
     assert "raise NotImplementedError(" in p.source.split("class Spectral", 1)[1].split("class FFTNet")[0]
     jm = p.module  # every weight is there
     torch_h = torch.relu(tm.inp(torch.ones(3, 4))).detach().numpy()
     assert jnp.allclose(jax_relu(jm.inp(jnp.ones((3, 4)))), torch_h, atol=1e-6)
-    with pytest.raises(NotImplementedError, match="aten.fft_rfft"):
+    with pytest.raises(NotImplementedError, match="jaxdl_port_tests.mystery"):
         jm(jnp.ones((3, 4)))
     p.write(tmp_path, torch_factory="tests.port.constructs:FFTNet")
     ruff_check(tmp_path)
@@ -59,10 +59,7 @@ def test_partial_port_stubs_the_module_with_data_dependent_control_flow():
 
 
 @pytest.mark.parametrize("model, x, says", [
-    (C.Conv1dNet, torch.randn(2, 3, 10), ["nn.Conv1d", "module `conv`"]),
     (C.DeepLSTM, torch.randn(5, 2, 3), ["nn.LSTM with num_layers=2", "module `lstm`"]),
-    (C.TiedHead, torch.randint(0, 10, (2, 3)), ["the parameter or buffer `embed.weight`",
-                                                 "the top-level module (TiedHead)"]),
 ])
 def test_unsupported_layers_and_parameters_are_named(model, x, says):
     with pytest.raises(UnsupportedError) as e:
