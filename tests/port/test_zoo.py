@@ -1,0 +1,113 @@
+"""The torchvision sweep (jaxdl.port.zoo): one builder per family through the sweep's own
+code path (build, calibrate, port, compare with torch and torch float64), and the sweep's
+bookkeeping (rows, table, resume, time and memory limits).
+
+The full proof is the committed table: ``python -m jaxdl.port.zoo`` writes
+benchmarks/results/port-zoo-cpu.{json,md}.
+"""
+
+import json
+
+import pytest
+
+from jaxdl.port import zoo
+
+# One builder per torchvision family that the sweep covers, small enough for CI. An entry
+# with a reason is a model the porter cannot port yet (the reason is the sweep's row):
+# strict, so the test says when the porter fixes it.
+REPRESENTATIVES = {
+    "resnet18": None,
+    "mobilenet_v3_small": None,
+    "efficientnet_b0": None,
+    "regnet_x_400mf": None,
+    "densenet121": None,
+    "shufflenet_v2_x0_5": None,
+    "squeezenet1_0": None,
+    "mnasnet0_5": None,
+    "googlenet": None,
+    "convnext_tiny": None,
+    "swin_t": None,
+    "lraspp_mobilenet_v3_large": None,
+}
+
+
+def _param(name, reason):
+    marks = [pytest.mark.slow]
+    if reason:
+        marks.append(pytest.mark.xfail(strict=True, reason=reason))
+    return pytest.param(name, marks=marks)
+
+
+@pytest.mark.parametrize("name", [_param(n, r) for n, r in REPRESENTATIVES.items()])
+def test_representative_ports_within_float32_rounding(name):
+    row = zoo.check(name)
+    print(f"\n{name} ({row.family}, {row.size}x{row.size}): {row.status}, diff {row.diff}, torch f32 vs f64 "
+          f"{row.torch_vs_f64}, port {row.port_s} s")
+    assert row.status == "pass", f"{name}: {row.stage}: {row.reason}\n{row.traceback}"
+    assert row.params_port == row.params_torch
+
+
+def test_every_builder_has_a_family_and_an_input_size():
+    names = zoo.builders()
+    assert len(names) == 86 and len(set(names)) == 86
+    assert set(zoo.MIN_SIZE) <= set(names), set(zoo.MIN_SIZE) - set(names)
+    assert set(REPRESENTATIVES) <= set(names)
+    assert zoo.input_size("resnet18") == zoo.FLOOR and zoo.input_size("inception_v3") == 75
+    assert zoo.family("resnext50_32x4d") == "resnet" and zoo.family("fcn_resnet50") == "segmentation.fcn"
+
+
+@pytest.mark.parametrize("diff,jax_vs_f64,torch_vs_f64,passed", [
+    (1e-4, 1.0, 1e-9, True),  # within 1e-4 of torch
+    (3e-4, 4e-4, 2e-4, True),  # beyond, but float32 rounding: no further from float64 than 2x torch's
+    (3e-4, 5e-4, 2e-4, False),
+])
+def test_pass_rule(diff, jax_vs_f64, torch_vs_f64, passed):
+    assert zoo.within_rule(diff, jax_vs_f64, torch_vs_f64) is passed
+
+
+def test_a_failure_is_a_row_with_its_stage_and_reason(monkeypatch):
+    def build(name):
+        raise RuntimeError("no JAX mapping for aten.frobnicate\nsecond line " + "x" * 300)
+
+    monkeypatch.setattr(zoo, "build", build)
+    row = zoo.check("resnet18")
+    assert (row.status, row.stage, row.passed) == ("error", "build", False)
+    assert row.reason.startswith("RuntimeError: no JAX mapping for aten.frobnicate second line")
+    assert len(row.reason) == 200
+    assert "frobnicate" in row.traceback
+
+
+def _rows():
+    return {"a": zoo.Row("a", "resnet", 1, 32, 10, 10, 1.5, 2e-6, 1e-6, 1e-6, True, "pass", wall_s=30, load=3.0),
+            "b": zoo.Row("b", "vgg", 32, 32, 20, None, None, status="error", stage="port",
+                         reason="UnsupportedError: aten.x | y", wall_s=20, load=5.0),
+            "c": zoo.Row("c", "swin_transformer", 4, 32, 5, 5, 9.0, 3e-3, 1e-6, 3e-3, False, "fail", wall_s=70,
+                         load=4.0)}
+
+
+def test_table_summary_and_resume(tmp_path):
+    out = tmp_path / "zoo"
+    zoo.write(_rows(), out)
+    assert zoo.load_rows(out) == _rows()
+    md = (tmp_path / "zoo.md").read_text()
+    assert ("**1/86 pass**; worst difference of a passing model 2.00e-06 (a); worst difference 3.00e-03 (c); "
+            "slowest port 9 s (c); sweep time 2 min; load average 3-5 (median 4)") in md
+    assert "| b | vgg | 32 | 32 | 20 |  |  |  |  |  | error | 5 | port: UnsupportedError: aten.x \\| y |" in md
+    assert json.loads((tmp_path / "zoo.json").read_text())["rows"][0]["name"] == "a"
+    ran = []
+    rows = zoo.sweep(["a", "c"], out, resume=True, log=ran.append)  # both have rows: nothing runs
+    assert ran == [] and rows == _rows()
+
+
+@pytest.mark.parametrize("limits,status,reason", [
+    ({"timeout_s": 1}, "timeout", "timeout (1 s)"),
+    ({"memory_gb": 0.03}, "killed", "killed: resident memory > 0.03 GB"),
+])
+def test_a_model_past_its_limit_is_killed_and_recorded(tmp_path, limits, status, reason):
+    out = tmp_path / "zoo"
+    zoo.write(_rows(), out)
+    rows = zoo.sweep(["squeezenet1_1"], out, log=lambda _: None, **limits)
+    row = rows["squeezenet1_1"]
+    assert (row.status, row.reason, row.passed, row.family, row.size) == (status, reason, False, "squeezenet", 32)
+    assert set(rows) == {"a", "b", "c", "squeezenet1_1"}  # the other rows are kept
+    assert "| squeezenet1_1 | squeezenet | 17 | 32 |" in (tmp_path / "zoo.md").read_text()
