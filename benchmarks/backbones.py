@@ -1,7 +1,8 @@
 """Training the torchvision backbones people fine-tune: jaxdl's hand-written model, the
 same model through ``jaxdl.port``, and torchvision itself, same machine, same weights.
 
-    python -m benchmarks.backbones                          # resnet18 and resnet50, writes results/backbones-<device>.md
+    # resnet18 and resnet50, writes results/backbones-<device>.md
+    python -m benchmarks.backbones
     python -m benchmarks.backbones --only resnet18 --size 64 --batch 32 --steps 8
 
 For each architecture: ``torchvision.models.<arch>(weights=None, num_classes=10)`` with
@@ -38,8 +39,8 @@ from flax import nnx
 import torch_reference.vision as tv
 from jaxdl import interop, losses, optim
 from jaxdl import port as jport
-from jaxdl.runtime import keep_freed_host_memory
 from jaxdl.models import vision
+from jaxdl.runtime import keep_freed_host_memory
 from jaxdl.train import Learner
 
 RESULTS = Path(__file__).parent / "results"

@@ -42,7 +42,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def _torch_epoch(loader) -> int:
     n = 0
-    for x, y in loader:
+    for _x, y in loader:
         n += len(y)
     return n
 

@@ -109,7 +109,8 @@ def bench_loader_bound(name: str, reps: int) -> dict:
     jmodel = SoftmaxRegression(features, rngs=nnx.Rngs(0))
     interop.from_torch(jmodel, tmodel.state_dict())  # the same start (pixels in the same NHWC order)
     topt = torch.optim.SGD(tmodel.parameters(), lr=0.01)
-    tloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x8), torch.from_numpy(y.astype(np.int64))),
+    tloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x8),
+                                                                         torch.from_numpy(y.astype(np.int64))),
                                           batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(0))
     learner = Learner(jmodel, losses.cross_entropy, optim.sgd(0.01))
     ds = ArrayDataset(x8, y, decode=(ByteToFloat.to_tensor(), None))
@@ -117,7 +118,8 @@ def bench_loader_bound(name: str, reps: int) -> dict:
                "host": DataLoader(ds, batch, shuffle=True, seed=0, device_resident=False)}
     k = STEPS_PER_CALL
     order = np.random.default_rng(1).permutation(len(x8))
-    stacks = [DeviceBatch((jnp.asarray(x8[rows].reshape(k, batch, *x8.shape[1:])), jnp.asarray(y[rows].reshape(k, batch))),
+    stacks = [DeviceBatch((jnp.asarray(x8[rows].reshape(k, batch, *x8.shape[1:])),
+                           jnp.asarray(y[rows].reshape(k, batch))),
                           decode=ds.decode, steps=k)
               for rows in order[:len(x8) // (k * batch) * k * batch].reshape(-1, k * batch)]
     steps = len(loaders["host"]) * epochs

@@ -237,7 +237,8 @@ def bench(name, spec, reps, window_s, torch_device="cpu", torch_compile=False, p
     steady_epoch_s = steps / med(fit_rate)
     compiled = {"torch_compile_steps_s": med(compiled_rate), "torch_compile_ratio": med(fit_rate) / med(compiled_rate),
                 "torch_compile_s": compile_s} if cstep is not None else {}
-    return {**compiled, "torch_device": torch_device, "workload": name, "batch": batch, "steps_per_epoch": n_batches, "epochs_per_rep": epochs_per_rep,
+    return {**compiled, "torch_device": torch_device, "workload": name, "batch": batch, "steps_per_epoch": n_batches,
+            "epochs_per_rep": epochs_per_rep,
             "reps": reps, "jax_steps_s": med(fit_rate), "jax_min": min(fit_rate), "jax_max": max(fit_rate),
             "jax_step_call_steps_s": med(step_rate), "jax_fused_steps_s": med(fused_rate),
             "torch_steps_s": med(torch_rate), "torch_min": min(torch_rate), "torch_max": max(torch_rate),
@@ -303,15 +304,18 @@ def render(rows, meta, loader_rows=(), bound_rows=()) -> str:
     body = [f"| {r['workload']} | {r['batch']} | {r['jax_steps_s']:.0f} ({r['jax_min']:.0f}-{r['jax_max']:.0f}) | "
             f"{r['torch_steps_s']:.0f} ({r['torch_min']:.0f}-{r['torch_max']:.0f}) | **{r['ratio']:.2f}x** | "
             f"{r['jax_step_call_steps_s']:.0f} / {r['jax_fused_steps_s']:.0f} | "
-            f"{r['jax_examples_s']:.0f} | {r['jax_compile_s']:.2f} | {r['jax_epoch_s']:.2f} / {r['torch_epoch_s']:.2f} |"
+            f"{r['jax_examples_s']:.0f} | {r['jax_compile_s']:.2f} | "
+            f"{r['jax_epoch_s']:.2f} / {r['torch_epoch_s']:.2f} |"
             for r in rows]
     if any("torch_compile_steps_s" in r for r in rows):
         head += ["", "The same PyTorch loop with `torch.compile(model)` (compile: its first epoch):", "",
                  "| workload | jaxdl fit steps/s | torch.compile loop steps/s | ratio | torch.compile s |",
                  "|---|---:|---:|---:|---:|"]
         head += [f"| {r['workload']} | {r['jax_steps_s']:.0f} | {r['torch_compile_steps_s']:.0f} | "
-                 f"**{r['torch_compile_ratio']:.2f}x** | {r['torch_compile_s']:.1f} |" for r in rows if "torch_compile_steps_s" in r]
-    notes = [f"- {r['workload']}: {WHAT_IS_COMPARED[r['workload']]}." for r in rows if r["workload"] in WHAT_IS_COMPARED]
+                 f"**{r['torch_compile_ratio']:.2f}x** | {r['torch_compile_s']:.1f} |"
+                 for r in rows if "torch_compile_steps_s" in r]
+    notes = [f"- {r['workload']}: {WHAT_IS_COMPARED[r['workload']]}."
+             for r in rows if r["workload"] in WHAT_IS_COMPARED]
     info = (f"{meta['device']}: {meta['processor']}; jaxdl precision {meta.get('precision', 'f32')}, "
             f"matmul precision {meta.get('matmul_precision', 'highest')}; jax {meta['jax']}, torch {meta['torch']} on "
             f"{meta.get('torch_device', 'cpu')} ({meta['torch_threads']} threads); {meta['date']}; "
@@ -335,7 +339,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="2 repetitions of ~0.5 s")
     p.add_argument("--out", default=None, help="results file stem (default: benchmarks/results/<device>)")
     p.add_argument("--torch-device", default=None,
-                   help="where the PyTorch side runs (default: cuda when JAX runs on a GPU and torch sees one, else cpu)")
+                   help="where the PyTorch side runs (default: cuda when JAX runs on a GPU and torch sees one, "
+                        "else cpu)")
     p.add_argument("--torch-compile", action="store_true",
                    help="also time the PyTorch loop with torch.compile(model) (a second PyTorch row)")
     p.add_argument("--precision", choices=["f32", "bf16"], default="f32",
@@ -369,7 +374,8 @@ def main(argv=None):
         compiled = (f"  torch.compile {r['torch_compile_steps_s']:.0f} steps/s ({r['torch_compile_ratio']:.2f}x)"
                     if "torch_compile_steps_s" in r else "")
         print(f"{name:14s} jaxdl fit {r['jax_steps_s']:8.0f} steps/s  PyTorch {r['torch_steps_s']:8.0f} steps/s  "
-              f"ratio {r['ratio']:.2f}x  (steps alone {r['jax_step_call_steps_s']:.0f} / {r['jax_fused_steps_s']:.0f})  "
+              f"ratio {r['ratio']:.2f}x  (steps alone {r['jax_step_call_steps_s']:.0f} / "
+              f"{r['jax_fused_steps_s']:.0f})  "
               f"compile {r['jax_compile_s']:.2f}s{compiled}", flush=True)
     meta = {"device": device_name(), "processor": platform.processor() or platform.machine(),
             "jax": jax.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),

@@ -18,7 +18,8 @@ for them.
 
 Verification: as soon as orbax has finished a step (renamed its folder into place), a
 background thread writes a manifest into it (``jaxdl_manifest.json``: the size and
-SHA-256 of every file of the step), and every restore checks it first. A step whose files differ from their manifest (garbled bytes, a missing or
+SHA-256 of every file of the step), and every restore checks it first. A step whose
+files differ from their manifest (garbled bytes, a missing or
 truncated file), an empty step folder, or metadata orbax cannot read is *damaged*:
 :meth:`Checkpointer.resume` says which step and why in one line, moves it to
 ``<directory>/damaged/`` (kept for inspection, never deleted: left among orbax's steps,

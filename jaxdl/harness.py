@@ -388,8 +388,9 @@ def train_and_evaluate(config: RunConfig, *, name: str, data: Data, model: nnx.M
             check_space(workdir, start.state)
             t0 = time.perf_counter()
             state, history = train(config, learner, start.state, train_loader, start=start.epoch,
-                                   history=start.history, ckpt=ckpt, val_loader=val_loader, callbacks=callbacks, log=log, log_every=log_every,
-                                   start_batch=start.batch, start_metrics=start.batch_metrics, data_checked=data_checked)
+                                   history=start.history, ckpt=ckpt, val_loader=val_loader, callbacks=callbacks,
+                                   log=log, log_every=log_every, start_batch=start.batch,
+                                   start_metrics=start.batch_metrics, data_checked=data_checked)
             wall = time.perf_counter() - t0
             state, selected_on, selected_epoch = select_state(ckpt, learner, state, history, selected_on, start.epoch)
         out = test_metrics(learner, state, test_loader, data, history, name=name, selected_on=selected_on,

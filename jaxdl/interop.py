@@ -151,7 +151,8 @@ def _entries(model: nnx.Module) -> dict[str, _Entry]:
         prefix = _torch_path(model, tuple(path))
         prefixes.add(prefix)
         for rule in _rules(module, flatten.get(prefix), prefix):
-            out[f"{prefix}.{rule.torch_key}" if prefix else rule.torch_key] = _Entry(_attribute(module, rule.attr), rule)
+            out[f"{prefix}.{rule.torch_key}" if prefix else rule.torch_key] = _Entry(
+                _attribute(module, rule.attr), rule)
     unknown = sorted(set(flatten) - prefixes)
     if unknown:
         raise ValueError(f"{type(model).__name__}.torch_flatten names {unknown[0]!r}, which is not a submodule; "

@@ -11,7 +11,7 @@ recall and F1 of a class with no support or no prediction are 0 (sklearn's
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

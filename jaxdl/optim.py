@@ -16,7 +16,8 @@ schedulers usually count epochs: see :func:`step_lr`).
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

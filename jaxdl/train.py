@@ -181,7 +181,8 @@ class Learner:
         each step gathers and converts its own batch); ``lax.scan`` runs ``train_step``
         over them on the device and returns the last state and each step's metrics
         stacked. It gives the same results as k ``train_step`` calls without k Python
-        dispatches (docs/speed.md has the speed-ups). ``fit`` uses it by default. ``keep_states=True`` also returns the state after every step,
+        dispatches (docs/speed.md has the speed-ups). ``fit`` uses it by default.
+        ``keep_states=True`` also returns the state after every step,
         stacked (``fit`` trains several one-batch epochs per call so).
         """
         if isinstance(batches, DeviceBatch):

@@ -130,8 +130,8 @@ def loss(x, y):
 
 for epoch in range(10):
     for x_val, y_val in zip(x_data, y_data):
-        l = loss(x_val, y_val)
-        l.backward()
+        l_val = loss(x_val, y_val)
+        l_val.backward()
         w.data = w.data - 0.01 * w.grad.data
         w.grad.data.zero_()      # Manually zero the gradients after updating weights
 print("predict (after training)", 4, 4 * w.item())

@@ -175,8 +175,10 @@ assert abs(float(metrics["loss"]) - loss_t.item()) < 1e-4
 p7_t = torch.sigmoid(logistic(torch.tensor([[7.0]]))).item()
 assert abs(p7_t - float(p[1])) < 1e-4 and (p7_t > 0.5) == bool(p[1] > 0.5)
 hours = np.linspace(0, 8, 81)
-plots.show(plots.series(None, (hours, np.asarray(learner.predict(state, jnp.asarray(hours[:, None], jnp.float32)))[:, 0],
-                               "p(pass)"), (x_h.numpy()[:, 0], y_h.numpy()[:, 0], "data", {"ls": "none", "marker": "o"}),
+plots.show(plots.series(None,
+                        (hours, np.asarray(learner.predict(state, jnp.asarray(hours[:, None], jnp.float32)))[:, 0],
+                         "p(pass)"),
+                        (x_h.numpy()[:, 0], y_h.numpy()[:, 0], "data", {"ls": "none", "marker": "o"}),
                         title="logistic regression: probability of passing", xlabel="hours studied", ylabel="p"))
 
 # %% [markdown]

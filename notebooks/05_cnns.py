@@ -149,7 +149,8 @@ for i in range(epochs):
     with torch.no_grad():
         val = [(criterion(model(X), y).item() * len(y), (model(X).argmax(1) == y).sum().item()) for X, y in val_loader]
     torch_rows.append({"epoch": i + 1, "train_loss": np.mean(batch_losses),
-                       "val_loss": sum(v[0] for v in val) / len(ds.val), "val_accuracy": sum(v[1] for v in val) / len(ds.val)})
+                       "val_loss": sum(v[0] for v in val) / len(ds.val),
+                       "val_accuracy": sum(v[1] for v in val) / len(ds.val)})
     print(f'{i+1} of {epochs} epochs completed and loss: {torch_rows[-1]["train_loss"]:.4f}')
 
 # %% tags=["jax"]

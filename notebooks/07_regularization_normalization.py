@@ -200,6 +200,7 @@ for i, (name, p_drop, wd) in enumerate([("plain", 0.0, 0.0), ("dropout 0.5 + wei
     epochs_ = history["epoch"]
     lines += [(epochs_, history["val_loss"], f"{name}: validation", {"color": f"C{i}"}),
               (epochs_, history["train_loss"], f"{name}: training", {"color": f"C{i}", "ls": "--"})]
-    print(f"{name}: last epoch train loss {history['train_loss'][-1]:.3f}, validation loss {history['val_loss'][-1]:.3f}")
+    print(f"{name}: last epoch train loss {history['train_loss'][-1]:.3f}, "
+          f"validation loss {history['val_loss'][-1]:.3f}")
 plots.show(plots.series(None, *lines, title=f"training vs validation loss, 1,000 digits of {ds.name}",
                         xlabel="epoch", ylabel="cross-entropy"))

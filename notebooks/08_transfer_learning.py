@@ -89,7 +89,8 @@ except ValueError as e:
 # alexnet = torchvision.models.alexnet(pretrained=True)
 # for param in alexnet.features.parameters():
 #     param.requires_grad = False
-# alexnet.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 256), nn.ReLU(), nn.Linear(256, num_classes))
+# alexnet.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 256), nn.ReLU(),
+#                                    nn.Linear(256, num_classes))
 # ```
 # `jaxdl.models.vision.alexnet` has torchvision's names and arguments, so torchvision's
 # `state_dict` copies in key for key. No ImageNet weights can be fetched here: both sides

@@ -108,7 +108,8 @@ for epoch in range(2):
     batch_losses = []
     for x, y in zip(xs, ys):
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(tm2(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())), torch.from_numpy(y))
+        loss = torch.nn.functional.cross_entropy(tm2(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())),
+                                                 torch.from_numpy(y))
         loss.backward()
         opt.step()
         batch_losses.append(loss.item())

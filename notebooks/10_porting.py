@@ -135,7 +135,8 @@ checks = {
     "BatchNorm statistics": verify.check_batchnorm_stats(t_res, p_res.module, p_res.inputs),
     "gradients": verify.check_gradients(t_res, p_res.module, p_res.inputs, p_res.output_images),
 }
-assert "for block in self.blocks:" in p_res.source and "torch_flatten: ClassVar[dict] = {'fc': (8, 8, 8)}" in p_res.source
+assert "for block in self.blocks:" in p_res.source
+assert "torch_flatten: ClassVar[dict] = {'fc': (8, 8, 8)}" in p_res.source
 print(checks)
 
 # %% [markdown]

@@ -108,7 +108,8 @@ def test_integer_weights_stop_with_the_key_and_what_to_do():
 def test_nan_weights_stop_unless_allowed():
     sd = _iris_state_dict()
     sd["out.bias"][1] = float("nan")
-    with pytest.raises(interop.WeightValueError, match=r"^out.bias holds 1 NaN or inf value of 3: .*allow_nonfinite=True"):
+    with pytest.raises(interop.WeightValueError,
+                       match=r"^out.bias holds 1 NaN or inf value of 3: .*allow_nonfinite=True"):
         interop.from_torch(IrisModel(rngs=nnx.Rngs(0)), sd)
     jm = interop.from_torch(IrisModel(rngs=nnx.Rngs(0)), sd, allow_nonfinite=True)
     assert np.isnan(np.asarray(jm.out.bias[...])[1])

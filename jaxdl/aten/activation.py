@@ -44,7 +44,8 @@ def tanh(self):
 def hardtanh(self, min_val=-1, max_val=1):
     """torch: F.hardtanh / nn.Hardtanh (gradient 0 at and beyond the bounds)"""
     x = to_array(self)
-    return jnp.where(x <= min_val, jnp.asarray(min_val, x.dtype), jnp.where(x >= max_val, jnp.asarray(max_val, x.dtype), x))
+    return jnp.where(x <= min_val, jnp.asarray(min_val, x.dtype),
+                     jnp.where(x >= max_val, jnp.asarray(max_val, x.dtype), x))
 
 
 @aten_op("relu6")

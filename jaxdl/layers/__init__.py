@@ -150,7 +150,21 @@ from jaxdl.layers.transformer import (
     generate_square_subsequent_mask,
 )
 
-__all__ = ["CELU", "ELU", "GELU", "GLU", "LSTM", "RNN", "SELU", "TORCH_LAYERS", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm", "ChannelShuffle", "CircularPad1d", "CircularPad2d", "ConstantPad1d", "ConstantPad2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten", "FrozenBatchNorm", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh", "Identity", "Initializer", "InstanceNorm", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool2d", "Mish", "PReLU", "PixelShuffle", "PixelUnshuffle", "ReLU", "ReLU6", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "SiLU", "Sigmoid", "Softmax", "Softplus", "StochasticDepth", "Tanh", "Unflatten", "UnsupportedSetting", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "celu", "channel_shuffle", "check_input", "count_params", "elu", "flatten", "for_torch_module", "freeze_batchnorm", "glu", "hardsigmoid", "hardswish", "hardtanh", "interpolate", "leaky_relu", "max_pool1d", "max_pool2d", "mish", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu6", "selu", "softplus", "torch_default_init", "torch_layer", "uniform_init"]
+__all__ = [
+    "CELU", "ELU", "GELU", "GLU", "LSTM", "RNN", "SELU", "TORCH_LAYERS", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm", "ChannelShuffle", "CircularPad1d",
+    "CircularPad2d", "ConstantPad1d", "ConstantPad2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
+    "Dropout", "Embedding", "Flatten", "FrozenBatchNorm", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "Identity", "Initializer", "InstanceNorm", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax",
+    "MaxPool1d", "MaxPool2d", "Mish", "PReLU", "PixelShuffle", "PixelUnshuffle", "ReLU", "ReLU6", "ReflectionPad1d",
+    "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "SiLU", "Sigmoid", "Softmax", "Softplus",
+    "StochasticDepth", "Tanh", "Unflatten", "UnsupportedSetting", "Upsample", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "celu", "channel_shuffle", "check_input",
+    "count_params", "elu", "flatten", "for_torch_module", "freeze_batchnorm", "glu", "hardsigmoid", "hardswish",
+    "hardtanh", "interpolate", "leaky_relu", "max_pool1d", "max_pool2d", "mish", "pad", "pixel_shuffle",
+    "pixel_unshuffle", "prelu", "relu6", "selu", "softplus", "torch_default_init", "torch_layer", "uniform_init",
+]
 __all__ += [  # sequence layers (recurrent, attention, transformer: the seqlayers stream)
     "GRU",
     "MultiheadAttention",

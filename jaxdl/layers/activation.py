@@ -4,7 +4,8 @@ Each is a function (torch: ``F.<name>``) and a module (torch: ``nn.<Name>``, so 
 ``nnx.Sequential`` keeps torch's ``nn.Sequential`` positions). Where JAX's own function
 has another gradient at a kink, the function here is written so that its gradient is
 torch's there too: ``jax.nn.leaky_relu``'(0) = 1 (torch: the slope), ``jnp.clip``'s
-gradient at the clip points is 0.5 (torch: 0); hardswish's at -3 and 3 are torch's 0 and 1. Elementwise activations work on either layout
+gradient at the clip points is 0.5 (torch: 0); hardswish's at -3 and 3 are torch's 0 and 1.
+Elementwise activations work on either layout
 (``torch_layout`` ANY); those with a ``dim`` (Softmax, LogSoftmax, GLU) take torch's axis
 numbers (TORCH); PReLU's per-channel weight is on the last axis (CHANNELS_LAST).
 """

@@ -237,7 +237,8 @@ class MultiheadAttention(nnx.Module):
         bias = (lambda i: 0.0) if b is None else (lambda i: b[i * E:(i + 1) * E])
         if not self.packed:
             return tuple(x @ w[...] + bias(i) for i, (x, w) in
-                         enumerate(((query, self.q_proj_kernel), (key, self.k_proj_kernel), (value, self.v_proj_kernel))))
+                         enumerate(((query, self.q_proj_kernel), (key, self.k_proj_kernel),
+                                    (value, self.v_proj_kernel))))
         w = self.in_proj_kernel[...]
         if query is key and key is value:
             qkv = query @ w + (0.0 if b is None else b[...])

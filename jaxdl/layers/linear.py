@@ -37,7 +37,8 @@ class Linear(nnx.Linear):
 
     def torch_state(self) -> list[Rule]:
         """weight (out, in) <-> kernel (in, out); bias."""
-        return [Rule("weight", "kernel", *TRANSPOSED)] + ([Rule("bias", "bias", *SAME)] if self.bias is not None else [])
+        return [Rule("weight", "kernel", *TRANSPOSED)] + (
+            [Rule("bias", "bias", *SAME)] if self.bias is not None else [])
 
 
 @torch_layer("Identity", layout=ANY)

@@ -52,7 +52,8 @@ def _running(num_features: int, track: bool):
     """``mean`` (zeros), ``var`` (ones) and ``num_batches_tracked`` (0) BatchStats, or Nones."""
     if not track:
         return None, None, None
-    return (nnx.BatchStat(jnp.zeros((num_features,), jnp.float32)), nnx.BatchStat(jnp.ones((num_features,), jnp.float32)),
+    return (nnx.BatchStat(jnp.zeros((num_features,), jnp.float32)),
+            nnx.BatchStat(jnp.ones((num_features,), jnp.float32)),
             nnx.BatchStat(jnp.zeros((), jnp.int32)))
 
 
@@ -288,7 +289,8 @@ class GroupNorm(nnx.Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
                  rngs: nnx.Rngs | None = None):
         if num_channels % num_groups:
-            raise ValueError(f"GroupNorm: num_channels {num_channels} must divide by num_groups {num_groups} (as torch)")
+            raise ValueError(f"GroupNorm: num_channels {num_channels} must divide by num_groups {num_groups} "
+                             "(as torch)")
         self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
         self.scale, self.bias = _affine((num_channels,), affine)
 

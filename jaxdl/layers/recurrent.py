@@ -95,7 +95,8 @@ class _RNNBase(nnx.Module):
         for layer in range(self.num_layers):
             for d in range(self.num_directions):
                 t, s = torch_suffix(layer, d), _suffix(layer, d)
-                rules += [Rule(f"weight_ih{t}", f"w_ih{s}", *TRANSPOSED), Rule(f"weight_hh{t}", f"w_hh{s}", *TRANSPOSED)]
+                rules += [Rule(f"weight_ih{t}", f"w_ih{s}", *TRANSPOSED),
+                          Rule(f"weight_hh{t}", f"w_hh{s}", *TRANSPOSED)]
                 if self.use_bias:
                     rules += [Rule(f"bias_ih{t}", f"b_ih{s}", *SAME), Rule(f"bias_hh{t}", f"b_hh{s}", *SAME)]
                 if self.proj_size:

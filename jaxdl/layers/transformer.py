@@ -41,7 +41,8 @@ def _activation(activation: str | Callable) -> Callable:
     if callable(activation):
         return activation
     if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation should be 'relu', 'gelu' or a callable, not {activation!r} (torch raises the same)")
+        raise ValueError(f"activation should be 'relu', 'gelu' or a callable, not {activation!r} "
+                         "(torch raises the same)")
     return _ACTIVATIONS[activation]
 
 
@@ -231,7 +232,8 @@ class TransformerEncoder(nnx.Module):
         """``encoder_layer`` and ``norm`` are torch modules: build their jaxdl layers from their
         own records (``for_torch_module``)."""
         return {"encoder_layer": m.layers[0], "num_layers": m.num_layers, "norm": m.norm,
-                "enable_nested_tensor": bool(m.enable_nested_tensor), "mask_check": bool(getattr(m, "mask_check", True))}
+                "enable_nested_tensor": bool(m.enable_nested_tensor),
+                "mask_check": bool(getattr(m, "mask_check", True))}
 
     def torch_state(self) -> list[Rule]:
         return []  # layers.N and norm have their own records

@@ -138,7 +138,8 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"port() takes a torch.nn.Module, got {type(module).__name__}")
     if not example_inputs:
-        raise ValueError("port() needs example inputs, as you would call the module: port(model, torch.randn(2, 3, 32, 32))")
+        raise ValueError("port() needs example inputs, as you would call the module: "
+                         "port(model, torch.randn(2, 3, 32, 32))")
     for x in example_inputs:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"example inputs must be tensors, got {type(x).__name__}")
@@ -168,7 +169,8 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
               for name, x, lay in zip(graph.input_names, example_inputs, gen.input_layouts)]
     stubs = [i.stub for i in graph.modules.values() if i.stub]
     return Ported(gen.source, nnx_module, gen.class_name, inputs, [lay == L.IMAGE for lay in gen.output_layouts],
-                  gen.torch_flatten, stubs + [str(e) for e in gen.unsupported], torch_factory or _default_factory(module))
+                  gen.torch_flatten, stubs + [str(e) for e in gen.unsupported],
+                  torch_factory or _default_factory(module))
 
 
 def _resolve(model, expr: str):

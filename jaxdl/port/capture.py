@@ -589,7 +589,8 @@ def _build(module, ep, inputs, stubs: dict) -> Graph:
                              first[id(m)] if first[id(m)] != p else "") for p, m in named.items()}
     sig = ep.graph_signature
     kinds = {s.arg.name: (s.kind.name, s.target, s.persistent) for s in sig.input_specs if hasattr(s.arg, "name")}
-    params = {name: ParamRef(target, kind, persistent is not False) for name, (kind, target, persistent) in kinds.items()
+    params = {name: ParamRef(target, kind, persistent is not False)
+              for name, (kind, target, persistent) in kinds.items()
               if kind in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR")}
     user_inputs = [name for name, (kind, _, _) in kinds.items() if kind == "USER_INPUT"]
     consts = {target: ep.constants[target] for name, (kind, target, _) in kinds.items() if kind == "CONSTANT_TENSOR"}
@@ -625,7 +626,8 @@ def _build(module, ep, inputs, stubs: dict) -> Graph:
 
     torch_dir = os.path.dirname(os.path.dirname(fx.__file__))
     for i, n in enumerate(nodes):
-        stack = [(k, v) for k, v in (n.meta.get("nn_module_stack") or {}).items() if v[0] != "" and not k.startswith("_empty")]
+        stack = [(k, v) for k, v in (n.meta.get("nn_module_stack") or {}).items()
+                 if v[0] != "" and not k.startswith("_empty")]
         frames = _frames(n.meta.get("stack_trace"))
         while stack and stack[-1][1][0] in modules and modules[stack[-1][1][0]].kind == "leaf" and frames \
                 and not frames[-1][0].startswith(torch_dir):

@@ -791,7 +791,8 @@ def plan_weights(g: Generator):
             and g.inst[owners[0][0]].kind == "leaf"
         if not same_layer:
             for o, _, n in owners:
-                if g.inst[o].kind == "leaf" and port_layers.variables(g.inst[o].module).get(n, (n, None))[1] is not None:
+                if (g.inst[o].kind == "leaf"
+                        and port_layers.variables(g.inst[o].module).get(n, (n, None))[1] is not None):
                     functional(o)
     for path, inst in g.inst.items():
         if inst.kind != "user":

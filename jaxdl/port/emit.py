@@ -166,7 +166,8 @@ def finalize(g, code) -> list[str]:
             msg = it.raise_.replace("{", "{{").replace("}", "}}")
             e = exprs[i]
             if e is not None and e.elts:
-                e = Subst({PREFIX + r: ast.Name(id=names[r], ctx=ast.Load()) for r in set(refs_in(e)) if r in names}).visit(e)
+                e = Subst({PREFIX + r: ast.Name(id=names[r], ctx=ast.Load())
+                           for r in set(refs_in(e)) if r in names}).visit(e)
                 lines.append(f"raise NotImplementedError(f{msg + ' Input: {' + unparse(e.elts[0]) + '.shape}.'!r})")
             else:
                 lines.append(f"raise NotImplementedError({it.raise_!r})")
@@ -184,7 +185,8 @@ def finalize(g, code) -> list[str]:
                     tnames.append("_")
                     continue
                 hint = (targets[idx] if targets and is_root and idx < len(targets) and targets[idx] else None) \
-                    or f"{it.hint}_{idx}" if not (targets and is_root and idx < len(targets) and targets[idx]) else targets[idx]
+                    or f"{it.hint}_{idx}" if not (targets and is_root and idx < len(targets) and targets[idx]) \
+                    else targets[idx]
                 nm = choose(hint, k, o)
                 names[o] = nm
                 tnames.append(nm)
@@ -265,8 +267,8 @@ class Emitter:
         if inst.kind == "list":
             return Ctor("nnx.List", [[self.child_spec(inst, name) for name, _ in children(m)]], {})
         if inst.kind == "sequential" and type(m).__name__ == "Sequential" and named(m):
-            return Ctor("NamedSequential", [{name: self.child_spec(inst, name, element=True) for name, _ in children(m)}],
-                        {})
+            return Ctor("NamedSequential",
+                        [{name: self.child_spec(inst, name, element=True) for name, _ in children(m)}], {})
         if inst.kind == "sequential" and type(m).__name__ == "Sequential":
             return Ctor("nnx.Sequential", [self.child_spec(inst, name, element=True) for name, _ in children(m)], {})
         return self.user_ctor(inst)
@@ -370,7 +372,8 @@ class Emitter:
         if own_params:
             note = "# its own nn.Parameters, mapped by name by jaxdl.interop"
             lines += [f"    torch_params: ClassVar[tuple] = {tuple(own_params)!r}  {note}", ""]
-        sig = ["self"] + u["params"] + required + config_names + [f"{n}=None" for n in optional] + ["*", "rngs: nnx.Rngs"]
+        sig = (["self"] + u["params"] + required + config_names + [f"{n}=None" for n in optional]
+               + ["*", "rngs: nnx.Rngs"])
         lines.append(f"    def __init__({', '.join(sig)}):")
         for name in u["order"]:
             if name in injected:
@@ -390,7 +393,8 @@ class Emitter:
         args = ", ".join(["self"] + (called[0].arg_names if called else ["*args"]))
         lines.append(f"    def __call__({args}):")
         if not called:
-            lines.append(f"        raise NotImplementedError({(cls + ' was not called on the example inputs, so jaxdl.port did not see its forward')!r})")
+            why = cls + " was not called on the example inputs, so jaxdl.port did not see its forward"
+            lines.append(f"        raise NotImplementedError({why!r})")
         elif branches is None:
             lines += ["        " + ln for ln in called[0].lines]
         else:
@@ -433,14 +437,16 @@ class Emitter:
             self.class_params[cls] = {"names": [], "values": {i.path: [] for i in insts},
                                       "injected": {i.path: {} for i in insts}, "config": {}, "layers": per_inst}
             how = "{name: layer, ...}" if is_named else "layer, ..."
-            self.out.append(f"class {cls}({base}):\n{doc[:-3]}\n\n    Built with its layers: ``{cls}({how})``.\n    \"\"\"")
+            self.out.append(f"class {cls}({base}):\n{doc[:-3]}\n\n"
+                            f"    Built with its layers: ``{cls}({how})``.\n    \"\"\"")
             return
         self.class_params[cls] = {"names": u["params"], "values": u["values"], "injected": {i.path: {} for i in insts},
                                   "config": {}}
         sig = ", ".join(["self"] + u["params"] + ["*", "rngs: nnx.Rngs"])
         lines = [f"class {cls}({base}):", doc, ""] + self._torch_flatten_lines(cls) + [f"    def __init__({sig}):"]
         if is_named:
-            lines.append(f"        super().__init__({spec_text({n: u['template'][n] for n in u['order']}, '        ')})")
+            lines.append(f"        super().__init__("
+                         f"{spec_text({n: u['template'][n] for n in u['order']}, '        ')})")
         else:
             lines.append("        super().__init__(")
             lines += [f"            {spec_text(u['template'][n], '            ')}," for n in u["order"]]
@@ -460,7 +466,8 @@ class Emitter:
         for n in injected:
             cands.append(("present", n, {i.path: any(c == n for c, _ in children(i.module)) for i in called}))
         for name, v in sorted(vars(called[0].module).items()):
-            if name.startswith("_") or name == "training" or not isinstance(v, (bool, int, float, str, tuple, type(None))):
+            if (name.startswith("_") or name == "training"
+                    or not isinstance(v, (bool, int, float, str, tuple, type(None)))):
                 continue
             vals = {i.path: getattr(i.module, name, _MISSING) for i in called}
             if _MISSING in vals.values():
@@ -494,7 +501,7 @@ class Emitter:
                 values[i.path] = {name: v}
         # conditions per group
         conds = []
-        for gi, k in enumerate(keys):
+        for _gi, k in enumerate(keys):
             group_vals = sorted({repr(vals[i.path]) for i in groups[k]})
             if kind == "present":
                 conds.append(f"self.{name} is not None" if vals[groups[k][0].path] else f"self.{name} is None")
@@ -659,7 +666,8 @@ def module_text(g, body: str) -> str:
         imports.append("from jaxdl import aten")
     if layers:  # one block with jax and flax: in the user's directory jaxdl is a third-party package
         line = f"from jaxdl.layers import {', '.join(layers)}"
-        imports.append(line if len(line) <= 88 else "from jaxdl.layers import (\n" + "".join(f"    {n},\n" for n in layers) + ")")
+        imports.append(line if len(line) <= 88
+                       else "from jaxdl.layers import (\n" + "".join(f"    {n},\n" for n in layers) + ")")
     images = any(lay == L.IMAGE for lay in (g.lay(r) for r in g.g.bodies[""].inputs))
     doc = [f'"""{root.cls} ported from PyTorch (``{_qualname(root.module)}``) by jaxdl.port.', ""]
     if images:

@@ -80,14 +80,16 @@ def spec_text(spec, indent: str = "") -> str:
     """Source text of a spec, wrapped at 100 columns."""
     if isinstance(spec, Ctor):
         spec = pruned(spec)
-        parts = [spec_text(a, indent) for a in spec.args] + [f"{k}={spec_text(v, indent)}" for k, v in spec.kwargs.items()]
+        parts = ([spec_text(a, indent) for a in spec.args]
+                 + [f"{k}={spec_text(v, indent)}" for k, v in spec.kwargs.items()])
         one = f"{spec.fn}({', '.join(parts)})"
         if len(indent) + len(one) <= 100 or not parts:
             return one
         if len(spec.args) == 1 and not spec.kwargs and isinstance(spec.args[0], (dict, list)):
             return f"{spec.fn}({spec_text(spec.args[0], indent)})"  # Cls({...}) / Cls([...])
         inner = indent + "    "
-        parts = [spec_text(a, inner) for a in spec.args] + [f"{k}={spec_text(v, inner)}" for k, v in spec.kwargs.items()]
+        parts = ([spec_text(a, inner) for a in spec.args]
+                 + [f"{k}={spec_text(v, inner)}" for k, v in spec.kwargs.items()])
         return f"{spec.fn}(\n" + "".join(f"{inner}{p},\n" for p in parts) + f"{indent})"
     if isinstance(spec, Raw):
         return spec.text

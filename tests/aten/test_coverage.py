@@ -66,7 +66,7 @@ def test_the_data_file_has_every_builder_and_construct():
 def test_only_known_export_failures():
     failed = {(name, size if name in DATA["zoo"] else None) for name, size, _, ops in GRAPHS if isinstance(ops, dict)}
     assert failed <= set(EXPORT_FAILS), sorted(failed - set(EXPORT_FAILS))
-    for name, size, mode, ops in GRAPHS:  # every builder exported at one size at least
+    for name, _size, _mode, _ops in GRAPHS:  # every builder exported at one size at least
         if name in DATA["zoo"]:
             assert any(isinstance(o, list) for s, m in DATA["zoo"][name].items() if s != "kind"
                        for o in m.values()), name

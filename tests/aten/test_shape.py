@@ -98,7 +98,8 @@ CASES = [
     Case("diff", make=lambda g: ((T(g, 3, 5), 1, -1, T(g, 3, 1), T(g, 3, 2)), {}), id="prepend_append"),
     op("diff", inp=(6,), dtype=torch.bool, id="bool"),
     op("unfold", inp=(2, 7), dimension=1, size=3, step=2), op("unfold", dimension=0, size=2, step=1, id="dim0"),
-    op("channel_shuffle", inp=(2, 6, 2, 2), groups=3), op("native_channel_shuffle", inp=(2, 4, 3), groups=2, grad=False),
+    op("channel_shuffle", inp=(2, 6, 2, 2), groups=3),
+    op("native_channel_shuffle", inp=(2, 4, 3), groups=2, grad=False),
     # padding
     op("constant_pad_nd", pad=[1, 2], value=0.5), op("constant_pad_nd", pad=[-1, 1, 2, 0], id="negative"),
     op("pad", inp=(2, 3, 4, 5), pad=[1, 2, 2, 1], mode="reflect"),

@@ -76,7 +76,8 @@ def main(argv=None) -> RunResult:
     ds = Data("digits", ImageFolder(folder / "train", transform=gray), ImageFolder(folder / "test", transform=gray),
               ImageFolder(folder / "train").classes, source=str(folder))
     kill = os.environ.get("KILL_AT")
-    return train_and_evaluate(config, name="imagefolder_run", data=ds, model=ConvolutionalNetwork(rngs=nnx.Rngs(config.seed)),
+    return train_and_evaluate(config, name="imagefolder_run", data=ds,
+                              model=ConvolutionalNetwork(rngs=nnx.Rngs(config.seed)),
                               loss_fn=losses.nll_loss, optimizer=optim.adam(config.lr),
                               callbacks=[KillAt(kill, os.environ["PIDS_FILE"], config.workdir)] if kill else ())
 

@@ -99,7 +99,8 @@ class Browser:
     def open(self, url, width=1700, height=1300):
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
         self.call("Page.navigate", url=url)
-        self.evaluate("new Promise(r => document.readyState === 'complete' ? r(1) : addEventListener('load', () => r(1)))")
+        self.evaluate("new Promise(r => document.readyState === 'complete' ? r(1) : "
+                      "addEventListener('load', () => r(1)))")
 
     def evaluate(self, expression):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)

@@ -33,7 +33,8 @@ def test_there_are_ten_chapters_that_pair_pytorch_with_jax():
         nb = jupytext.read(path)
         tags = [c.metadata.get("tags", []) for c in nb.cells]
         assert ["pytorch"] in tags and ["jax"] in tags, f"{path.name}: no pytorch/jax cell pair"
-        assert sum(c.cell_type == "code" and "assert" in c.source for c in nb.cells) >= 2, f"{path.name}: agreement checks"
+        assert sum(c.cell_type == "code" and "assert" in c.source for c in nb.cells) >= 2, (
+            f"{path.name}: agreement checks")
         assert nb.metadata["kernelspec"]["name"] == "python3", f"{path.name}: the kernel JupyterLab starts"
 
 

@@ -82,6 +82,7 @@ def test_layers_lower_for_gpu_and_tpu():
     lstm = LSTM(8, 4, num_layers=2, bidirectional=True, rngs=nnx.Rngs(0))
     for model, x in ((enc, jnp.ones((2, 5, 8))), (lstm, jnp.ones((5, 2, 8)))):
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-        f = jax.jit(jax.grad(lambda p, x, g=graphdef, r=rest: jnp.sum(jax.tree.leaves(nnx.merge(g, p, r, copy=True)(x))[0])))
+        f = jax.jit(jax.grad(
+            lambda p, x, g=graphdef, r=rest: jnp.sum(jax.tree.leaves(nnx.merge(g, p, r, copy=True)(x))[0])))
         exported = jax.export.export(f, platforms=["cuda", "tpu"])(params, x)
         assert exported.platforms == ("cuda", "tpu")

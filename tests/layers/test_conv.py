@@ -39,7 +39,8 @@ def test_cuda_gets_the_native_lhs_dilated_convolution_and_cpu_none():
 @pytest.mark.parametrize("stride,padding", [((2, 2), ((1, 2), (1, 2))), ((3, 1), ((-1, 0), (2, 2)))])
 def test_both_formulations_compute_the_same(stride, padding):
     rng = np.random.default_rng(0)
-    x, k = jnp.asarray(rng.normal(size=(2, 4, 5, 3)), jnp.float32), jnp.asarray(rng.normal(size=(3, 3, 3, 2)), jnp.float32)
+    x, k = (jnp.asarray(rng.normal(size=(2, 4, 5, 3)), jnp.float32),
+            jnp.asarray(rng.normal(size=(3, 3, 3, 2)), jnp.float32))
     native = jax.lax.conv_general_dilated(x, k, (1, 1), padding, lhs_dilation=stride,
                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))
     here = platform.conv_transpose2d(x, k, stride=stride, padding=padding)  # the CPU branch on this machine

@@ -79,7 +79,8 @@ def test_a_one_layer_lstm_keeps_the_names_it_had():
 
 
 @pytest.mark.parametrize("call,error,match", [
-    (lambda m: m(jnp.ones((5, 2, 4))), ValueError, r"expects input \(T, B, I\) or \(T, I\) with I=3, got shape \(5, 2, 4\)"),
+    (lambda m: m(jnp.ones((5, 2, 4))), ValueError,
+     r"expects input \(T, B, I\) or \(T, I\) with I=3, got shape \(5, 2, 4\)"),
     (lambda m: m(jnp.ones((5, 2, 3, 1))), ValueError, "2-D .*or 3-D, got 4-D"),
     (lambda m: m(jnp.ones((5, 2, 3), jnp.int32)), TypeError, "floating-point input"),
     (lambda m: m(jnp.ones((5, 2, 3)), (jnp.zeros((2, 5)), jnp.zeros((2, 5)))), ValueError,

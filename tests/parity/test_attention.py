@@ -152,7 +152,8 @@ def test_scaled_dot_product_attention_matches_torch(name):
     q, k, v = _x(*qs), _x(*ks), _x(*vs)
     r = _x(*qs[:-1], vs[-1])
     ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
-    tmask = None if mask is None else torch.from_numpy(np.asarray(mask, mask.dtype if mask.dtype == bool else np.float32))
+    tmask = None if mask is None else torch.from_numpy(
+        np.asarray(mask, mask.dtype if mask.dtype == bool else np.float32))
     out_t = F.scaled_dot_product_attention(*ts, attn_mask=tmask, **kwargs)
     (out_t * torch.from_numpy(r)).sum().backward()
     jmask = None if mask is None else jnp.asarray(tmask.numpy())

@@ -31,4 +31,5 @@ def test_conv2d_matches_torch(batch, cin, cout, k, pad, stride):
     out = np.asarray(jax.jit(lambda p, x: nnx.merge(graphdef, p)(x))(params, jnp.asarray(x.transpose(0, 2, 3, 1))))
     np.testing.assert_allclose(out.transpose(0, 3, 1, 2), tc(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
     np.testing.assert_allclose(np.asarray(gx).transpose(0, 3, 1, 2), xt.grad.numpy(), atol=1e-4, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(gp["kernel"]).transpose(3, 2, 0, 1), tc.weight.grad.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(gp["kernel"]).transpose(3, 2, 0, 1), tc.weight.grad.numpy(),
+                               rtol=1e-4, atol=1e-3)

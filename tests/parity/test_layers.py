@@ -111,5 +111,5 @@ def test_pooling_matches_torch_with_ties(kernel, stride):
         g = jax.jit(jax.grad(lambda x: jnp.sum(max_pool2d(x, kernel, stride) * r.transpose(0, 2, 3, 1))))(x_j)
         np.testing.assert_array_equal(np.asarray(g).transpose(0, 3, 1, 2), xt.grad.numpy())
     a = jax.jit(lambda x: avg_pool2d(x, kernel, stride))(x_j)
-    np.testing.assert_allclose(np.asarray(a).transpose(0, 3, 1, 2), F.avg_pool2d(torch.tensor(x), kernel, stride).numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(a).transpose(0, 3, 1, 2),
+                               F.avg_pool2d(torch.tensor(x), kernel, stride).numpy(), rtol=1e-6)

@@ -19,28 +19,36 @@ from tests.parity.test_models import make_pair, to_jax_input
 RECIPES = {
     "LinearRegression": (lambda o, y: losses.mse_loss(o, y, "sum"), torch.nn.MSELoss(reduction="sum"),
                          optim.sgd(1e-3), lambda p: torch.optim.SGD(p, lr=1e-3), "regression", 100),
-    "LogisticRegression": (losses.bce_loss, torch.nn.BCELoss(), optim.sgd(0.1), lambda p: torch.optim.SGD(p, lr=0.1), "binary", 100),
+    "LogisticRegression": (losses.bce_loss, torch.nn.BCELoss(), optim.sgd(0.1),
+                           lambda p: torch.optim.SGD(p, lr=0.1), "binary", 100),
     "IrisModel": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.adam(0.01),
                   lambda p: torch.optim.Adam(p, lr=0.01), "classes3", 100),
-    "WideDeep": (losses.bce_loss, torch.nn.BCELoss(), optim.sgd(0.1), lambda p: torch.optim.SGD(p, lr=0.1), "binary", 100),
+    "WideDeep": (losses.bce_loss, torch.nn.BCELoss(), optim.sgd(0.1),
+                 lambda p: torch.optim.SGD(p, lr=0.1), "binary", 100),
     "Net": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.sgd(0.01, momentum=0.5),
             lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.5), "classes10", 100),
     # SGD here: with Adam, BatchNorm at batch 6 leaves gradients of ~1e-9 whose float noise Adam
     # normalises into lr-sized steps of either sign (1e-3 apart after 100 steps, in fp32 and fp64 alike)
-    "MNISTClassifier": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.sgd(0.05, momentum=0.9, weight_decay=1e-4),
+    "MNISTClassifier": (losses.cross_entropy, torch.nn.CrossEntropyLoss(),
+                        optim.sgd(0.05, momentum=0.9, weight_decay=1e-4),
                         lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-4), "classes10", 100),
-    "FashionMNISTModel": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.sgd(0.1), lambda p: torch.optim.SGD(p, lr=0.1), "classes10", 100),
-    "ConvolutionalNetwork": (losses.nll_loss, torch.nn.NLLLoss(), optim.adam(1e-3), lambda p: torch.optim.Adam(p, lr=1e-3), "classes10", 100),
+    "FashionMNISTModel": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.sgd(0.1),
+                          lambda p: torch.optim.SGD(p, lr=0.1), "classes10", 100),
+    "ConvolutionalNetwork": (losses.nll_loss, torch.nn.NLLLoss(), optim.adam(1e-3),
+                             lambda p: torch.optim.Adam(p, lr=1e-3), "classes10", 100),
     "LeNet5": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.sgd(0.01, momentum=0.9),
                lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9), "classes10", 100),
     # 4 ReLU convs on random data at the notes' lr 0.1 is chaotic: float32 rounding differences
     # (same with reduce_window pooling, so not max-pool ties) grow to 5e-2 by step 100; both
     # frameworks agree to 1e-6 for the first 20 steps. lr 0.01 for 40 steps stays within 1e-4.
-    "TinyVGG": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.sgd(0.01), lambda p: torch.optim.SGD(p, lr=0.01), "classes10", 40),
+    "TinyVGG": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.sgd(0.01),
+                lambda p: torch.optim.SGD(p, lr=0.01), "classes10", 40),
     "CifarNet": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.sgd(0.001, momentum=0.9),
                  lambda p: torch.optim.SGD(p, lr=0.001, momentum=0.9), "classes10", 100),
-    "CNN": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.adam(1e-3), lambda p: torch.optim.Adam(p, lr=1e-3), "classes10", 100),
-    "LSTMNetwork": (losses.mse_loss, torch.nn.MSELoss(), optim.adam(1e-3), lambda p: torch.optim.Adam(p, lr=1e-3), "next", 100),
+    "CNN": (losses.cross_entropy, torch.nn.CrossEntropyLoss(), optim.adam(1e-3),
+            lambda p: torch.optim.Adam(p, lr=1e-3), "classes10", 100),
+    "LSTMNetwork": (losses.mse_loss, torch.nn.MSELoss(), optim.adam(1e-3),
+                    lambda p: torch.optim.Adam(p, lr=1e-3), "next", 100),
 }
 
 

@@ -67,7 +67,8 @@ CASES = {  # name: (torch module, call, inputs, train)
     "decoder_layer_pre_norm_gelu_batch_first_no_bias_float_masks_eval": (
         _layer(nn.TransformerDecoderLayer, dropout=0.2, activation="gelu", norm_first=True, batch_first=True,
                bias=False),
-        _decoder, {"tgt": _x(N, T, E), "memory": _x(N, S, E), "tgt_mask": np.asarray(generate_square_subsequent_mask(T)),
+        _decoder, {"tgt": _x(N, T, E), "memory": _x(N, S, E),
+                   "tgt_mask": np.asarray(generate_square_subsequent_mask(T)),
                    "tgt_key_padding_mask": np.where(_padding(N, T, 1), -np.inf, 0.0).astype(np.float32)}, False),
 }
 

@@ -224,7 +224,8 @@ class SequenceOps(nn.Module):
         first, rest = torch.split(h, [1, t - 1], dim=1)
         pooled = torch.stack([first.squeeze(1), rest.amax(dim=1), rest.std(dim=1)], dim=1).sum(dim=1)
         top, _ = h.max(dim=1)
-        return self.out(pooled + top.unsqueeze(1).expand(-1, 3, -1).mean(dim=1) * torch.rsqrt(h.var(dim=(1, 2)) + 1)[:, None])
+        return self.out(pooled + top.unsqueeze(1).expand(-1, 3, -1).mean(dim=1)
+                        * torch.rsqrt(h.var(dim=(1, 2)) + 1)[:, None])
 
 
 class ImageOps(nn.Module):

@@ -20,7 +20,8 @@ CASES = {
                   "y.mean(axis=(1, 2))"]),  # cat(dim=1) and mean(dim=(2, 3)) on NHWC
     "Nested": (lambda: [torch.randn(2, 3, 16, 16)],
                ["nnx.Sequential(\n            nnx.Sequential(Conv2d(3, 6, 3, rngs=rngs), BatchNorm(6), jax.nn.relu),",
-                "adaptive_avg_pool2d(self.features(x), 3)", "torch_flatten: ClassVar[dict] = {'classifier.2': (8, 3, 3)}"]),
+                "adaptive_avg_pool2d(self.features(x), 3)",
+                "torch_flatten: ClassVar[dict] = {'classifier.2': (8, 3, 3)}"]),
     "Functional": (lambda: [torch.randn(2, 1, 14, 14)],
                    ["x = max_pool2d(jax.nn.relu(self.conv1(x)), 2)", "jax.nn.gelu(self.conv2(x), approximate=False)",
                     "x = self.dropout(x)", "x = flatten(x)", "leaky_relu(self.fc(x), 0.1)",

@@ -69,7 +69,8 @@ def test_notes_class_ports_to_its_outputs_and_parameter_tree(name):
     hand = nnx.eval_shape(lambda: NOTES[name][1](rngs=nnx.Rngs(params=0, dropout=1)))
     assert state_shapes(p.module) == state_shapes(hand)
     assert p.class_name == type(tm).__name__
-    assert imported_modules(p.source) <= {"__future__", "functools", "typing", "jax", "jax.numpy", "flax", "jaxdl.layers"}
+    assert imported_modules(p.source) <= {"__future__", "functools", "typing", "jax", "jax.numpy", "flax",
+                                          "jaxdl.layers"}
     if name in IMAGE_MODELS:  # NHWC throughout: no transposes between layers
         assert "transpose" not in code_of(p.source)
         assert "flatten" in code_of(p.source) and "torch_flatten: ClassVar[dict] = " in p.source

@@ -29,7 +29,8 @@ RNGS_ARG = """\
 def builder_doc(summary: str, args: str = "") -> str:
     """A builder's docstring: ``summary``, then Args (the shared ones, ``args``, rngs) and Returns."""
     return (f"{summary}\n\n    Args:\n{WEIGHTS_ARGS}\n{args + chr(10) if args else ''}{RNGS_ARG}\n\n"
-            "    Returns:\n        The model, in train mode as a new torch module (``model.eval()`` for inference).\n    ")
+            "    Returns:\n        The model, in train mode as a new torch module "
+            "(``model.eval()`` for inference).\n    ")
 
 
 def _hint(min_size: int) -> str:

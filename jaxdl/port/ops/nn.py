@@ -132,7 +132,8 @@ def embedding(g, n):
     """``F.embedding(ids, weight)``: ``weight[ids]`` (an nn.Embedding's own call when it is one)."""
     w, ids = n.arg("weight"), n.arg("indices")
     emb = _layer_of(g, n, w, None, "Embedding")
-    if emb is not None and n.arg("padding_idx", -1) in (-1, getattr(g.inst[g.param_owner(w)].module, "padding_idx", -1)):
+    if emb is not None and n.arg("padding_idx", -1) in (
+            -1, getattr(g.inst[g.param_owner(w)].module, "padding_idx", -1)):
         return g.emit(n.name, X("F(A)", F=emb, A=g.ref(ids, L.PLAIN)), L.PLAIN)
     g.emit(n.name, X("W[I]", W=g.ref(w), I=g.ref(ids, L.PLAIN)), L.PLAIN)
 
