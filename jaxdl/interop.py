@@ -118,12 +118,6 @@ def _torch_path(model: nnx.Module, path: tuple) -> str:
     return ".".join(parts)
 
 
-def _torch_prefix(path: tuple, sequential_paths: set) -> str:
-    """The old form of :func:`torch_prefixes` (no ``torch_names``), kept while
-    ``jaxdl.port.verify`` calls it; use :func:`torch_prefixes`."""
-    return ".".join(str(p) for i, p in enumerate(path) if not (p == "layers" and path[:i] in sequential_paths))
-
-
 def _in_definition_order(model: nnx.Module, modules) -> list:
     """``(path, module)`` pairs in the order the submodules were assigned, torch's
     ``state_dict`` order (``nnx.iter_modules`` sorts them by name)."""

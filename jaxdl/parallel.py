@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxdl.layers import BatchNorm
 from jaxdl.tree import is_prng_key
 
 
@@ -59,10 +61,6 @@ class DataParallel:
     def prepare(self, model):
         """Set every :class:`jaxdl.layers.BatchNorm` of ``model`` to this mode: statistics
         per device shard (``replicas`` = the number of devices) or of the global batch."""
-        from flax import nnx
-
-        from jaxdl.layers import BatchNorm
-
         for _, module in nnx.iter_modules(model):
             if isinstance(module, BatchNorm):
                 module.replicas = self.num_devices if self.batch_norm == "per_replica" else 1

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxdl.layers import BatchNorm, LayerNorm
 from jaxdl.tree import path_str
 
 MATMUL_PRECISIONS = ("default", "high", "highest")
@@ -101,8 +102,6 @@ def full_precision_mask(model: nnx.Module):
     stay float32 under mixed precision (those layers compute in float32 and return the
     input's dtype; Flax's own norm layers would return float32 with float32 parameters,
     so theirs are cast like the rest)."""
-    from jaxdl.layers import BatchNorm, LayerNorm
-
     norm_paths = {".".join(map(str, path)) for path, m in nnx.iter_modules(model)
                   if isinstance(m, (BatchNorm, LayerNorm))}
     params = nnx.state(model, nnx.Param).to_pure_dict()

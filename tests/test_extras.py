@@ -80,20 +80,17 @@ def test_without_torch_the_finder_refuses_it():
         "error": None}  # nothing imports torch on import
 
 
-@pytest.mark.xfail(strict=True, reason=OTHER_STREAM.format("layers"))
 def test_load_torch_file(weights):
     out = _call("from jaxdl import interop; interop.load_torch_file({path})", path=str(weights))
     assert out["error"] == "MissingExtraError" and _names_the_extra(out["message"]), out
 
 
-@pytest.mark.xfail(strict=True, reason=OTHER_STREAM.format("layers"))
 def test_to_torch():
     out = _call("from flax import nnx; from jaxdl import interop; from jaxdl.models import IrisModel; "
                 "interop.to_torch(IrisModel(rngs=nnx.Rngs(0)))")
     assert out["error"] == "MissingExtraError" and _names_the_extra(out["message"]), out
 
 
-@pytest.mark.xfail(strict=True, reason=OTHER_STREAM.format("layers"))
 def test_vision_builder_with_pretrained_weights(weights):
     out = _call("from flax import nnx; from jaxdl.models import vision; "
                 "vision.alexnet(pretrained={path}, rngs=nnx.Rngs(0))", path=str(weights))
@@ -105,7 +102,6 @@ def test_port_help_needs_no_torch():
     assert out.returncode == 0 and "--input-shape" in out.stdout, out.stderr[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason=OTHER_STREAM.format("port"))
 def test_port_command(tmp_path):
     (tmp_path / "model.py").write_text("import torch\n\nclass M(torch.nn.Module):\n    pass\n")
     out = _module("jaxdl.port", f"{tmp_path / 'model.py'}:M", "--input-shape", "1,4", "--out", str(tmp_path / "out"))

@@ -12,18 +12,6 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "jaxdl"
 
-# Function-local imports in files other streams own, each removed by moving the import
-# to the top of its module (the cycle it avoided is gone or never was).
-OTHERS = {
-    "jaxdl.models.pretrained": "layers",
-    "jaxdl.parallel": "the lead (parallel.py)",
-    "jaxdl.precision": "the lead (precision.py)",
-    "jaxdl.port": "port",
-    "jaxdl.port.__main__": "port",
-    "jaxdl.port.verify": "port",
-}
-
-
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -123,16 +111,11 @@ def test_no_import_cycle_inside_jaxdl():
     assert [c for c in cycles(import_graph()) if not _in_port(c)] == []
 
 
-@pytest.mark.xfail(strict=True, reason="until the port stream breaks jaxdl.port <-> jaxdl.port.verify "
-                   "(verify imports instantiate/load_class/load_weights from the package that imports it)")
 def test_no_import_cycle_inside_jaxdl_port():
     assert [c for c in cycles(import_graph()) if _in_port(c)] == []
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=f"until the {OTHERS[m]} stream moves its "
-                                            "function-local jaxdl imports to the top of the module"))
-    if m in OTHERS else m for m in MODULES])
+@pytest.mark.parametrize("module", MODULES)
 def test_no_function_local_import_of_jaxdl(module):
     local = [f"line {line}: {target}" for target, in_function, line in imports(module) if in_function]
     assert local == [], f"{module} imports jaxdl modules inside functions; import them at the top"

@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jaxdl import extras, interop
+from jaxdl.port import UnsupportedError, _embedding_high, load_class, port
+
 
 def _shape(text: str) -> tuple[int, ...]:
     try:
@@ -42,10 +45,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    import torch
-
-    from jaxdl import interop
-    from jaxdl.port import UnsupportedError, _embedding_high, load_class, port
+    try:
+        torch = extras.torch("python -m jaxdl.port", extra="port")
+    except extras.MissingExtraError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
     dtypes = args.dtype or ["float32"]
     if len(dtypes) == 1:

@@ -26,7 +26,6 @@ from jaxdl.layers.torch_layer import (
 )
 from jaxdl.port import layout as L
 from jaxdl.port.capture import Ref, has_state
-from jaxdl.port.expr import V, X
 from jaxdl.port.registry import LAYERS, layer
 from jaxdl.port.specs import RNGS, Ctor
 
@@ -37,6 +36,11 @@ TRAIN_DEPENDENT = frozenset({
     "InstanceNorm3d", "LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer",
     "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "Transformer", "RReLU", "Dropout",
     "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "StochasticDepth"})
+
+
+# layers with a jaxdl counterpart whose torch forward takes several tensors (query, key,
+# value; target and memory): no handler calls them yet
+SEVERAL_INPUTS = frozenset({"MultiheadAttention", "TransformerDecoderLayer", "TransformerDecoder"})
 
 
 def record(m):
@@ -70,13 +74,23 @@ def spec(m) -> Ctor:
     """``Conv2d(3, 8, 3, padding=1, use_bias=False, rngs=rngs)`` for a torch module: its
     required arguments positionally, the others by name (defaults left out when printed)."""
     cls = record(m)
-    args = cls.torch_arguments(m)
+    args = {k: _nested(v) for k, v in cls.torch_arguments(m).items()}
     params = constructor(cls).parameters
     required = [n for n, p in params.items() if p.default is p.empty and p.kind == p.POSITIONAL_OR_KEYWORD]
     kwargs = {k: v for k, v in args.items() if k not in required}
     if "rngs" in params and params["rngs"].default is params["rngs"].empty:
         kwargs["rngs"] = RNGS
     return Ctor(cls.__name__, [args[n] for n in required], kwargs, tuple(required))
+
+
+def _nested(value):
+    """A torch module given as an argument (TransformerEncoder's ``encoder_layer``, a
+    ``norm``) as the spec of its jaxdl layer; other values as they are."""
+    if hasattr(value, "state_dict") and hasattr(value, "forward"):
+        if problem(value):
+            raise UnsupportedSetting(type(value).__name__, [problem(value)])
+        return spec(value)
+    return value
 
 
 @functools.cache
@@ -123,6 +137,10 @@ def call(g, it, m, rel):
     handler = LAYERS.get(type(m).__name__)
     if handler is not None:
         return handler(g, it, m, rel)
+    if type(m).__name__ in SEVERAL_INPUTS:
+        return g.fail(f"nn.{type(m).__name__}, a layer called with several tensors",
+                      f"jaxdl.port calls a jaxdl layer with one input so far; port with partial=True and call "
+                      f"jaxdl.layers.{type(m).__name__} in the stub by hand", path=it.path)
     x = it.inputs[0]
     lay = record(m).torch_layout
     ndim = len(g.shape(x))
@@ -161,12 +179,12 @@ def _linear(g, it, m, rel):
     emit_call(g, it, rel, g.ref(x, L.PLAIN), L.PLAIN)
 
 
-@layer("LSTM", "RNN")
+@layer("LSTM", "GRU", "RNN")
 def _rnn(g, it, m, rel):
-    """``out, (h, c) = self.lstm(x)``: torch's h/c are (1, B, H), jaxdl's (B, H); a zero
-    initial state is left out."""
+    """``out, (h, c) = self.lstm(x)`` (``out, h`` for GRU and RNN): the states have torch's
+    shapes, (num_layers * num_directions, B, H); a zero initial state is left out."""
     lstm = type(m).__name__ == "LSTM"
-    node = next(n for n in it.nodes if n.target.split(".")[1] in ("lstm", "rnn_tanh"))
+    node = next(n for n in it.nodes if n.target.split(".")[1] in ("lstm", "gru", "rnn_tanh", "rnn_relu"))
     x, hx = node.args[0], node.args[1]
     hx = list(hx) if isinstance(hx, (list, tuple)) else [hx]
     args = [g.ref(x, L.PLAIN)]
@@ -176,7 +194,7 @@ def _rnn(g, it, m, rel):
     if any(isinstance(h, Ref) and h.name in inside for h in hx) and not zeros_inside:
         return g.fail(f"nn.{type(m).__name__} with an initial state built inside the layer", path=it.path)
     if not zeros_inside and not all(g.is_zeros(h) for h in hx):
-        hs = [X("H[0]", H=g.ref(h, L.PLAIN)) for h in hx]
+        hs = [g.ref(h, L.PLAIN) for h in hx]
         args.append(ast.Tuple(elts=hs, ctx=ast.Load()) if lstm else hs[0])
     getitems = {n.args[1]: n.name for n in it.nodes if n.target == "getitem" and isinstance(n.args[0], Ref)
                 and n.args[0].name == node.name}
@@ -186,13 +204,7 @@ def _rnn(g, it, m, rel):
     for i, nm in enumerate(names):
         if nm is None:
             continue
-        if i == 0:
-            slot[0] = nm
-            g.layout[nm] = L.PLAIN
-        else:
-            inner = f"{nm}__state"
-            slot[i] = inner
-            g.layout[inner] = L.PLAIN
-            g.emit_alias(nm, X("H[None]", H=V(inner)), L.PLAIN)
+        slot[i] = nm
+        g.layout[nm] = L.PLAIN
     g.emit_tuple(slot, ast.Call(func=rel, args=args, keywords=[]), [0, [1, 2]] if lstm else [0, 1],
                  hint=attr_hint(it.path))

@@ -403,7 +403,7 @@ class Divergence:
 
 def _nnx_to_torch_paths(model) -> dict[int, str]:
     """id(NNX submodule) -> its torch module path (``features.layers.0`` -> ``features.0``)."""
-    return {id(m): interop._torch_prefix(model, tuple(p)) for p, m in nnx.iter_modules(model)}
+    return interop.torch_prefixes(model)
 
 
 def first_divergence(torch_model, jax_model, specs, xs=None, *, tol=1e-4, train=False, seed=0) -> Divergence | None:

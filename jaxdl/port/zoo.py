@@ -43,9 +43,12 @@ import time
 import traceback
 from pathlib import Path
 
+import jax
 import numpy as np
+from flax import nnx
 
 from jaxdl import extras
+from jaxdl.port import port, verify
 
 SEGMENTATION = ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
                 "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
@@ -199,11 +202,6 @@ def within_rule(diff: float, jax_vs_f64: float, torch_vs_f64: float) -> bool:
 
 def check(name: str) -> Row:
     """Build, calibrate, port and compare one builder, in this process."""
-    import jax
-    from flax import nnx
-
-    from jaxdl.port import port, verify
-
     torch = _torch()
     row = Row(name, family(name), MIN_SIZE.get(name, 1), input_size(name))
     cpu = time.process_time()

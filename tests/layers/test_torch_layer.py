@@ -5,7 +5,7 @@ name not taken for torch's."""
 import pytest
 from flax import nnx
 
-from jaxdl.layers import LSTM, TORCH_LAYERS, Conv2d, Linear, for_torch_module
+from jaxdl.layers import TORCH_LAYERS, Conv2d, Linear, MaxPool2d, for_torch_module
 from jaxdl.layers.torch_layer import (
     TORCH,
     UnsupportedSetting,
@@ -40,12 +40,12 @@ def test_a_record_needs_both_methods_and_a_known_layout():
 
 
 def test_every_unsupported_setting_is_named_in_one_error():
-    m = _fake("LSTM", "torch.nn.modules.rnn", num_layers=2, bidirectional=True, bias=True, proj_size=0,
-              input_size=3, hidden_size=4, batch_first=False)
+    m = _fake("MaxPool2d", "torch.nn.modules.pooling", kernel_size=2, stride=2, padding=0, dilation=2,
+              return_indices=True, ceil_mode=False)
     with pytest.raises(UnsupportedSetting) as e:
-        LSTM.torch_arguments(m)
-    assert e.value.settings == ["num_layers=2", "bidirectional=True"]
-    assert str(e.value).startswith("nn.LSTM with num_layers=2, bidirectional=True: jaxdl.layers.LSTM")
+        MaxPool2d.torch_arguments(m)
+    assert e.value.settings == ["dilation=2", "return_indices=True"]
+    assert str(e.value).startswith("nn.MaxPool2d with dilation=2, return_indices=True: jaxdl.layers.MaxPool2d")
 
 
 def test_arguments_read_from_the_torch_module_as_a_person_writes_them():

@@ -178,7 +178,7 @@ class GateNet(nn.Module):
 
 
 class DeepLSTM(nn.Module):
-    """A layer configuration jaxdl.layers.LSTM does not have."""
+    """A stacked LSTM (jaxdl.layers.LSTM has num_layers since the recurrent layers were completed)."""
 
     def __init__(self):
         super().__init__()

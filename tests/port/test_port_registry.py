@@ -13,7 +13,7 @@ from torch import nn
 from jaxdl.layers import TORCH_LAYERS
 from jaxdl.port import port, registry, verify
 from jaxdl.port.registry import Registry
-from tests.parity.test_torch_layers import CASES, _input
+from tests.parity.test_torch_layers import CASES, OWN_TESTS, _input
 from tests.port import registry_cases
 
 
@@ -67,7 +67,35 @@ def test_every_torch_layer_with_a_jaxdl_layer_ports():
     xs = [torch.from_numpy(np.asarray(_input(case[3], rng))) for case in CASES]
     tm = AllLayers(layers)
     p = port(tm, *xs, int_high=3)
-    assert sorted({type(m).__name__ for m in layers}) == sorted(TORCH_LAYERS)
+    assert sorted({type(m).__name__ for m in layers} | set(OWN_TESTS)) == sorted(TORCH_LAYERS)
     verify.check_eval_outputs(tm, p.module, p.inputs, p.output_images)
     verify.check_train_outputs(tm, p.module, p.inputs, p.output_images)
+    verify.check_gradients(tm, p.module, p.inputs, p.output_images)
+
+
+class Sequences(nn.Module):
+    """The layers of OWN_TESTS that take one input: GRU (stacked, bidirectional), RNN with
+    relu and an initial state, LSTM with proj_size, a Transformer encoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4, 5, num_layers=2, batch_first=True, bidirectional=True)
+        self.rnn = nn.RNN(10, 3, nonlinearity="relu")
+        self.lstm = nn.LSTM(3, 4, proj_size=2)
+        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(2, 1, 8, dropout=0.0), 2,
+                                             enable_nested_tensor=False)
+
+    def forward(self, x):
+        h, h_n = self.gru(x)
+        o, h2 = self.rnn(h, torch.ones(1, 3, 3))
+        o2, (a, b) = self.lstm(o)
+        return self.encoder(o2), h_n, h2, a, b
+
+
+def test_the_sequence_layers_port_with_their_states():
+    torch.manual_seed(0)
+    tm = Sequences().eval()
+    p = port(tm, torch.randn(2, 3, 4))
+    assert not p.unsupported
+    assert verify.check_eval_outputs(tm, p.module, p.inputs, p.output_images) <= 1e-5
     verify.check_gradients(tm, p.module, p.inputs, p.output_images)

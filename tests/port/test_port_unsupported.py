@@ -5,8 +5,9 @@ there."""
 import jax.numpy as jnp
 import pytest
 import torch
+from torch import nn
 
-from jaxdl.port import UnsupportedError, port
+from jaxdl.port import UnsupportedError, port, verify
 from tests.port import constructs as C
 from tests.port.generated import ruff_check
 
@@ -58,12 +59,28 @@ def test_partial_port_stubs_the_module_with_data_dependent_control_flow():
         p.module(jnp.ones((3, 4)))
 
 
+class Attend(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(4, 1, batch_first=True)
+
+    def forward(self, x):
+        return self.mha(x, x, x)[0]
+
+
 @pytest.mark.parametrize("model, x, says", [
-    (C.DeepLSTM, torch.randn(5, 2, 3), ["nn.LSTM with num_layers=2", "module `lstm`"]),
+    (C.DeepLSTM, torch.randn(5, 2, 3), None),  # num_layers=2 ports since jaxdl.layers.LSTM has it
+    (Attend, torch.randn(2, 3, 4), ["nn.MultiheadAttention, a layer called with several tensors", "module `mha`"]),
 ])
 def test_unsupported_layers_and_parameters_are_named(model, x, says):
+    if says is None:
+        tm = model()
+        p = port(tm, x)
+        assert not p.unsupported and verify.check_eval_outputs(tm, p.module, p.inputs, p.output_images) <= 1e-5
+        return
     with pytest.raises(UnsupportedError) as e:
         port(model(), x)
+    assert "\n" not in str(e.value)
     for text in says:
         assert text in str(e.value)
 
