@@ -527,19 +527,3 @@ def test_workdir_that_is_a_file_fails_before_training(tmp_path, capsys):
     line = _one_line_error(capsys, mnist_cnn.main, ["--dataset", "mnist_5k", "--workdir", str(f / "run"),
                                                    "--no-progress"])
     assert "not writable" in line
-
-
-def test_skip_nonfinite_leaves_the_state_unchanged_and_default_reports_it():
-    import jax.numpy as jnp
-
-    x = jnp.zeros((4, 28, 28, 1)).at[0, 0, 0, 0].set(jnp.nan)
-    y = jnp.zeros(4, jnp.int32)
-    guarded = Learner(ConvolutionalNetwork(rngs=nnx.Rngs(0)), losses.nll_loss, optim.adam(1e-3), skip_nonfinite=True)
-    s0 = guarded.init_state()
-    before = [np.asarray(a).copy() for a in jax.tree.leaves(s0.params)]
-    s1, m = guarded.train_step(s0, (x, y))
-    assert int(m["nonfinite"]) == 1 and int(s1.step) == 0
-    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, jax.tree.leaves(s1.params)))
-    plain = Learner(ConvolutionalNetwork(rngs=nnx.Rngs(0)), losses.nll_loss, optim.adam(1e-3))
-    _, m = plain.train_step(plain.init_state(), (x, y))
-    assert int(m["nonfinite"]) == 1  # reported, so fit stops before saving
