@@ -119,6 +119,7 @@ class Generator:
         self.partial = partial
         self.layout: dict[str, Any] = {}
         self.alias: dict[str, ast.expr] = {}
+        self.alias_owner: dict[str, Any] = {}  # value -> the body whose code made the alias
         self.inst: dict[str, Instance] = {}
         self.unsupported: list[UnsupportedError] = []
         self.torch_flatten: dict[str, tuple] = {}
@@ -187,7 +188,7 @@ class Generator:
             val = self.g.values.get(r.name)
             if is_symint(val):
                 return self.sym(val)
-            e = self.local_alias.get(r.name) or self.alias.get(r.name, V(r.name))
+            e = self.local_alias.get(r.name) or self._alias(r.name)
             have = self.lay(r)
             if want is L.KEEP or want == have:
                 return e
@@ -364,6 +365,16 @@ class Generator:
     def emit_alias(self, name: str, expr: ast.expr, layout):
         self.layout[name] = layout
         self.alias[name] = expr
+        self.alias_owner[name] = self.code
+
+    def _alias(self, name: str) -> ast.expr:
+        """The expression of value ``name``: its alias when this body made it; a value a
+        submodule's code wrote as an alias of its own local is, in its caller, what the
+        call returns (using the alias there would read the submodule's local and drop the call)."""
+        owner = self.alias_owner.get(name)
+        if name in self.alias and (owner is None or owner is self.code or self.code is None):
+            return self.alias[name]
+        return V(name)
 
     def emit_tuple(self, names: list, expr: ast.expr, shape, hint: str = "", tuple_of: str = "", slot_layout=None):
         """A statement that unpacks a tuple (``a, b = x.split(...)``, ``out, (h, c) = self.lstm(x)``);
@@ -593,6 +604,13 @@ class Generator:
                 expr += f".layers[{part}]"
             elif kind == "list":
                 expr += f"[{part}]"
+            elif not part.isidentifier() or keyword.iskeyword(part):
+                # a module of the user's (an nn.ModuleDict such as torchvision's
+                # IntermediateLayerGetter) with a child named '0': no attribute can hold it
+                cls = type(self.g.modules[cur].module).__name__ if cur in self.g.modules else "?"
+                raise UnsupportedError(f"the child {part!r}, a name that is not "
+                                       "a Python identifier outside an nn.Sequential", cur, cls, "",
+                                       "rename the child in torch (an nn.Sequential keeps any name) and port again")
             else:
                 expr += f".{part}"
             cur = f"{cur}.{part}" if cur else part

@@ -42,8 +42,10 @@ def finalize(g, code) -> list[str]:
     body = code.body
     src = code.source
     root = code.inst.path == "" and body.key == ""
+    saved, g.code = g.code, code  # the body's own aliases (codegen's _alias)
     out_exprs = None if code.stopped else [(g.ref(o, g.root_layout(o)) if root else g.ref(o)) if isinstance(o, Ref)
                                            else const(o) for o in body.outputs]
+    g.code = saved
 
     # a statement that calls a helper method (``return self._forward_impl(x)``) holds the
     # ops of many lines: treat its ops as if their lines were unknown

@@ -219,9 +219,10 @@ def test_lstm_forecast_selects_on_the_year_before_the_test_year(tmp_path):
 @pytest.mark.slow
 def test_lstm_forecast_beats_naive_forecasts(tmp_path):
     # on the held-out year: the last value repeated has RMSE 3856, the previous year's mean
-    # 1655; the LSTM, its epoch chosen on the year before, gives 878-1278 over seeds 0-3
-    # (945 with the default seed). "Same month last year" (827) is not beaten, so it is not the bar.
-    assert run(lstm_forecast, tmp_path)["test_rmse"] < 1500
+    # 1655; the LSTM, its epoch chosen on the year before, gave 878-1278 over seeds 0-3 with
+    # the earlier init stream (678 with the default seed and the one init of jaxdl.init).
+    # "Same month last year" (827) is not always beaten across seeds, so it is not the bar.
+    assert run(lstm_forecast, tmp_path).metrics["test_rmse"] < 1500
 
 
 def test_transfer_digits_freezes_bit_exactly(tmp_path):

@@ -27,7 +27,9 @@ REPRESENTATIVES = {
     "googlenet": None,
     "convnext_tiny": None,
     "swin_t": None,
-    "lraspp_mobilenet_v3_large": None,
+    "fcn_resnet50": None,
+    "lraspp_mobilenet_v3_large": "its backbone is an IntermediateLayerGetter (an nn.ModuleDict) whose children "
+                                 "are named '0', '1', ...: refused in one line (no attribute can hold them)",
 }
 
 
