@@ -133,6 +133,17 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
     (``'file.py:Class'`` / ``'package.module:callable'``) is how the written
     ``test_parity.py`` rebuilds the torch module; ``int_high`` bounds its random integer
     inputs (default: the smallest ``nn.Embedding``).
+
+    Args:
+        module: the torch model (any ``nn.Module`` whose forward ``torch.export`` captures).
+        *example_inputs: tensors as you would call it (``torch.randn(2, 3, 32, 32)``).
+        partial: write a raising stub where something has no mapping, instead of stopping.
+        torch_factory: how ``test_parity.py`` rebuilds the torch model.
+        int_high: the bound of ``test_parity.py``'s random integer inputs.
+
+    Returns:
+        :class:`Ported`: ``source`` (the NNX code), ``module`` (built, torch's weights
+        loaded), ``unsupported`` (what ``partial=True`` stubbed) and ``write(dir)``.
     """
     torch = extras.torch("jaxdl.port", extra="port")
     if not isinstance(module, torch.nn.Module):
