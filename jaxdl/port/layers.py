@@ -200,11 +200,8 @@ def _rnn(g, it, m, rel):
                 and n.args[0].name == node.name}
     outs = {o.name for o in it.outputs}
     names = [getitems.get(i) if getitems.get(i) in outs else None for i in range(3 if lstm else 2)]
-    slot = [None] * len(names)
-    for i, nm in enumerate(names):
-        if nm is None:
-            continue
-        slot[i] = nm
-        g.layout[nm] = L.PLAIN
-    g.emit_tuple(slot, ast.Call(func=rel, args=args, keywords=[]), [0, [1, 2]] if lstm else [0, 1],
+    for nm in names:
+        if nm is not None:
+            g.layout[nm] = L.PLAIN
+    g.emit_tuple(names, ast.Call(func=rel, args=args, keywords=[]), [0, [1, 2]] if lstm else [0, 1],
                  hint=attr_hint(it.path))

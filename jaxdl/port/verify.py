@@ -401,11 +401,6 @@ class Divergence:
                 f"(scale {self.scale:.3g}){good}; {self.compared} submodules compared")
 
 
-def _nnx_to_torch_paths(model) -> dict[int, str]:
-    """id(NNX submodule) -> its torch module path (``features.layers.0`` -> ``features.0``)."""
-    return interop.torch_prefixes(model)
-
-
 def first_divergence(torch_model, jax_model, specs, xs=None, *, tol=1e-4, train=False, seed=0) -> Divergence | None:
     """Run both models submodule by submodule and return the first (in torch's order)
     whose output differs by more than ``tol * max(1, max|torch|)``, or None."""
@@ -465,7 +460,7 @@ def report(torch_model, jax_model, specs, xs=None, *, tol=1e-4, train=False) -> 
 def _record_jax(model, xs, train: bool) -> dict[str, Any]:
     """Run the NNX model eagerly, recording every submodule's output by torch path."""
     _jax_mode(model, train, False)
-    paths = _nnx_to_torch_paths(model)
+    paths = interop.torch_prefixes(model)  # id(NNX submodule) -> torch module path
     out: dict[str, Any] = {}
     classes = {type(m) for _, m in nnx.iter_modules(model)}
     saved = {}
