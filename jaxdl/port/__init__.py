@@ -42,7 +42,7 @@ import jax.numpy as jnp
 from jaxdl import extras, interop
 from jaxdl.port import capture, codegen, verify
 from jaxdl.port import layout as L
-from jaxdl.port.capture import UnsupportedError
+from jaxdl.port.capture import InputMismatchError, UnsupportedError
 from jaxdl.port.files import (
     build,
     instantiate,
@@ -52,8 +52,8 @@ from jaxdl.port.files import (
     save_weights,
 )
 
-__all__ = ["InputSpec", "Ported", "UnsupportedError", "build", "instantiate", "load_class", "load_weights",
-           "mismatch_summary", "port", "save_weights"]
+__all__ = ["InputMismatchError", "InputSpec", "Ported", "UnsupportedError", "build", "instantiate", "load_class",
+           "load_weights", "mismatch_summary", "port", "save_weights"]
 
 WEIGHTS = "weights.safetensors"
 
@@ -128,8 +128,9 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
     The forward is captured in eval mode with the batch dimension (dim 0 of each input)
     symbolic; 4-D floating-point inputs are images (NHWC on the JAX side). Raises
     :class:`UnsupportedError` naming the first op, layer or control flow without a
-    mapping and its module path; ``partial=True`` generates the rest anyway, with a stub
-    that raises ``NotImplementedError`` at each such point. ``torch_factory``
+    mapping and its module path (:class:`InputMismatchError` when the example inputs do
+    not fit the model: torch itself raises on them); ``partial=True`` generates the rest
+    anyway, with a stub that raises ``NotImplementedError`` at each such point. ``torch_factory``
     (``'file.py:Class'`` / ``'package.module:callable'``) is how the written
     ``test_parity.py`` rebuilds the torch module; ``int_high`` bounds its random integer
     inputs (default: the smallest ``nn.Embedding``).
@@ -161,7 +162,16 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
             example_inputs[i] = x.clone()
         seen.add(example_inputs[i].untyped_storage().data_ptr())
     graph = capture.capture(module, tuple(example_inputs), partial=partial)
-    gen = codegen.generate(graph, partial=partial)
+    try:
+        gen = codegen.generate(graph, partial=partial)
+    except UnsupportedError as e:
+        # a layer of an nn.Sequential (or one whose code is torch's own): name the user's line
+        # that calls it, not none or torch's
+        if e.path and (not e.where or capture.in_torch(graph, e.where)) and type(e) is UnsupportedError:
+            at = capture.call_site(graph, e.path)
+            if at:
+                raise UnsupportedError(e.what, e.path, e.cls, at, e.hint) from None
+        raise
     nnx_module = build(gen.source, gen.class_name)
     sd = module.state_dict()
     stub_keys = [k for k in sd if any(k.startswith(p + ".") for p, i in graph.modules.items() if i.stub)]

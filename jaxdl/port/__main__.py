@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from jaxdl import extras, interop
-from jaxdl.port import UnsupportedError, _embedding_high, load_class, port
+from jaxdl.port import InputMismatchError, UnsupportedError, _embedding_high, load_class, port
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -86,9 +86,14 @@ def main(argv=None) -> int:
             inputs.append(torch.randint(0, high, shape, generator=gen, dtype=dtype))
     try:
         ported = port(model, *inputs, partial=args.partial, torch_factory=args.model, int_high=args.int_high)
+    except InputMismatchError as e:  # the --input-shape does not fit the model: --partial cannot help
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except UnsupportedError as e:
         print(f"error: {e}", file=sys.stderr)
-        print("Run again with --partial to write the rest, with a stub that raises at this point.", file=sys.stderr)
+        if e.partial_helps and not args.partial:
+            print("Run again with --partial to write the rest, with a stub that raises at this point.",
+                  file=sys.stderr)
         return 1
     out = ported.write(args.out)
     print(f"wrote {out / 'model.py'} ({ported.class_name}), {out / 'weights.safetensors'}, {out / 'test_parity.py'}")

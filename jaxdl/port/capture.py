@@ -44,7 +44,7 @@ from typing import Any
 
 from jaxdl.layers import for_torch_module
 
-__all__ = ["Body", "Call", "Graph", "ModuleInfo", "Node", "UnsupportedError", "capture"]
+__all__ = ["Body", "Call", "Graph", "InputMismatchError", "ModuleInfo", "Node", "UnsupportedError", "capture"]
 
 
 class UnsupportedError(ValueError):
@@ -62,6 +62,33 @@ class UnsupportedError(ValueError):
             msg += f", at {where}"
         msg += "." + (f" {hint}" if hint else "")
         super().__init__(msg)
+
+    #: whether ``partial=True`` (``--partial``) gets past it: not for a wrong example input
+    #: or a call that needs one more argument
+    partial_helps = True
+
+
+class InputMismatchError(UnsupportedError):
+    """The example inputs do not fit the model: torch itself raises on them (a layer's shape
+    check: ``expected input[2, 4, 8, 8] to have 3 channels``, ``mat1 and mat2 shapes cannot
+    be multiplied``). ``shapes`` are the inputs' shapes; ``error`` is torch's own text."""
+
+    partial_helps = False
+
+    def __init__(self, shapes: list, error: str, path: str, cls: str = "", where: str = "", hint: str = ""):
+        self.shapes, self.error = shapes, error
+        sizes = " and ".join("x".join(map(str, s)) or "a scalar" for s in shapes)
+        what = f"the example input{'s' if len(shapes) > 1 else ''} of shape{'s' if len(shapes) > 1 else ''} " \
+               f"{sizes} do{'' if len(shapes) > 1 else 'es'} not fit the model"
+        self.what, self.path, self.cls, self.where, self.hint = what, path, cls, where, hint
+        module = f"module `{path}`" if path else "the top-level module"
+        if cls:
+            module += f" ({cls})"
+        msg = f"jaxdl.port: {what}: {module}"
+        if where:
+            msg += f", at {where},"
+        msg += f" raises {error}." + (f" {hint}" if hint else "")
+        ValueError.__init__(self, msg)
 
 
 @dataclasses.dataclass
@@ -148,6 +175,7 @@ class Graph:
     input_values: list    # example inputs (torch tensors)
     sources: dict         # class -> _Source
     readers: dict = dataclasses.field(default_factory=dict)  # value name -> names of the nodes reading it
+    params: dict = dataclasses.field(default_factory=dict)  # placeholder name -> ParamRef
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -166,10 +194,42 @@ def module_kind(m) -> str:
     return "user"
 
 
+def own_forward(m) -> bool:
+    """An nn.Sequential subclass with a forward of its own (deeplabv3's ASPPPooling: its
+    layers, then ``F.interpolate``): its forward is ported as written, not as the chain."""
+    from torch import nn
+
+    return isinstance(m, nn.Sequential) and type(m).forward is not nn.Sequential.forward
+
+
 def children(m) -> list:
     """(name, module) of every child, also one registered under two names (torch's
     ``named_children`` lists a module once)."""
     return [(n, c) for n, c in m._modules.items() if c is not None]
+
+
+def attribute_names(m) -> dict[str, str]:
+    """{torch name: attribute name} of ``m``'s children in a generated class: torch's name
+    where it is a Python identifier, else one made from it (torchvision's
+    IntermediateLayerGetter, an nn.ModuleDict, has children '0', '1', ...: ``layer0``,
+    ``layer1``; ``block1-0``: ``block1_0``). The class lists the changed ones in
+    ``torch_names``, which jaxdl.interop maps back to torch's keys."""
+    import keyword
+
+    taken = {n for n in list(m._modules) + list(m._parameters) + list(m._buffers)
+             if n.isidentifier() and not keyword.iskeyword(n)}
+    out = {}
+    for name, _ in children(m):
+        if name.isidentifier() and not keyword.iskeyword(name):
+            out[name] = name
+            continue
+        base = re.sub(r"\W", "_", name)
+        base = "layer" + base if not base or base[0].isdigit() else base
+        while base in taken or keyword.iskeyword(base):
+            base += "_"
+        taken.add(base)
+        out[name] = base
+    return out
 
 
 def named(m) -> bool:
@@ -477,66 +537,241 @@ def _stand_in(original, outputs):
     return StandIn()
 
 
+_TORCH_LOGGERS = ("torch._subclasses.fake_tensor", "torch.fx.experimental.symbolic_shapes",
+                  "torch.fx.experimental.proxy_tensor", "torch._dynamo", "torch.export", "torch._export")
+
+
+@contextlib.contextmanager
+def quiet_torch_logs():
+    """Silence torch's own loggers while capturing: a shape error inside a layer makes
+    fake_tensor log the whole traceback (``E... fake_tensor.py:3090] failed while attempting
+    to run meta for aten.mm.default``, dozens of lines) before it raises, and export warns
+    about what it specialises. Their handlers write to the process's stderr as it was when
+    torch was imported, past ``redirect_stderr``; the porter's own error says what matters.
+    The levels are put back on exit; other loggers (the porter's, the user's) are untouched."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in _TORCH_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def capture(module, inputs: tuple, *, partial: bool = False) -> Graph:
     """Export ``module`` on ``inputs`` (eval mode) and regroup the graph per module call.
 
     Raises :class:`UnsupportedError` for data-dependent control flow (naming the module
     and the line); with ``partial=True`` that module is replaced by a stand-in and marked
-    as a stub instead.
+    as a stub instead. Raises :class:`InputMismatchError` when the model itself fails on
+    ``inputs`` (a layer's shape check), without ``partial``'s stand-ins.
     """
-
-    import logging
 
     was_training = module.training
     module.eval()
-    quiet = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._dynamo",
-                                             "torch.export", "torch._export")]
-    levels = [lg.level for lg in quiet]
-    for lg in quiet:
-        lg.setLevel(logging.ERROR)
     stubs: dict[str, tuple] = {}
     try:
-        while True:
-            named = dict(module.named_modules())
-            paths_by_id = {id(m): p for p, m in named.items()}
-            preserve = tuple(p for p, m in named.items() if p and module_kind(m) != "leaf"
-                             and not _inside_stand_in(p, named))
-            try:
+        with quiet_torch_logs():
+            while True:
+                named = dict(module.named_modules())
+                paths_by_id = {id(m): p for p, m in named.items()}
+                preserve = tuple(p for p, m in named.items() if p and module_kind(m) != "leaf"
+                                 and not _inside_stand_in(p, named))
                 try:
-                    ep = _export(module, inputs, preserve, dynamic=not stubs)
-                except Exception as e:
-                    if _is_data_dependent(e):
-                        raise
-                    ep = _export(module, inputs, preserve, dynamic=False)
-                break
-            except Exception as e:  # noqa: BLE001
-                found = _failing_module(e, paths_by_id)
-                path, cls, file, line = found if found else ("", type(module).__name__, None, None)
-                if _is_data_dependent(e):
-                    err = UnsupportedError(
-                        "data-dependent control flow (a Python branch or loop on a tensor's value)",
-                        path, cls, where(file, line),
-                        "torch.export cannot see which way it goes, so no graph exists for it. "
-                        "Rewrite it with torch.where (or torch.cond), or port with --partial "
-                        "(partial=True) to get the rest with a stub that raises here.")
-                else:
-                    err = UnsupportedError(f"torch.export failed ({type(e).__name__}: "
-                                           f"{str(e).strip().splitlines()[0][:300]})",
-                                           path, cls, where(file, line))
-                if not partial or not path or path in stubs or not _is_data_dependent(e):
-                    raise err from None
-                stub = UnsupportedError(err.what, path, cls, err.where,
-                                        "torch.export could not capture it (torch.where / torch.cond would "
-                                        "make it capturable); write this forward by hand.")
-                stubs[path] = (named[path], str(stub))
-                _swap(module, path, _stand_in(named[path], _record_output(module, path, inputs)))
+                    try:
+                        ep = _export(module, inputs, preserve, dynamic=not stubs)
+                    except Exception as e:
+                        if _is_data_dependent(e):
+                            raise
+                        ep = _export(module, inputs, preserve, dynamic=False)
+                    break
+                except Exception as e:  # noqa: BLE001
+                    err, path, cls = _capture_error(e, module, inputs, paths_by_id)
+                    if not partial or not path or path in stubs or not _is_data_dependent(e):
+                        raise err from None
+                    hint = err.hint if not err.partial_helps else (
+                        "torch.export could not capture it (torch.where / torch.cond would make it "
+                        "capturable); write this forward by hand.")
+                    stub = UnsupportedError(err.what, err.path, err.cls, err.where, hint)
+                    stubs[path] = (named[path], str(stub))
+                    _swap(module, path, _stand_in(named[path], _record_output(module, path, inputs)))
     finally:
         for path, (original, _) in stubs.items():
             _swap(module, path, original)
         module.train(was_training)
-        for lg, level in zip(quiet, levels):
-            lg.setLevel(level)
     return _build(module, ep, inputs, {p: msg for p, (_, msg) in stubs.items()})
+
+
+def _capture_error(e: BaseException, module, inputs: tuple, paths_by_id: dict):
+    """(the error to raise, path and class of the module to stub) for a failed export."""
+    found = _failing_module(e, paths_by_id)
+    path, cls, file, line = found if found else ("", type(module).__name__, None, None)
+    at = _where_in_model(e, paths_by_id)
+    if _is_data_dependent(e):
+        err = _causal_mask_error(e, paths_by_id, at) or UnsupportedError(
+            "data-dependent control flow (a Python branch or loop on a tensor's value)",
+            path, cls, at,
+            "torch.export cannot see which way it goes, so no graph exists for it. "
+            "Rewrite it with torch.where (or torch.cond), or port with --partial "
+            "(partial=True) to get the rest with a stub that raises here.")
+        return err, path, cls
+    err = _input_mismatch(module, inputs, paths_by_id)
+    if err is None:
+        err = UnsupportedError(f"torch.export failed ({type(e).__name__}: {_first_line(e)})", path, cls, at)
+    return err, path, cls
+
+
+def _first_line(e: BaseException, limit: int = 300) -> str:
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:limit]
+
+
+def _excluded_dirs() -> tuple:
+    import sysconfig
+
+    import torch
+
+    dirs = [os.path.dirname(torch.__file__), os.path.dirname(os.path.abspath(__file__))]
+    for key in ("stdlib", "platstdlib"):
+        if sysconfig.get_paths().get(key):
+            dirs.append(sysconfig.get_paths()[key])
+    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs)
+
+
+def _frames_of(exc: BaseException):
+    """(frame, line) of every frame of ``exc``'s traceback, outermost first."""
+    out = []
+    tb = exc.__traceback__
+    while tb is not None:
+        out.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    return out
+
+
+def _where_in_model(exc: BaseException, paths_by_id: dict, layer_line: bool = True) -> str:
+    """'file.py:12: `code`' of the model's own line where ``exc`` was raised: the innermost
+    frame, once inside the model's forward, that is not torch's (nor the standard
+    library's): the user's ``self.body(x)`` for a layer of an ``nn.Sequential`` that fails,
+    ``self.enc(x, mask=m)`` for an ``nn.TransformerEncoder``, the line of an in-place op.
+    Where no such frame exists (a torch layer ported alone), the innermost module's own line
+    (with ``layer_line``; else '')."""
+    excluded = _excluded_dirs()
+    seen: set = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        inside, user, layer = False, None, None
+        for frame, line in _frames_of(exc):
+            me = frame.f_locals.get("self")
+            if me is not None and id(me) in paths_by_id:
+                inside = True
+                if frame.f_code.co_name not in ("_call_impl", "_wrapped_call_impl"):
+                    layer = (frame.f_code.co_filename, line)
+            file = frame.f_code.co_filename
+            if inside and not os.path.realpath(file).startswith(excluded) \
+                    and not (file.startswith("<") and not file.startswith("<ipython")):
+                user = (file, line)
+        if user or (layer and layer_line):
+            return where(*(user or layer))
+        exc = exc.__cause__ or exc.__context__
+    return ""
+
+
+_TRANSFORMERS = ("Transformer", "TransformerEncoder", "TransformerDecoder")
+_CAUSAL_LINE = re.compile(r"(\w+)\s*=\s*_detect_is_causal_mask\(\s*(\w+)")
+
+
+def _causal_mask_error(exc: BaseException, paths_by_id: dict, at: str):
+    """The message for ``nn.TransformerEncoder(...)(x, mask=m)`` (``TransformerDecoder``'s
+    ``tgt_mask``, ``Transformer``'s ``src_mask``/``tgt_mask``) called with ``is_causal=None``:
+    torch's ``_detect_is_causal_mask`` then compares the mask with a causal one, a branch on
+    its values that export cannot follow. Passing ``is_causal`` makes it port. None when
+    the failing frame is not that check."""
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:  # torch may re-raise it with the original as cause
+        seen.add(id(exc))
+        chain.append(_frames_of(exc))
+        exc = exc.__cause__ or exc.__context__
+    frames = next((fs for fs in chain if any(f.f_code.co_name == "_detect_is_causal_mask" for f, _ in fs)), None)
+    if frames is None:
+        return None
+    calls = [(f, ln) for f, ln in frames if f.f_code.co_name == "forward"
+             and type(f.f_locals.get("self")).__name__ in _TRANSFORMERS
+             and id(f.f_locals.get("self")) in paths_by_id
+             and type(f.f_locals.get("self")).__module__.startswith("torch.nn.modules")]
+    if not calls:
+        return None
+    outer, inner = calls[0][0].f_locals["self"], calls[-1]
+    found = _CAUSAL_LINE.search(linecache.getline(inner[0].f_code.co_filename, inner[1]))
+    arg, mask = found.groups() if found else ("is_causal", "mask")
+    if type(outer).__name__ == "Transformer" and type(inner[0].f_locals["self"]).__name__ == "TransformerEncoder":
+        arg, mask = "src_is_causal", "src_mask"  # nn.Transformer passes them on to its encoder under these names
+    cls = type(outer).__name__
+    err = UnsupportedError(
+        f"nn.{cls} called with `{mask}` and `{arg}=None` (torch then compares the mask's values with a "
+        "causal mask to choose its path, a branch that graph capture cannot follow)",
+        paths_by_id[id(outer)], cls, at,
+        f"Pass `{arg}=True` (the mask is causal) or `{arg}=False` (it is not) explicitly in this call, "
+        "and it ports.")
+    err.partial_helps = False
+    return err
+
+
+def _input_mismatch(module, inputs: tuple, paths_by_id: dict):
+    """:class:`InputMismatchError` when the model raises on ``inputs`` in plain torch (eval
+    mode, no grad): the example does not fit it, which no porting fixes. None when it runs
+    (then it is the capture that fails)."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            module(*inputs)
+    except (RuntimeError, ValueError, IndexError, AssertionError, TypeError) as e:
+        found = _failing_module(e, paths_by_id)
+        path, cls = (found[0], found[1]) if found else ("", type(module).__name__)
+        text = f"{type(e).__name__}: {_first_line(e)}"
+        if isinstance(e, TypeError) and "argument" in str(e):
+            hint = ("Give one example input per argument of forward (on the command line, one --input-shape "
+                    "per argument).")
+        else:
+            dtype = " and dtype" if re.search(r"dtype|scalar type|Half|Float|Long|Int\b|Double", str(e)) else ""
+            hint = (f"Give an example input of the size{dtype} the model was built for "
+                    f"(--input-shape{' and --dtype' if dtype else ''} on the command line).")
+        return InputMismatchError([tuple(x.shape) if isinstance(x, torch.Tensor) else () for x in inputs],
+                                  text, path, cls, _where_in_model(e, paths_by_id, layer_line=False), hint)
+    except Exception:  # noqa: BLE001 - anything else: the export's own error says more
+        return None
+    return None
+
+
+def call_site(graph: Graph, path: str) -> str:
+    """'file.py:12: `code`' of the line in the user's source that calls module ``path`` (or
+    the nearest module above it that a forward of the user's calls: the ``self.body(x)`` of
+    an ``nn.Sequential`` that holds it); '' when none is known."""
+    torch_dirs = _excluded_dirs()
+    best = None
+    for body in graph.bodies.values():
+        info = graph.modules.get(body.path)
+        src = graph.sources.get(type(info.module)) if info is not None else None
+        if src is None or not src.file or os.path.realpath(src.file).startswith(torch_dirs):
+            continue
+        for it in body.items:
+            if isinstance(it, Call) and it.line is not None and (path == it.path or path.startswith(it.path + ".")):
+                if best is None or len(it.path) > len(best[0]):
+                    best = (it.path, src.file, it.line)
+    return where(best[1], best[2]) if best else ""
+
+
+def in_torch(graph: Graph, at: str) -> bool:
+    """Whether a message's 'file.py:12: ...' is a line of torch's own source (a layer's
+    forward), not the user's."""
+    torch_dirs = _excluded_dirs()
+    short = at.split(":", 1)[0]
+    return any(src.file and src.file.rsplit("/", 1)[-1] == short and os.path.realpath(src.file).startswith(torch_dirs)
+               for src in graph.sources.values())
 
 
 def _inside_stand_in(path: str, named: dict) -> bool:
@@ -652,7 +887,7 @@ def _build(module, ep, inputs, stubs: dict) -> Graph:
             f.nodes.append(node)
         frame.items.append(node)
 
-    graph = Graph(module, modules, {}, values, consts, list(arg_names), list(inputs), sources)
+    graph = Graph(module, modules, {}, values, consts, list(arg_names), list(inputs), sources, params=params)
     output_node = next(n for n in ep.graph.nodes if n.op == "output")
     user = [s_.kind.name == "USER_OUTPUT" for s_ in sig.output_specs]  # not buffer mutations
     outs = [conv(a, len(nodes)) for a, keep in zip(output_node.args[0], user) if keep]
@@ -696,10 +931,11 @@ def _make_body(graph: Graph, frame: _Frame, inputs, arg_names, outputs, out_spec
         line = _line_in(src, first.stack_trace) if first is not None else None
         if child.kind == "leaf":
             inside = {n.name for n in it.nodes}
+            own = _own_tensors(child.module)
             ins, outs = [], []
             for n in it.nodes:
-                for r in _refs((n.args, n.kwargs)):
-                    if r.name not in inside and r not in ins:
+                for r in _refs((n.args, n.kwargs), graph, own):
+                    if (not isinstance(r, Ref) or r.name not in inside) and r not in ins:
                         ins.append(r)
             outs = [Ref(n.name) for n in it.nodes if graph.readers.get(n.name, set()) - inside]
             items.append(Call(it.key, it.path, ins, outs, None, line, it.nodes))
@@ -708,8 +944,8 @@ def _make_body(graph: Graph, frame: _Frame, inputs, arg_names, outputs, out_spec
         if sig is None:
             raise UnsupportedError("a module call whose signature torch.export did not record", it.path, child.cls)
         at = position.get(first.name, 0) if first is not None else 0
-        ins = [_arg(a, current, at) for a in sig.inputs]
-        outs = [_arg(a, current, 1 << 30) for a in sig.outputs]
+        ins = [_arg(a, current, at, graph.params) for a in sig.inputs]
+        outs = [_arg(a, current, 1 << 30, graph.params) for a in sig.outputs]
         try:
             names = [p for p in inspect.signature(type(child.module).forward).parameters][1:]
         except (TypeError, ValueError):
@@ -748,8 +984,12 @@ def in_tree(spec, names: list[str], n: int) -> list:
     return out
 
 
-def _arg(a, current, at):
+def _arg(a, current, at, params=None):
+    """A call signature's argument: a value of the graph (Ref), a parameter or buffer passed
+    as an argument (ParamRef: ``self.cpb_mlp(self.relative_coords_table)``) or a constant."""
     name = getattr(a, "name", None)
+    if params and name in params:
+        return params[name]
     if type(a).__name__ in ("TensorArgument", "SymIntArgument", "SymFloatArgument", "SymBoolArgument") and name:
         return Ref(current(name, at))
     if hasattr(a, "value"):
@@ -757,12 +997,28 @@ def _arg(a, current, at):
     return a
 
 
-def _refs(obj):
+def _own_tensors(m) -> set:
+    """ids of a module's own parameters and buffers (its submodules' included)."""
+    return {id(t) for t in m.parameters()} | {id(t) for t in m.buffers()}
+
+
+def _refs(obj, graph=None, own=None):
+    """The Refs in ``obj``; with ``graph`` and ``own`` also the ParamRefs of parameters and
+    buffers that are not in ``own`` (another module's tensor passed in as data: a leaf layer
+    called on its parent's buffer)."""
     if isinstance(obj, Ref):
         yield obj
+    elif isinstance(obj, ParamRef):
+        if graph is not None and obj.kind in ("PARAMETER", "BUFFER") and id(_param_tensor(graph.root, obj)) not in own:
+            yield obj
     elif isinstance(obj, (list, tuple)):
         for x in obj:
-            yield from _refs(x)
+            yield from _refs(x, graph, own)
     elif isinstance(obj, dict):
         for x in obj.values():
-            yield from _refs(x)
+            yield from _refs(x, graph, own)
+
+
+def _param_tensor(root, p: ParamRef):
+    owner, _, name = p.key.rpartition(".")
+    return getattr(root.get_submodule(owner) if owner else root, name)

@@ -37,9 +37,11 @@ from jaxdl.port.capture import (
     ParamRef,
     Ref,
     UnsupportedError,
+    attribute_names,
     children,
     has_state,
     named,
+    own_forward,
     single_leaf,
     where,
 )
@@ -127,6 +129,7 @@ class Generator:
         self.lazy_tuples: dict[str, dict[int, tuple[ast.expr, Any]]] = {}
         self.demands: dict[str, Any] = {}  # value -> the layout a layer in an nn.Sequential wants it in
         self.local_alias: dict[str, ast.expr] = {}  # inputs inside a structured argument: ``input[1]``
+        self.param_args: dict[str, ast.expr] = {}  # a parameter or buffer passed in as an argument -> its name
         self.leaf_path = None
         self.cur_line = None
         self.cur_inputs: list = []
@@ -136,6 +139,12 @@ class Generator:
         self.ties: dict[str, list[tuple[str, str]]] = {}  # ancestor path -> [(variable, the variable it is)]
         self.buffers: dict[str, str] = {}  # non-persistent buffer key -> its NNX path (filled by port())
         plan_weights(self)
+
+    @staticmethod
+    def chain(inst) -> bool:
+        """An nn.Sequential or nn.ModuleList whose call is the chain of its layers (no
+        forward of its own): its layers are elements, its values converted by its caller."""
+        return inst.kind in ("sequential", "list") and not own_forward(inst.module)
 
     # ---------------------------------------------------------------- values
     def shape(self, r) -> tuple:
@@ -182,8 +191,12 @@ class Generator:
         layout ``want`` when given (``L.PLAIN`` is torch's order)."""
         if isinstance(r, ParamRef):  # in torch's layout
             e = self.param(r)
-            return e if want is L.KEEP or want is L.PLAIN else self.convert(e, L.PLAIN, want, self.ndim(r),
-                                                                            self.shape(r))
+            if want is L.KEEP or want is L.PLAIN:
+                return e
+            if r.key in self.param_args and self.code is not None and self.chain(self.code.inst):
+                self.demands[_value_key(r)] = want  # passed in: the caller converts, as for a value
+                return e
+            return self.convert(e, L.PLAIN, want, self.ndim(r), self.shape(r))
         if isinstance(r, Ref):
             val = self.g.values.get(r.name)
             if is_symint(val):
@@ -192,7 +205,7 @@ class Generator:
             have = self.lay(r)
             if want is L.KEEP or want == have:
                 return e
-            if self.code is not None and self.code.inst.kind in ("sequential", "list"):
+            if self.code is not None and self.chain(self.code.inst):
                 # inside an nn.Sequential a layer cannot convert its input: the caller (or
                 # the parameterless element before it) does, see render_sequential
                 self.demands[r.name] = want
@@ -273,6 +286,8 @@ class Generator:
     def param(self, p: ParamRef) -> ast.expr:
         """A parameter or buffer used in a forward: the module's own attribute (torch's name
         and layout), or a variable of a submodule (in torch's layout)."""
+        if p.key in self.param_args:  # passed in: ``self.cpb_mlp(self.relative_coords_table)``
+            return self.param_args[p.key]
         if p.kind == "CONSTANT_TENSOR":
             t = self.g.consts[p.key]
             if t.numel() > 256:
@@ -400,7 +415,7 @@ class Generator:
         self.unsupported.append(err)
         if not self.partial:
             raise err
-        if self.code and self.code.inst.kind in ("sequential", "list"):
+        if self.code and self.chain(self.code.inst):
             self.code.element_error = str(err)  # the element becomes a stub (render_sequential)
             return
         if self.code and not self.code.stopped:
@@ -470,13 +485,16 @@ class Generator:
                 stub = str(err)
             info = dataclasses.replace(info, kind="user", stub=stub)
         src = self.g.sources.get(type(info.module)) if type(info.module) in self.g.sources else None
-        saved, saved_line, saved_local = self.code, self.cur_line, self.local_alias
-        self.local_alias = {}
-        for name, _, tree in body.in_tree or []:
+        saved, saved_line, saved_local, saved_params = self.code, self.cur_line, self.local_alias, self.param_args
+        self.local_alias, self.param_args = {}, {}
+        for name, _, tree in body.in_tree or [(an, False, i) for i, an in enumerate(body.arg_names)]:
             for index, access in _tree_leaves(tree, ast.Name(id=name, ctx=ast.Load())):
-                r = body.inputs[index]
+                r = body.inputs[index] if index < len(body.inputs) else None
                 if access is not None and isinstance(r, Ref):
                     self.local_alias[r.name] = access
+                elif isinstance(r, ParamRef) and r.kind != "CONSTANT_TENSOR":
+                    self.param_args.setdefault(r.key, access if access is not None else ast.Name(id=name,
+                                                                                                 ctx=ast.Load()))
         self.code = code = BodyCode(inst, body, src)
         inst.code = code
         inst.arg_names = list(body.arg_names)
@@ -484,7 +502,7 @@ class Generator:
             self.cur_line = None
             code.items.append(Item([], None, None, raise_=info.stub))
             code.stopped = True
-        elif info.kind in ("sequential", "list"):
+        elif self.chain(inst):
             self.render_sequential(body)
         else:
             for it in body.items:
@@ -495,11 +513,11 @@ class Generator:
                     self.render_node(it)
                 else:
                     self.render_call(it)
-        self.code, self.cur_line, self.local_alias = saved, saved_line, saved_local
+        self.code, self.cur_line, self.local_alias, self.param_args = saved, saved_line, saved_local, saved_params
 
     def render_sequential(self, body):
         inst = self.inst[body.path]
-        inputs = {r.name for r in body.inputs if isinstance(r, Ref)}
+        inputs = {_value_key(r) for r in body.inputs if isinstance(r, (Ref, ParamRef))}
         made_by: dict[str, tuple] = {}  # value -> (element index, its input, expression) of parameterless elements
         for it in body.items:
             if not isinstance(it, Call):
@@ -518,10 +536,10 @@ class Generator:
                         self.layout.setdefault(o.name, L.PLAIN)
                 continue
             for r in it.inputs:
-                want = self.demands.pop(r.name, L.KEEP) if isinstance(r, Ref) else L.KEEP
-                if want is L.KEEP or r.name in inputs:
+                want = self.demands.pop(_value_key(r), L.KEEP) if isinstance(r, (Ref, ParamRef)) else L.KEEP
+                if want is L.KEEP or _value_key(r) in inputs:
                     if want is not L.KEEP:
-                        self.demands[r.name] = want  # the caller converts (render_call)
+                        self.demands[_value_key(r)] = want  # the caller converts (render_call)
                     continue
                 if r.name not in made_by:
                     self.fail(f"a layout change inside an nn.Sequential (before `{it.path}`)", path=it.path,
@@ -564,12 +582,12 @@ class Generator:
         body = self.g.bodies.get(it.key) or (_leaf_body(it, inst.module) if inst.functional else None)
         if inst.code is None and body is not None:  # the first call: its layouts are the inputs'
             self.render_body(body)
-            inst.in_layouts = [self.demands.pop(r.name, self.lay(r)) if isinstance(r, Ref) else L.KEEP
-                               for r in body.inputs]
+            inst.in_layouts = [self.demands.pop(_value_key(r), self.lay(r)) if isinstance(r, (Ref, ParamRef))
+                               else L.KEEP for r in body.inputs]
             inst.out_layouts = [self.lay(o) for o in body.outputs]
         # a later call: the values go in and come out in the layouts of the code written
         ins = inst.in_layouts or [L.KEEP] * len(it.inputs)
-        flat = [self.ref(r, want if isinstance(r, Ref) else L.KEEP) for r, want in zip(it.inputs, ins)]
+        flat = [self.ref(r, want if isinstance(r, (Ref, ParamRef)) else L.KEEP) for r, want in zip(it.inputs, ins)]
         if it.in_tree:  # forward(self, input: List[Tensor]): the list goes in as one argument
             expr = ast.Call(func=rel, args=[_tree_expr(t, flat) for _, kw, t in it.in_tree if not kw],
                             keywords=[ast.keyword(arg=n, value=_tree_expr(t, flat)) for n, kw, t in it.in_tree if kw])
@@ -606,11 +624,8 @@ class Generator:
                 expr += f"[{part}]"
             elif not part.isidentifier() or keyword.iskeyword(part):
                 # a module of the user's (an nn.ModuleDict such as torchvision's
-                # IntermediateLayerGetter) with a child named '0': no attribute can hold it
-                cls = type(self.g.modules[cur].module).__name__ if cur in self.g.modules else "?"
-                raise UnsupportedError(f"the child {part!r}, a name that is not "
-                                       "a Python identifier outside an nn.Sequential", cur, cls, "",
-                                       "rename the child in torch (an nn.Sequential keeps any name) and port again")
+                # IntermediateLayerGetter) with a child named '0': an attribute named after it
+                expr += f".{attribute_names(self.g.modules[cur].module)[part]}"
             else:
                 expr += f".{part}"
             cur = f"{cur}.{part}" if cur else part
@@ -665,6 +680,11 @@ class Generator:
                 self.layout[n.name] = item.slot_layout
                 return
         self.emit(n.name, X("T[i]", T=self.ref(src), i=idx), L.PLAIN)
+
+
+def _value_key(r) -> str:
+    """The key of a value or of a parameter passed as an argument (layouts asked for)."""
+    return r.name if isinstance(r, Ref) else f"<param {r.key}>"
 
 
 def _tuple_spec(n: int):
@@ -871,8 +891,12 @@ class Generated:
 def generate(graph: Graph, *, partial: bool = False) -> Generated:
     g = Generator(graph, partial).run()
     for inst in g.inst.values():
-        if inst.code is not None and inst.kind not in ("sequential", "list"):
-            lists = {name: len(m) for name, m in children(inst.module) if g.inst[_join(inst.path, name)].kind == "list"}
+        if inst.code is not None and not g.chain(inst):
+            attrs = attribute_names(inst.module)
+            lists = {attrs[name]: len(m) for name, m in children(inst.module)
+                     if g.inst[_join(inst.path, name)].kind == "list"}
+            if inst.kind == "sequential" and not named(inst.module):  # its own forward: ``for mod in self``
+                lists["layers"] = len(children(inst.module))
             inst.lines = emit.reroll(emit.finalize(g, inst.code), lists)
     src = emit.Emitter(g).emit()
     root = graph.bodies[""]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from jaxdl import layers as jaxdl_layers
 from jaxdl.port import layers as port_layers
 from jaxdl.port import layout as L
-from jaxdl.port.capture import Ref, children, named, single_leaf
+from jaxdl.port.capture import ParamRef, Ref, attribute_names, children, named, single_leaf
 from jaxdl.port.expr import (
     PREFIX,
     RESERVED,
@@ -43,8 +43,8 @@ def finalize(g, code) -> list[str]:
     src = code.source
     root = code.inst.path == "" and body.key == ""
     saved, g.code = g.code, code  # the body's own aliases (codegen's _alias)
-    out_exprs = None if code.stopped else [(g.ref(o, g.root_layout(o)) if root else g.ref(o)) if isinstance(o, Ref)
-                                           else const(o) for o in body.outputs]
+    out_exprs = None if code.stopped else [(g.ref(o, g.root_layout(o)) if root else g.ref(o))
+                                           if isinstance(o, (Ref, ParamRef)) else const(o) for o in body.outputs]
     g.code = saved
 
     # a statement that calls a helper method (``return self._forward_impl(x)``) holds the
@@ -319,12 +319,17 @@ class Emitter:
             return
         # children: attributes in torch order
         per_inst = {}
+        torch_names = {}
         for inst in insts:
             attrs = {}
-            for name, _ in children(inst.module):
+            for name, attr in attribute_names(inst.module).items():
                 s = self.child_spec(inst, name)
-                if s is not None:
-                    attrs[name] = s
+                if s is None:
+                    continue
+                attrs[attr] = s
+                if attr != name and torch_names.setdefault(attr, name) != name:
+                    self.g.fail(f"instances of {cls} whose children {name!r} and {torch_names[attr]!r} "
+                                f"would both be the attribute {attr}", path=inst.path)
             for name, (_, s) in inst.attrs.items():
                 attrs[name] = s
             attrs.update(inst.own_params)
@@ -371,6 +376,9 @@ class Emitter:
         lines = [f"class {cls}(nnx.Module):",
                  f'    """torch: ``{_qualname(insts[0].module)}`` (ported by jaxdl.port)."""', ""]
         lines += self._torch_flatten_lines(cls)
+        if torch_names:
+            note = "# torch's names of the children that are not Python identifiers (jaxdl.interop maps them)"
+            lines += [f"    torch_names: ClassVar[dict] = {torch_names!r}  {note}", ""]
         if own_params:
             note = "# its own nn.Parameters, mapped by name by jaxdl.interop"
             lines += [f"    torch_params: ClassVar[tuple] = {tuple(own_params)!r}  {note}", ""]
@@ -440,7 +448,8 @@ class Emitter:
                                       "injected": {i.path: {} for i in insts}, "config": {}, "layers": per_inst}
             how = "{name: layer, ...}" if is_named else "layer, ..."
             self.out.append(f"class {cls}({base}):\n{doc[:-3]}\n\n"
-                            f"    Built with its layers: ``{cls}({how})``.\n    \"\"\"")
+                            f"    Built with its layers: ``{cls}({how})``.\n    \"\"\"" +
+                            "".join("\n" + ln for ln in self._own_call(cls, insts)))
             return
         self.class_params[cls] = {"names": u["params"], "values": u["values"], "injected": {i.path: {} for i in insts},
                                   "config": {}}
@@ -453,7 +462,19 @@ class Emitter:
             lines.append("        super().__init__(")
             lines += [f"            {spec_text(u['template'][n], '            ')}," for n in u["order"]]
             lines.append("        )")
-        self.out.append("\n".join(lines))
+        self.out.append("\n".join(lines + self._own_call(cls, insts)))
+
+    def _own_call(self, cls, insts) -> list[str]:
+        """The ``__call__`` of an nn.Sequential subclass with a forward of its own."""
+        called = [i for i in insts if i.lines is not None]
+        if not called:
+            return []
+        bodies = {tuple(i.lines) for i in called}
+        if len(bodies) > 1:
+            self.g.fail(f"instances of {cls} (an nn.Sequential with a forward of its own) whose forwards differ",
+                        path=called[0].path)
+        args = ", ".join(["self"] + called[0].arg_names)
+        return ["", f"    def __call__({args}):"] + ["        " + ln for ln in called[0].lines]
 
     def _discriminator(self, insts, groups, injected):
         """What tells the instances' different forwards apart: a submodule that only some
@@ -466,7 +487,7 @@ class Emitter:
         called = [i for i in insts if i.path in group_of]
         cands = []
         for n in injected:
-            cands.append(("present", n, {i.path: any(c == n for c, _ in children(i.module)) for i in called}))
+            cands.append(("present", n, {i.path: n in attribute_names(i.module).values() for i in called}))
         for name, v in sorted(vars(called[0].module).items()):
             if (name.startswith("_") or name == "training"
                     or not isinstance(v, (bool, int, float, str, tuple, type(None)))):
@@ -480,7 +501,7 @@ class Emitter:
             mapping = {}
             ok = True
             for path, v in vals.items():
-                key = repr(v)
+                key = repr(pretty(v))  # as the constructor argument prints it: (56, 56) is 56
                 if mapping.setdefault(key, group_of[path]) != group_of[path]:
                     ok = False
                     break
@@ -500,11 +521,11 @@ class Emitter:
             config = [name]
             for i in insts:
                 v = vals.get(i.path, getattr(i.module, name, None) if name != "variant" else 0)
-                values[i.path] = {name: v}
+                values[i.path] = {name: pretty(v)}
         # conditions per group
         conds = []
         for _gi, k in enumerate(keys):
-            group_vals = sorted({repr(vals[i.path]) for i in groups[k]})
+            group_vals = sorted({repr(pretty(vals[i.path])) for i in groups[k]})
             if kind == "present":
                 conds.append(f"self.{name} is not None" if vals[groups[k][0].path] else f"self.{name} is None")
             elif all(v in ("True", "False") for v in group_vals) and len(group_vals) == 1:
@@ -574,10 +595,37 @@ def reroll(lines: list[str], lists: dict[str, int]) -> list[str]:
                     done = True
                     break
             if not done:
+                loop = _reroll_returning(lines[i:i + n], attr, var)  # x = self.layers[0](x); return self.layers[1](x)
+                if loop is not None:
+                    out += loop
+                    i += n
+                    continue
                 out.append(lines[i])
                 i += 1
         lines = out
     return lines
+
+
+def _reroll_returning(block: list[str], attr: str, var: str) -> list[str] | None:
+    """``x = self.layers[0](x)``, ..., ``return self.layers[n - 1](x)`` (the loop of a
+    forward that returns its last value) as ``for layer in self.layers: x = layer(x)`` and
+    ``return x``; None when ``block`` is not that."""
+    if len(block) < 2 or f"self.{attr}[0]" not in block[0] or not block[-1].startswith("return "):
+        return None
+    m = re.fullmatch(r"(\w+) = (.*)", block[0])
+    if m is None:
+        return None
+    target = m.group(1)
+    assigned = block[:-1] + [f"{target} = {block[-1][len('return '):]}"]
+    norm = {_normalise(b, attr, k) for k, b in enumerate(assigned)}
+    if len(norm) != 1:
+        return None
+    text = norm.pop()
+    taken = set(re.findall(r"\b\w+\b", text))
+    while var in taken:
+        var += "_"
+    body = text.replace("__E__", var).replace("__I__", "i")
+    return [f"for {_loop_source(attr, var, '__I__' in text)}:", "    " + body, f"return {target}"]
 
 
 def _loop_source(attr: str, var: str, indexed: bool) -> str:

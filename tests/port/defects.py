@@ -3,6 +3,7 @@
 the public model libraries write it."""
 
 import dataclasses
+import math
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -389,3 +390,178 @@ class VmapMask(nn.Module):
         t = x.shape[1]
         mask = torch.vmap(lambda n: torch.arange(t) < n)(lengths)
         return self.fc(x).masked_fill(~mask[:, :, None], 0.0)
+
+
+# ---- torchvision sweep: swin_v2, maxvit, deeplabv3, segmentation backbones
+class ContinuousPositionBias(nn.Module):
+    """swin_v2's attention, small: an MLP (an nn.Sequential) called on a buffer (the
+    log-spaced coordinates table), its output indexed by another buffer; cosine attention
+    with ``F.normalize`` and a clamped, exponentiated ``logit_scale`` parameter; a bias
+    cloned and partly zeroed in the forward."""
+
+    def __init__(self, dim=8, heads=2, window=3):
+        super().__init__()
+        self.heads, self.window = heads, window
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+        self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((heads, 1, 1))) + torch.randn(heads, 1, 1))
+        self.cpb_mlp = nn.Sequential(nn.Linear(2, 16), nn.ReLU(inplace=True), nn.Linear(16, heads, bias=False))
+        r = torch.arange(-(window - 1), window, dtype=torch.float32)
+        table = torch.stack(torch.meshgrid([r, r], indexing="ij")).permute(1, 2, 0).contiguous().unsqueeze(0)
+        table = table / (window - 1) * 8
+        self.register_buffer("relative_coords_table", torch.sign(table) * torch.log2(table.abs() + 1.0) / 3.0)
+        coords = torch.flatten(torch.stack(torch.meshgrid([torch.arange(window)] * 2, indexing="ij")), 1)
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+        rel[:, :, 0] += window - 1
+        rel[:, :, 1] += window - 1
+        rel[:, :, 0] *= 2 * window - 1
+        self.register_buffer("relative_position_index", rel.sum(-1).flatten())
+
+    def forward(self, x):  # (B, N = window * window, C)
+        n = self.window * self.window
+        table = self.cpb_mlp(self.relative_coords_table).view(-1, self.heads)
+        bias = table[self.relative_position_index].view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        bias = 16 * torch.sigmoid(bias)
+        qkv_bias = self.qkv.bias.clone()
+        length = qkv_bias.numel() // 3
+        qkv_bias[length:2 * length].zero_()
+        b, _, c = x.shape
+        qkv = F.linear(x, self.qkv.weight, qkv_bias).reshape(b, n, 3, self.heads, c // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+        attn = attn * torch.clamp(self.logit_scale, max=math.log(100.0)).exp() + bias
+        x = attn.softmax(dim=-1).matmul(v).transpose(1, 2).reshape(b, n, c)
+        return self.proj(x)
+
+
+class GridStage(nn.Module):
+    """maxvit's MaxVitBlock, small: an nn.ModuleList of a different length per instance,
+    walked by a loop that returns its last value, and a forward that depends on a pair
+    attribute (``grid_size = (g, g)``, which a constructor argument prints as ``g``)."""
+
+    def __init__(self, c, n, grid):
+        super().__init__()
+        self.grid_size = (grid, grid)
+        self.layers = nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(n))
+
+    def forward(self, x):
+        if self.grid_size[0] > 4:
+            x = torch.relu(x)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class GridStages(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([GridStage(4, 2, 8), GridStage(4, 3, 4), GridStage(4, 2, 2)])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class PoolingBranch(nn.Sequential):
+    """deeplabv3's ASPPPooling: an nn.Sequential subclass with a forward of its own (its
+    layers in a loop, then ``F.interpolate`` back to the input's size)."""
+
+    def __init__(self, cin, cout):
+        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU())
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        for mod in self:
+            x = mod(x)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class PyramidPooling(nn.Module):
+    """deeplabv3's ASPP, small: branches in an nn.ModuleList, concatenated on channels."""
+
+    def __init__(self, cin=4, cout=3):
+        super().__init__()
+        self.convs = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()),
+            nn.Sequential(nn.Conv2d(cin, cout, 3, padding=2, dilation=2, bias=False), nn.BatchNorm2d(cout), nn.ReLU()),
+            PoolingBranch(cin, cout)])
+        self.project = nn.Sequential(nn.Conv2d(3 * cout, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+    def forward(self, x):
+        res = []
+        for conv in self.convs:
+            res.append(conv(x))
+        return self.project(torch.cat(res, dim=1))
+
+
+class LayerGetter(nn.ModuleDict):
+    """torchvision's IntermediateLayerGetter: an nn.ModuleDict of a backbone's layers,
+    named '0', '1', ... after their index in its nn.Sequential; returns some of their
+    outputs in a dict."""
+
+    def __init__(self, model, return_layers):
+        layers = OrderedDict()
+        for name, module in model.named_children():
+            layers[name] = module
+            if name == max(return_layers, key=int):
+                break
+        super().__init__(layers)
+        self.return_layers = return_layers
+
+    def forward(self, x):
+        out = OrderedDict()
+        for name, module in self.items():
+            x = module(x)
+            if name in self.return_layers:
+                out[self.return_layers[name]] = x
+        return out
+
+
+class SegmentationBackbone(nn.Module):
+    """deeplabv3_mobilenet_v3_large / lraspp's backbone, small."""
+
+    def __init__(self):
+        super().__init__()
+        features = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.BatchNorm2d(4), nn.Hardswish()),
+                                 nn.Conv2d(4, 4, 3, 1, 1), nn.ReLU(), nn.Conv2d(4, 6, 3, 2, 1), nn.Conv2d(6, 6, 1))
+        self.backbone = LayerGetter(features, {"1": "low", "3": "high"})
+        self.head = nn.Conv2d(6, 2, 1)
+        self.low = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        features = self.backbone(x)
+        high = F.interpolate(self.head(features["high"]), size=features["low"].shape[-2:], mode="bilinear",
+                             align_corners=False)
+        out = F.interpolate(high + self.low(features["low"]), size=size, mode="bilinear", align_corners=False)
+        return OrderedDict([("out", out)])
+
+
+class Token(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cls = nn.Parameter(torch.randn(1, 4))
+
+    def forward(self, x):
+        return x + self.cls, self.cls
+
+
+class ParametersAsValues(nn.Module):
+    """A submodule that returns its own parameter; a torch layer called on its parent's
+    parameter (``self.norm(self.pos)``); an nn.Sequential whose first layer, a convolution,
+    takes a (1, C, H, W) parameter (NHWC: the caller converts it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tok = Token()
+        self.pos = nn.Parameter(torch.randn(3, 4))
+        self.norm = nn.LayerNorm(4)
+        self.fc = nn.Linear(4, 4)
+        self.grid = nn.Parameter(torch.randn(1, 2, 3, 4))
+        self.grid_mlp = nn.Sequential(nn.Conv2d(2, 1, 1), nn.ReLU())
+
+    def forward(self, x):
+        y, c = self.tok(x)
+        return self.fc(y + self.norm(self.pos)) * c + self.grid_mlp(self.grid)[0, 0]

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from jaxdl.port.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +104,39 @@ def test_command_line_errors_say_what_to_do(tmp_path, capsys):
     assert "must build with no arguments" in capsys.readouterr().err
     assert main([str(tmp_path / "nope.py:X"), "--input-shape", "2,3", "--out", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+MISFIT_FILE = '''
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8 * 6 * 6, 4)
+
+    def forward(self, x):
+        return self.fc(self.c(x).flatten(1))
+'''
+
+
+@pytest.mark.parametrize("shape, layer, says, fixture", [
+    # 9x9 images: conv gives 7x7, fc was built for 6x6 (torch's fake tensors log a traceback here)
+    ("2,3,9,9", "module `fc` (Linear)", "mat1 and mat2 shapes cannot be multiplied (2x392 and 288x4)", "capfd"),
+    ("2,3,9,9", "module `fc` (Linear)", "mat1 and mat2 shapes cannot be multiplied (2x392 and 288x4)", "capsys"),
+    ("2,4,8,8", "module `c` (Conv2d)", "expected input[2, 4, 8, 8] to have 3 channels, but got 4 channels", "capsys"),
+])
+def test_a_wrong_input_shape_is_one_line_naming_the_layer(tmp_path, request, shape, layer, says, fixture):
+    cap = request.getfixturevalue(fixture)  # capfd also sees what torch's log handlers write to fd 2
+    (tmp_path / "net.py").write_text(MISFIT_FILE)
+    assert main([str(tmp_path / "net.py") + ":Net", "--input-shape", shape, "--out", str(tmp_path / "o")]) == 2
+    err = cap.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err[-3000:]
+    assert "fake_tensor" not in err and "--partial" not in err and "Traceback" not in err
+    assert f"the example input of shape {shape.replace(',', 'x')} does not fit the model" in err
+    assert layer in err and says in err
+    assert "net.py:12: `return self.fc(self.c(x).flatten(1))`" in err  # the user's line, not torch's
+    assert "--input-shape" in err
+    assert not (tmp_path / "o").exists()

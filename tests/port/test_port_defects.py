@@ -176,3 +176,66 @@ def test_a_square_parameter_keeps_its_shape():
 def test_no_grad_forwards_and_vmap_masks():
     ported(D.NoGrad(), torch.randn(3, 4), grads=False)
     ported(D.VmapMask(), torch.randn(2, 5, 4), torch.tensor([3, 5]))
+
+
+# ---- the torchvision sweep's failures (benchmarks/results/port-zoo-cpu.md)
+def _calibrated(model):
+    """BatchNorm statistics away from 0/1, so that a skipped or misplaced normalisation shows."""
+    torch.manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def test_a_layer_called_on_its_parents_buffer():
+    """swin_v2: ``self.cpb_mlp(self.relative_coords_table)``, an nn.Sequential of Linears
+    called on a buffer (the Linear had no input: IndexError), F.normalize, a clamped
+    logit_scale parameter, a bias cloned and partly zeroed."""
+    torch.manual_seed(0)
+    p = ported(D.ContinuousPositionBias(), torch.randn(2, 9, 8))
+    assert "self.cpb_mlp(self.relative_coords_table[...])" in p.source
+
+
+def test_parameters_passed_and_returned_as_values():
+    """The same defect beside it: a parameter returned by a submodule (once an undefined
+    name), a torch layer called on its parent's parameter, and an nn.Sequential whose
+    convolution takes a parameter (converted to NHWC by the caller)."""
+    ported(D.ParametersAsValues(), torch.randn(3, 4))
+
+
+def test_instances_that_differ_in_list_length_and_a_pair_attribute():
+    """maxvit: blocks with 2 and 5 layers, once told apart by ``grid_size == (28, 28)``
+    where the attribute was built as ``grid_size=28`` (the wrong branch: IndexError, or
+    silently wrong values); a loop that returns its last value is a loop again."""
+    torch.manual_seed(0)
+    p = ported(D.GridStages(), torch.randn(2, 4, 8, 8))
+    assert "for layer in self.layers:\n            x = layer(x)\n        return x" in p.source
+    assert "if self.grid_size == 8:" in p.source and "grid_size=8," in p.source
+
+
+def test_a_sequential_subclass_with_a_forward_of_its_own():
+    """deeplabv3's ASPPPooling (nn.Sequential, then F.interpolate) was ported as the plain
+    chain: the interpolation was lost and its NHWC output taken for NCHW (torch.cat failed)."""
+    torch.manual_seed(0)
+    p = ported(_calibrated(D.PyramidPooling()), torch.randn(2, 4, 5, 5))
+    assert "class PoolingBranch(nnx.Sequential):" in p.source and "def __call__(self, x):" in p.source
+
+
+def test_children_named_by_numbers_outside_a_sequential(tmp_path):
+    """torchvision's IntermediateLayerGetter (an nn.ModuleDict with children '0', '1', ...):
+    attributes ``layer0``, ... that jaxdl.interop maps to torch's keys both ways."""
+    from jaxdl import interop
+
+    torch.manual_seed(0)
+    tm = _calibrated(D.SegmentationBackbone())
+    p = ported(tm, torch.randn(2, 3, 8, 8))
+    assert "torch_names: ClassVar[dict] = {'layer0': '0', 'layer1': '1', 'layer3': '3'}" in p.source
+    assert "self.layer0 = nnx.Sequential(" in p.source
+    sd = interop.to_torch(p.module)
+    assert list(sd) == list(tm.state_dict())
+    tm.load_state_dict(sd, strict=True)
+    interop.from_torch(p.module, tm.state_dict())
+    p.write(tmp_path, torch_factory="tests.port.defects:SegmentationBackbone")
+    compile((tmp_path / "test_parity.py").read_text(), "test_parity.py", "exec")

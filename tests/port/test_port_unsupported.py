@@ -70,7 +70,7 @@ class Attend(nn.Module):
 
 @pytest.mark.parametrize("model, x, says", [
     (C.DeepLSTM, torch.randn(5, 2, 3), None),  # num_layers=2 ports since jaxdl.layers.LSTM has it
-    (Attend, torch.randn(2, 3, 4), ["nn.MultiheadAttention, a layer called with several tensors", "module `mha`"]),
+    (Attend, torch.randn(2, 3, 4), None),  # ports since the MultiheadAttention handler
 ])
 def test_unsupported_layers_and_parameters_are_named(model, x, says):
     if says is None:
@@ -90,3 +90,85 @@ def test_bad_arguments_say_what_to_do():
         port(C.Stack())
     with pytest.raises(TypeError, match="torch.nn.Module"):
         port(lambda x: x, torch.randn(2, 8))
+
+
+class Misfit(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8 * 6 * 6, 4)
+
+    def forward(self, x):
+        return self.fc(self.c(x).flatten(1))
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_an_example_input_that_does_not_fit_the_model_is_one_line(partial):
+    with pytest.raises(UnsupportedError) as e:
+        port(Misfit(), torch.randn(2, 3, 9, 9), partial=partial)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert type(e.value).__name__ == "InputMismatchError" and e.value.partial_helps is False
+    assert "the example input of shape 2x3x9x9 does not fit the model" in msg
+    assert "module `fc` (Linear)" in msg and "test_port_unsupported.py" in msg
+    assert "`return self.fc(self.c(x).flatten(1))`" in msg  # the user's line, not torch's linear.py
+    assert "mat1 and mat2 shapes cannot be multiplied (2x392 and 288x4)" in msg  # torch's own words, real sizes
+    assert "of the size the model was built for" in msg and "partial" not in msg
+
+
+class MaskedEncoder(nn.Module):
+    def __init__(self, is_causal=None):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.is_causal = is_causal
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        if self.is_causal is None:
+            return self.enc(x, mask=mask)
+        return self.enc(x, mask=mask, is_causal=self.is_causal)
+
+
+class MaskedDecoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_first=True), 1)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.dec(x, x, tgt_mask=mask)
+
+
+@pytest.mark.parametrize("model, arg, names", [
+    (MaskedEncoder, "is_causal", ["nn.TransformerEncoder called with `mask`", "module `enc` (TransformerEncoder)",
+                                  "`return self.enc(x, mask=mask)`"]),
+    (MaskedDecoder, "tgt_is_causal", ["nn.TransformerDecoder called with `tgt_mask`",
+                                      "module `dec` (TransformerDecoder)", "`return self.dec(x, x, tgt_mask=mask)`"]),
+])
+def test_a_transformer_mask_without_is_causal_says_to_pass_it(model, arg, names):
+    with pytest.raises(UnsupportedError) as e:
+        port(model(), torch.randn(2, 5, 8))
+    msg = str(e.value)
+    assert "\n" not in msg and "torch.where" not in msg
+    assert f"Pass `{arg}=True` (the mask is causal) or `{arg}=False`" in msg
+    for text in names:
+        assert text in msg
+
+
+class SequentialRReLU(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.RReLU(), nn.Linear(8, 2))
+
+    def forward(self, x):
+        y = self.body(x)
+        return y
+
+
+def test_a_layer_inside_an_nn_sequential_that_fails_names_the_users_line():
+    with pytest.raises(UnsupportedError) as e:
+        port(SequentialRReLU(), torch.randn(3, 4))
+    msg = str(e.value)
+    assert "nn.RReLU" in msg and "module `body.1` (RReLU)" in msg
+    assert "test_port_unsupported.py" in msg and "`y = self.body(x)`" in msg

@@ -27,9 +27,10 @@ REPRESENTATIVES = {
     "googlenet": None,
     "convnext_tiny": None,
     "swin_t": None,
+    "swin_v2_t": None,  # a layer called on a buffer, cosine attention
     "fcn_resnet50": None,
-    "lraspp_mobilenet_v3_large": "its backbone is an IntermediateLayerGetter (an nn.ModuleDict) whose children "
-                                 "are named '0', '1', ...: refused in one line (no attribute can hold them)",
+    "deeplabv3_mobilenet_v3_large": None,  # ASPP (an nn.Sequential with its own forward), children named '0', ...
+    "lraspp_mobilenet_v3_large": None,  # IntermediateLayerGetter: children named '0', '1', ...
 }
 
 
@@ -94,7 +95,7 @@ def test_table_summary_and_resume(tmp_path):
     md = (tmp_path / "zoo.md").read_text()
     assert ("**1/86 pass**; worst difference of a passing model 2.00e-06 (a); worst difference 3.00e-03 (c); "
             "slowest port 9 s (c); sweep time 2 min; load average 3-5 (median 4)") in md
-    assert "| b | vgg | 32 | 32 | 20 |  |  |  |  |  | error | 5 | port: UnsupportedError: aten.x \\| y |" in md
+    assert "| b | vgg | 32 | 32 | 20 |  |  |  |  |  |  | error | 5 | port: UnsupportedError: aten.x \\| y |" in md
     assert json.loads((tmp_path / "zoo.json").read_text())["rows"][0]["name"] == "a"
     ran = []
     rows = zoo.sweep(["a", "c"], out, resume=True, log=ran.append)  # both have rows: nothing runs
@@ -113,3 +114,43 @@ def test_a_model_past_its_limit_is_killed_and_recorded(tmp_path, limits, status,
     assert (row.status, row.reason, row.passed, row.family, row.size) == (status, reason, False, "squeezenet", 32)
     assert set(rows) == {"a", "b", "c", "squeezenet1_1"}  # the other rows are kept
     assert "| squeezenet1_1 | squeezenet | 17 | 32 |" in (tmp_path / "zoo.md").read_text()
+
+
+def test_a_sweep_keeps_the_rows_another_sweep_wrote_meanwhile(tmp_path, monkeypatch):
+    out = tmp_path / "zoo"
+    zoo.write({"a": _rows()["a"]}, out)
+
+    def run_one(name, *limits):  # while "c" runs, another sweep writes row "b"
+        zoo.write({**zoo.load_rows(out), "b": _rows()["b"]}, out)
+        return _rows()[name]
+
+    monkeypatch.setattr(zoo, "run_one", run_one)
+    zoo.sweep(["c"], out, log=lambda *_: None)
+    assert set(zoo.load_rows(out)) == {"a", "b", "c"}
+
+
+def test_the_float64_check_runs_the_same_port_without_float32_rounding():
+    """A port whose float32 output is far from torch's (a chaotic random net) passes only if
+    the same generated program in float64 equals torch float64: here a small conv net."""
+    torch = pytest.importorskip("torch")
+    from jaxdl.port import port
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+    zoo.calibrate(net, 8)
+    x = torch.randn(2, 3, 8, 8)
+    ported = port(net, x)
+    with torch.no_grad():
+        exact = net.double()(x.double()).numpy()
+    assert zoo._rel(zoo.run_float64(ported, [x.numpy()]), exact) < 1e-12
+
+
+def test_zero_initialised_classifiers_get_random_weights():
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    torch.nn.init.zeros_(net[1].weight)
+    torch.nn.init.zeros_(net[1].bias)
+    before = net[0].weight.clone()
+    zoo.randomize_zero_linears(net)
+    assert net[1].weight.abs().min() > 0 and torch.equal(net[0].weight, before)

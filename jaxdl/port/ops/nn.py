@@ -5,8 +5,10 @@ that layer's call."""
 
 from __future__ import annotations
 
+import ast
+
 from jaxdl.port import layout as L
-from jaxdl.port.capture import ParamRef
+from jaxdl.port.capture import ParamRef, attribute_names
 from jaxdl.port.expr import X, call
 from jaxdl.port.registry import op, op_name
 from jaxdl.port.specs import RNGS, Ctor, pretty
@@ -33,7 +35,11 @@ def linear(g, n):
     fc = _layer_of(g, n, w, b, "Linear")
     if fc is not None:
         return g.emit(n.name, X("F(A)", F=fc, A=g.ref(x, L.PLAIN)), L.PLAIN)
-    e = X("A @ W.T", A=g.ref(x, L.PLAIN), W=g.ref(w))
+    we = g.ref(w)
+    if isinstance(we, ast.Attribute) and we.attr == "T":  # a Linear's kernel read back as torch's weight
+        e = X("A @ W", A=g.ref(x, L.PLAIN), W=we.value)
+    else:
+        e = X("A @ W.T", A=g.ref(x, L.PLAIN), W=we)
     g.emit(n.name, X("E + B", E=e, B=g.ref(b)) if b is not None else e, L.PLAIN)
 
 
@@ -146,7 +152,7 @@ def dropout(g, n):
     if kind != "dropout":
         return g.fail(f"F.{kind}")
     inst = g.code.inst
-    taken = set(inst.attrs) | set(inst.module._modules)
+    taken = set(inst.attrs) | set(inst.module._modules) | set(attribute_names(inst.module).values())
     attr, i = "dropout", 1
     while attr in taken and inst.attrs.get(attr, (None,))[0] != p:
         attr, i = f"dropout{i}", i + 1
