@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxdl.layers import BatchNorm, LayerNorm
+from jaxdl.layers import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 from jaxdl.tree import path_str
 
 MATMUL_PRECISIONS = ("default", "high", "highest")
@@ -98,12 +98,12 @@ def policy(precision: str | Policy) -> Policy:
 
 def full_precision_mask(model: nnx.Module):
     """A tree shaped like the model's parameters (``nnx.state(model, nnx.Param)`` as a
-    pure dict): True for the scale and bias of jaxdl's BatchNorm and LayerNorm, which
-    stay float32 under mixed precision (those layers compute in float32 and return the
-    input's dtype; Flax's own norm layers would return float32 with float32 parameters,
+    pure dict): True for the scale and bias of jaxdl's BatchNorm, LayerNorm, GroupNorm and
+    InstanceNorm, which stay float32 under mixed precision (those layers compute in
+    float32 and return the input's dtype; Flax's own norm layers would return float32 with float32 parameters,
     so theirs are cast like the rest)."""
     norm_paths = {".".join(map(str, path)) for path, m in nnx.iter_modules(model)
-                  if isinstance(m, (BatchNorm, LayerNorm))}
+                  if isinstance(m, (BatchNorm, LayerNorm, GroupNorm, InstanceNorm))}
     params = nnx.state(model, nnx.Param).to_pure_dict()
     return jax.tree_util.tree_map_with_path(lambda path, _: path_str(path[:-1]) in norm_paths, params)
 

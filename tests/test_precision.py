@@ -30,7 +30,7 @@ from flax import nnx
 import torch_reference as T
 from jaxdl import cli, interop, losses, models, optim, runtime
 from jaxdl.checkpoint import Checkpointer
-from jaxdl.layers import BatchNorm, LayerNorm
+from jaxdl.layers import BatchNorm, Conv2d, GroupNorm, InstanceNorm, LayerNorm
 from jaxdl.precision import full_precision_mask, set_matmul_precision
 from jaxdl.train import Learner
 
@@ -152,6 +152,23 @@ def test_bf16_keeps_float32_parameters_optimizer_state_and_statistics():
     text = jax.jit(learner._train_step).lower(learner.init_state(), _images(8)).as_text()
     dots = [line for line in text.splitlines() if "stablehlo.dot_general" in line]
     assert dots and all("xbf16>, tensor<" in line for line in dots)  # every matmul in bfloat16
+
+
+def test_group_and_instance_norm_parameters_stay_float32_under_bf16():
+    """GroupNorm and InstanceNorm compute in float32 like BatchNorm: their scale and bias are kept so."""
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.conv = Conv2d(1, 4, 3, rngs=rngs)
+            self.gn = GroupNorm(2, 4)
+            self.inorm = InstanceNorm(4, affine=True)
+
+        def __call__(self, x):
+            return self.inorm(self.gn(self.conv(x))).mean((1, 2))
+
+    mask = full_precision_mask(Net(nnx.Rngs(0)))
+    assert mask["gn"] == {"scale": True, "bias": True} and mask["inorm"] == {"scale": True, "bias": True}
+    assert not any(jax.tree.leaves(mask["conv"]))
 
 
 def test_bf16_checkpoint_restores_into_a_float32_learner(tmp_path):
