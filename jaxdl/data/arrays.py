@@ -209,16 +209,23 @@ class DeviceBatch:
 
     def per_step(self) -> tuple[Any, Callable[[Any], DeviceBatch]]:
         """``(parts, one)`` for ``lax.scan`` over the steps of a stacked batch: ``parts``
-        has the leading ``steps`` axis and ``one(parts[i])`` is batch ``i``."""
+        has the leading ``steps`` axis and ``one(parts[i])`` is batch ``i``. A stack of a
+        dataset kept on the device gathers all its steps' rows here, in one gather before
+        the scan (the call holds its batches as stored, beside the dataset), so the steps
+        run the same program as on batches copied from the host (docs/speed.md: a gather
+        inside every step was the slower program on XLA:CPU)."""
         if not self.steps:
             raise ValueError("per_step: this DeviceBatch is one batch, not a stack")
-        resident = self.index is not None
-        parts = (self.index if resident else self.source, self.extra, self.epoch, self.position)
+        source = self.source
+        if self.index is not None:  # kept on the device: the whole stack's rows in one gather, before the steps
+            rows = self.rows or (None,) * len(source)
+            source = tuple(_gather_rows(a, self.index, r) for a, r in zip(self.source, rows))
+        parts = (source, self.extra, self.epoch, self.position)
 
         def one(part) -> DeviceBatch:
             rows, extra, epoch, position = part
-            return dataclasses.replace(self, source=self.source if resident else rows, index=rows if resident else None,
-                                       extra=extra, epoch=epoch, position=position, steps=0)
+            return dataclasses.replace(self, source=rows, index=None, rows=(), extra=extra, epoch=epoch,
+                                       position=position, steps=0)
         return parts, one
 
     def materialize(self) -> tuple[jax.Array, ...]:
