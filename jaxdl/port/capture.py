@@ -47,6 +47,12 @@ from jaxdl.layers import for_torch_module
 __all__ = ["Body", "Call", "Graph", "InputMismatchError", "ModuleInfo", "Node", "UnsupportedError", "capture"]
 
 
+def _module_words(path: str, cls: str) -> str:
+    """``module `enc.0` (Linear)``, or ``the top-level module``."""
+    module = f"module `{path}`" if path else "the top-level module"
+    return module + (f" ({cls})" if cls else "")
+
+
 class UnsupportedError(ValueError):
     """Something in the model has no mapping to jaxdl: an op, a layer configuration or
     control flow that graph capture cannot see. ``what`` names it, ``path`` is the module
@@ -54,10 +60,7 @@ class UnsupportedError(ValueError):
 
     def __init__(self, what: str, path: str, cls: str = "", where: str = "", hint: str = ""):
         self.what, self.path, self.cls, self.where, self.hint = what, path, cls, where, hint
-        module = f"module `{path}`" if path else "the top-level module"
-        if cls:
-            module += f" ({cls})"
-        msg = f"jaxdl.port: {what} in {module}"
+        msg = f"jaxdl.port: {what} in {_module_words(path, cls)}"
         if where:
             msg += f", at {where}"
         msg += "." + (f" {hint}" if hint else "")
@@ -81,10 +84,7 @@ class InputMismatchError(UnsupportedError):
         what = f"the example input{'s' if len(shapes) > 1 else ''} of shape{'s' if len(shapes) > 1 else ''} " \
                f"{sizes} do{'' if len(shapes) > 1 else 'es'} not fit the model"
         self.what, self.path, self.cls, self.where, self.hint = what, path, cls, where, hint
-        module = f"module `{path}`" if path else "the top-level module"
-        if cls:
-            module += f" ({cls})"
-        msg = f"jaxdl.port: {what}: {module}"
+        msg = f"jaxdl.port: {what}: {_module_words(path, cls)}"
         if where:
             msg += f", at {where},"
         msg += f" raises {error}." + (f" {hint}" if hint else "")
