@@ -74,7 +74,9 @@ def _max_pool(self, n, kernel_size, stride, padding, dilation, ceil_mode, with_i
         return (out[0], indices[0]) if drop else (out, indices)
     window, strides = (1, 1) + k, (1, 1) + s
     pads = ((0, 0), (0, 0)) + tuple((pp, pp + e) for pp, e in zip(p, extra))
-    low = jnp.asarray(_lowest(x.dtype), x.dtype)
+    # a NumPy init value: a traced one (jnp) hides the max pool from JAX's reduce_window rules,
+    # and jax.grad under jax.jit then fails ("Linearization failed")
+    low = np.array(_lowest(x.dtype), x.dtype)
     out = lax.reduce_window(x, low, lax.max, window, strides, pads)
     if not with_indices:
         return out[0] if drop else out
@@ -123,7 +125,7 @@ def _avg_pool(self, n, kernel_size, stride, padding, ceil_mode, count_include_pa
     k, s, p, _, extra = _geometry(x.shape, n, kernel_size, stride, padding, 1, ceil_mode)
     window, strides = (1, 1) + k, (1, 1) + s
     pads = ((0, 0), (0, 0)) + tuple((pp, pp + e) for pp, e in zip(p, extra))
-    total = lax.reduce_window(x, jnp.zeros((), x.dtype), lax.add, window, strides, pads)
+    total = lax.reduce_window(x, np.zeros((), x.dtype), lax.add, window, strides, pads)  # NumPy init: see _max_pool
     if divisor_override:
         out = total / divisor_override
     else:

@@ -3,16 +3,20 @@
 A ``Case`` names the op (``"add"``), its overload (``"Tensor"``) and builds torch
 arguments from a seeded generator. ``check(case)`` calls ``torch.ops.aten.<op>.<overload>``
 on them, binds the same arguments to the overload's schema (every argument by keyword,
-defaults included: the porter's calling convention), traces the jaxdl.aten function as
-``jax.jit`` would (``make_jaxpr``: static shapes, no Python control flow on values), runs
-it and compares values and dtypes; for float outputs it also compares the
-gradient (``jax.vjp`` against ``torch.autograd.grad`` with the same random cotangent).
+defaults included: the porter's calling convention), and runs the jaxdl.aten function
+under ``jax.jit`` (static shapes, no Python control flow on values) to compare values and
+dtypes; for float outputs the same compiled function also computes the gradient
+(``jax.vjp``), compared with ``torch.autograd.grad`` for the same random cotangent. One
+compilation per case: running op by op instead compiles every primitive of the forward
+and of the backward pass for its own shapes, several times slower. ``Case(jit=False)``
+runs eagerly (ops that need concrete values, such as a boolean mask that selects).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import keyword
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +26,28 @@ import numpy as np
 import torch
 
 from jaxdl import aten
+
+
+def _compiler_options(options):
+    """XLA's CPU compilation is most of a case's time; these settings roughly halve it (and a
+    whole model's): LLVM's optimisation level 0 without its expensive passes, and XLA's
+    classic loop emitters instead of its newer MLIR fusion emitters. They change how fast the
+    compiled code runs, not what it computes (IEEE float semantics, no fast-math, at every
+    setting; transcendental approximations may differ by an ulp or so, far below the checks'
+    tolerances). CPU only (other backends keep their defaults); a jaxlib that no longer knows
+    one of them compiles with its defaults."""
+    if jax.default_backend() != "cpu":
+        return None
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=options).lower(np.float32(0)).compile()
+    except Exception as e:  # an unknown option: XLA's names change between versions
+        warnings.warn(f"tests/aten: compiling with XLA's default options ({e})", stacklevel=2)
+        return None
+    return options
+
+
+COMPILER_OPTIONS = _compiler_options({"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True,
+                                      "xla_cpu_use_fusion_emitters": False})
 
 # schema arguments the functions accept and ignore
 IGNORED = {"layout", "device", "pin_memory", "memory_format", "generator", "non_blocking", "cudnn_enabled",
@@ -146,6 +172,26 @@ def _set(bound, path, value):
         bound[name] = seq
 
 
+def _torch_gradients(op, bound, paths, g):
+    """torch's gradients of the op's float outputs w.r.t. the float arguments at ``paths``,
+    for a random cotangent: (the outputs chosen, the cotangents, the gradients)."""
+    leaves = [_get(bound, p).detach().clone().requires_grad_(True) for p in paths]
+    t_bound = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in bound.items()}
+    for p, leaf in zip(paths, leaves):
+        _set(t_bound, p, leaf)
+    t_args = [t_bound[a.name] for a in op._schema.arguments if not a.kwarg_only and a.name in t_bound]
+    t_kwargs = {a.name: t_bound[a.name] for a in op._schema.arguments if a.kwarg_only and a.name in t_bound}
+    t_outs = _flat(op(*t_args, **t_kwargs))
+    chosen = [i for i, o in enumerate(t_outs)
+              if isinstance(o, torch.Tensor) and o.dtype.is_floating_point and o.requires_grad]
+    if not chosen:
+        return [], [], []
+    outs = [t_outs[i] for i in chosen]
+    cts = [torch.randn(o.shape, generator=g, dtype=o.dtype) for o in outs]
+    t_grads = torch.autograd.grad(outs, leaves, cts, allow_unused=True)
+    return chosen, cts, [torch.zeros_like(x) if t is None else t for t, x in zip(t_grads, leaves)]
+
+
 def check(case: Case, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     args, kwargs = case.make(g)
@@ -164,10 +210,27 @@ def check(case: Case, seed: int = 0):
             _set(kw, (python_arg(p[0]), p[1]), x)
         return fn(**kw)
 
-    if case.jit:  # traceable under jax.jit (static shapes, no Python control flow on values)
-        jax.make_jaxpr(call)(*arrays)
-    got = call(*arrays)
     want = op(*args, **kwargs)
+    chosen, cts, t_grads = _torch_gradients(op, bound, paths, g) if case.grad and paths else ([], [], [])
+
+    def forward(xs):
+        return call(*xs)
+
+    def gradients(xs, cotangents):
+        if not chosen:
+            return []
+        _, vjp = jax.vjp(lambda *ys: [_flat(call(*ys))[i] for i in chosen], *xs)
+        return vjp(cotangents)
+
+    def both(xs, cotangents):
+        return forward(xs), gradients(xs, cotangents)
+
+    j_cts = [to_jax(c) for c in cts]
+    if not case.jit:
+        got, j_grads = both(arrays, j_cts)
+    else:  # traceable under jax.jit (static shapes, no Python control flow on values): one compilation
+        got, j_grads = jax.jit(both, compiler_options=COMPILER_OPTIONS)(arrays, j_cts)
+
     if case.compare is not None:
         case.compare(want, got)
     else:
@@ -175,33 +238,7 @@ def check(case: Case, seed: int = 0):
         assert len(gots) == len(wants), f"{len(gots)} outputs, torch has {len(wants)}"
         for i, (w, o) in enumerate(zip(wants, gots)):
             assert_close(w, o, case.rtol, case.atol, f"{case} output {i}")
-
-    if not case.grad or not paths:
-        return
-    leaves = [_get(bound, p).detach().clone().requires_grad_(True) for p in paths]
-    t_bound = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in bound.items()}
-    for p, leaf in zip(paths, leaves):
-        _set(t_bound, p, leaf)
-    t_args = [t_bound[a.name] for a in op._schema.arguments if not a.kwarg_only and a.name in t_bound]
-    t_kwargs = {a.name: t_bound[a.name] for a in op._schema.arguments if a.kwarg_only and a.name in t_bound}
-    t_outs = _flat(op(*t_args, **t_kwargs))
-    chosen = [i for i, o in enumerate(t_outs)
-              if isinstance(o, torch.Tensor) and o.dtype.is_floating_point and o.requires_grad]
-    if not chosen:
-        return
-    outs = [t_outs[i] for i in chosen]
-    cts = [torch.randn(o.shape, generator=g, dtype=o.dtype) for o in outs]
-    t_grads = torch.autograd.grad(outs, leaves, cts, allow_unused=True)
-
-    def float_outputs(*xs):
-        flat = _flat(call(*xs))
-        return [flat[i] for i in chosen]
-
-    _, vjp = jax.vjp(float_outputs, *arrays)
-    j_grads = vjp([to_jax(c) for c in cts])
     for i, (tg, jg) in enumerate(zip(t_grads, j_grads)):
-        if tg is None:
-            tg = torch.zeros_like(leaves[i])
         assert_close(tg, jg, case.rtol, case.atol, f"{case} gradient of {paths[i]}")
 
 

@@ -9,7 +9,7 @@ import torch
 
 from tests.aten.graph_runner import GraphRunner
 from tests.aten.modules import CONSTRUCTS
-from tests.aten.runner import assert_close
+from tests.aten.runner import COMPILER_OPTIONS, assert_close
 from torch_reference.vision import models
 
 RANDOM = {"dropout", "native_dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "bernoulli",
@@ -46,7 +46,7 @@ def compare(module, args, mode, rtol=1e-5, atol=1e-5):
     ep = torch.export.export(module, args)
     runner = GraphRunner(ep)
     state = runner.state(module)
-    got, buffers = jax.jit(lambda s, *a: runner(s, *a, rng=jax.random.key(0)))(
+    got, buffers = jax.jit(lambda s, *a: runner(s, *a, rng=jax.random.key(0)), compiler_options=COMPILER_OPTIONS)(
         state, *(np.asarray(a.numpy()) for a in args))
     with torch.no_grad():
         want = _flat(module(*args))

@@ -1,6 +1,7 @@
 """jaxdl.aten pools against torch: padding, dilation, ceil_mode, count_include_pad,
 divisor_override, indices (also on ties), adaptive windows that do not divide evenly."""
 
+import jax
 import jax.numpy as jnp
 import pytest
 import torch
@@ -62,6 +63,16 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_op(case):
     check(case)
+
+
+@pytest.mark.parametrize("op", ["max_pool2d", "max_pool2d_with_indices", "avg_pool2d"])
+def test_gradient_under_jit(op):
+    """reduce_window pools differentiate under jax.jit (a traced init value once broke it)."""
+    def loss(x):
+        out = aten.get(op)(x, [2, 2])
+        return (out[0] if isinstance(out, tuple) else out).sum()
+
+    jax.jit(jax.grad(loss))(jnp.ones((1, 2, 4, 4)))
 
 
 def test_bad_padding_is_refused_as_in_torch():
