@@ -29,6 +29,7 @@ from jaxdl.port import (
 )
 from jaxdl.port import layers as port_layers
 from jaxdl.port import layout as L
+from jaxdl.port.body import BodyCode, Instance, Item
 from jaxdl.port.capture import (
     Body,
     Call,
@@ -68,50 +69,6 @@ from jaxdl.port.specs import Ctor, Raw, Shape
 __all__ = ["Generated", "generate", "supported"]
 
 _IGNORED_ARGS = frozenset({"device", "layout", "pin_memory", "memory_format", "generator", "non_blocking"})
-
-
-# ============================================================================ body code
-@dataclasses.dataclass
-class Item:
-    """One statement candidate of a body: its outputs and expression (with V refs)."""
-
-    outputs: list            # value names (None for an unused tuple slot)
-    expr: ast.expr | None
-    line: int | None
-    multi: bool = False      # the expression returns a tuple (one name per output)
-    raise_: str = ""         # a stub: raise NotImplementedError(raise_)
-    hint: str = ""           # a name to use when the source line gives none
-    tuple_shape: Any = None  # nested structure of the targets, e.g. [0, [1, 2]]
-    rebinds: str = ""        # the value it is the new version of (``x[:, :2] = v`` rebinds x)
-    tuple_of: tuple = ()     # the graph value whose items it names (split, chunk, unbind)
-    slot_layout: Any = None  # the layout of those items
-
-
-class BodyCode:
-    def __init__(self, inst: Instance, body, source):
-        self.inst, self.body, self.source = inst, body, source
-        self.items: list[Item] = []
-        self.stopped = False
-        self.element_error = ""  # an nn.Sequential element that could not be ported (partial=True)
-
-
-@dataclasses.dataclass
-class Instance:
-    path: str
-    module: Any
-    cls: str
-    kind: str
-    code: BodyCode | None = None
-    lines: list[str] | None = None     # the rendered __call__ body
-    attrs: dict = dataclasses.field(default_factory=dict)        # extra attributes (functional dropout)
-    elements: dict = dataclasses.field(default_factory=dict)     # Sequential: index -> element spec
-    own_params: dict = dataclasses.field(default_factory=dict)   # its own nn.Parameters / buffers
-    arg_names: list = dataclasses.field(default_factory=list)
-    in_layouts: list | None = None     # the layouts its __call__ takes and returns
-    out_layouts: list | None = None
-    functional: bool = False           # a torch layer computed from its own weights (no jaxdl layer)
-    stub: str = ""                     # a layer that cannot be ported (partial=True: its __call__ raises)
-    constants: dict = dataclasses.field(default_factory=dict)  # non-persistent buffers
 
 
 # ============================================================================ generator

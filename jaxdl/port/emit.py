@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import TYPE_CHECKING
 
 from jaxdl import layers as jaxdl_layers
 from jaxdl.port import layers as port_layers
 from jaxdl.port import layout as L
+from jaxdl.port.body import Instance
 from jaxdl.port.capture import ParamRef, Ref, attribute_names, children, named, single_leaf
 from jaxdl.port.expr import (
     PREFIX,
@@ -29,9 +29,6 @@ from jaxdl.port.expr import (
     unparse,
 )
 from jaxdl.port.specs import RNGS, Ctor, Raw, pretty, spec_text, unify
-
-if TYPE_CHECKING:
-    from jaxdl.port.codegen import Instance
 
 _MISSING = object()
 
