@@ -69,18 +69,18 @@ class Policy:
     def cast_to_compute(self, tree):
         """Floating leaves of ``tree`` in the compute dtype (inputs; integer codes and
         PRNG keys unchanged)."""
-        return tree if self.compute_dtype is None else _cast_floating(tree, self.compute_dtype)
+        return tree if self.compute_dtype is None else cast_floating(tree, self.compute_dtype)
 
     def cast_to_output(self, tree):
         """Floating leaves back to float32 (the outputs given to the loss and metrics)."""
-        return tree if self.compute_dtype is None else _cast_floating(tree, jnp.float32)
+        return tree if self.compute_dtype is None else cast_floating(tree, jnp.float32)
 
     def cast_params(self, params, full_precision):
         """``params`` (a nested dict) in the compute dtype, except the leaves that
         ``full_precision`` (a tree of bools, :func:`full_precision_mask`) marks."""
         if self.compute_dtype is None:
             return params
-        return jax.tree.map(lambda p, keep: p if keep else _cast_floating(p, self.compute_dtype),
+        return jax.tree.map(lambda p, keep: p if keep else cast_floating(p, self.compute_dtype),
                             params, full_precision)
 
 
@@ -108,7 +108,8 @@ def full_precision_mask(model: nnx.Module):
     return jax.tree_util.tree_map_with_path(lambda path, _: path_str(path[:-1]) in norm_paths, params)
 
 
-def _cast_floating(tree, dtype):
+def cast_floating(tree, dtype):
+    """``tree`` with every floating-point array cast to ``dtype`` (other leaves as they are)."""
     def cast(a):
         kind = getattr(a, "dtype", None)
         return a.astype(dtype) if kind is not None and jnp.issubdtype(kind, jnp.floating) else a

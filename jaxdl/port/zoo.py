@@ -49,6 +49,7 @@ from flax import nnx
 
 from jaxdl import extras
 from jaxdl.port import port, verify
+from jaxdl.precision import cast_floating
 
 SEGMENTATION = ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
                 "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
@@ -222,17 +223,16 @@ def run_float64(ported, xs) -> np.ndarray:
     (``jax.enable_x64``): the same program as the float32 port, without float32 rounding.
     Run op by op (``jax.disable_jit``): compiling a large net a second time, in float64,
     took more than 10 GB (efficientnet_b6)."""
-    module = ported.module
     with jax.enable_x64(True), jax.disable_jit():
-        graphdef, state = nnx.split(module)
-        state = jax.tree.map(lambda a: jax.numpy.asarray(a, np.float64) if jax.numpy.issubdtype(a.dtype, np.floating)
-                             else a, state)
-        module64 = nnx.merge(graphdef, state)
-        inputs = [np.asarray(x, np.float64) if np.issubdtype(x.dtype, np.floating) else x
-                  for x in verify.to_jax_inputs(xs, ported.inputs)]
-        got, image = _main_output(verify.run_jax(module64, [jax.numpy.asarray(x) for x in inputs]),
-                                  ported.output_images)
-        got = np.asarray(got)
+        graphdef, state = nnx.split(ported.module)
+        module64 = nnx.merge(graphdef, cast_floating(state, np.float64))
+        inputs = cast_floating(verify.to_jax_inputs(xs, ported.inputs), np.float64)
+        got, image = _main_output(verify.run_jax(module64, inputs), ported.output_images)
+        return _torch_order(np.asarray(got), image)
+
+
+def _torch_order(got: np.ndarray, image: bool) -> np.ndarray:
+    """A JAX output as torch gives it: an NHWC image as NCHW."""
     return got.transpose(0, 3, 1, 2) if image and got.ndim == 4 else got
 
 
@@ -256,8 +256,7 @@ def check(name: str) -> Row:
         want = want.numpy()
         got, image = _main_output(verify.run_jax(ported.module, verify.to_jax_inputs(xs, ported.inputs)),
                                   ported.output_images)
-        got = np.asarray(got)
-        got = got.transpose(0, 3, 1, 2) if image and got.ndim == 4 else got
+        got = _torch_order(np.asarray(got), image)
         stage = "compare"
         row.diff = _rel(got, want)
         stage = "float64"
