@@ -372,13 +372,14 @@ def fit(learner: Learner, state: TrainState, train_loader, *, epochs: int, val_l
     throughput.
 
     With a :class:`~jaxdl.data.DataLoader`, runs of ``steps_per_call`` full batches
-    train in one compiled call (``Learner.train_steps``, a ``lax.scan``), the rest of the
-    epoch (and every batch when ``steps_per_call=1`` or under data parallelism) one
-    step per call; each call gathers, converts and augments its own batches on the
-    device (``DataLoader.feed``). Within an epoch fit never waits for the device except
-    for the call before the one it has just started (whose metrics it then reads):
-    the loader prepares the next call's batches while the device computes, and the
-    device holds at most two calls' batches.
+    train in one compiled call (``Learner.train_steps``, a ``lax.scan``; over arrays the
+    rest of the full batches in one shorter call), the other batches (every batch when
+    ``steps_per_call=1`` or under data parallelism) one step per call; each call
+    gathers, converts and augments its own batches on the device (``DataLoader.feed``).
+    Within an epoch fit never waits for the device except for the call before the one
+    it has just started (whose metrics it then reads): the loader prepares the next
+    call's batches while the device computes, and the device holds at most two calls'
+    batches.
 
     When every epoch is one batch (full-batch training: iris, the regressions, Pima),
     up to ``steps_per_call`` epochs train in one compiled call; each epoch still gets its
@@ -492,12 +493,11 @@ def _train_epoch(learner: Learner, state: TrainState, loader, epoch: int, desc: 
             k, n = 1, int(batch[0].shape[0])
         if pending is not None:  # the call before this one: the device runs this one while the loader prepares the next
             rows.append(jax.device_get(pending))
+            if t_warm is None and steps >= warm_at:  # those steps done: steady-state timing starts (compiled)
+                t_warm, seen_warm = time.perf_counter(), seen
         pending, seen, steps = m, seen + k * n, steps + k
         for cb in step_callbacks:  # mid-epoch checkpoints (jaxdl.checkpoint.Checkpointer.on_train_steps)
             cb.on_train_steps(epoch, start + steps, len(loader), state, [*rows, pending])
-        if t_warm is None and steps >= warm_at:  # one sync: steady-state timing starts after compilation
-            jax.block_until_ready(m["loss"])
-            t_warm, seen_warm = time.perf_counter(), seen
         if bar is not None:
             bar.update(k)
             now = time.perf_counter()

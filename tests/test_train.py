@@ -18,7 +18,7 @@ from jaxdl.data import augment as A
 from jaxdl.data.arrays import ByteToFloat
 from jaxdl.layers import Conv2d, Linear, flatten
 from jaxdl.models import MLP, BinaryANN, ConvolutionalNetwork, IrisModel, MNISTClassifier
-from jaxdl.train import Learner, evaluate, fit
+from jaxdl.train import Learner, _reduce_metrics, evaluate, fit
 
 
 def _images(n, seed=0):
@@ -239,3 +239,56 @@ def test_uint8_images_train_as_their_float32(device_resident):
     (sf, hf), (s8, h8) = runs
     assert h8["train_loss"] == hf["train_loss"]
     _same(s8.params, sf.params)
+
+
+class TrainedBatches:
+    """What fit tells a mid-epoch hook (jaxdl.checkpoint.Checkpointer.on_train_steps) after each call."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_train_steps(self, epoch, batch, batches_per_epoch, state, batch_metrics):
+        self.seen.append((epoch, batch, batches_per_epoch))
+
+    def on_epoch_end(self, epoch, state, logs):
+        return False
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("device_resident", [False, True])
+def test_an_epochs_last_full_batches_train_in_one_shorter_call_as_one_per_call(device_resident, drop_last):
+    """13 full batches an epoch (and a partial one unless drop_last), 5 per call: the
+    last 3 full batches train in one call of 3 steps, and the state, the losses and the
+    accuracy are, bit for bit (XLA:CPU), those of how fit trained them before: two calls
+    of 5 steps, then one train_step per batch, augmented by the same keys. The mid-epoch
+    hook hears after each call how many batches have trained."""
+    rng = np.random.default_rng(0)
+    x8, y = rng.integers(0, 256, (53, 6, 6, 3), dtype=np.uint8), rng.integers(0, 10, 53).astype(np.int32)
+    ds = ArrayDataset(x8, y, decode=(ByteToFloat.to_tensor(), None))
+    learner = Learner(SoftmaxRegression(6 * 6 * 3, rngs=nnx.Rngs(0)), losses.cross_entropy,
+                      optim.sgd(0.05, momentum=0.9))
+
+    def loader():
+        return DataLoader(ds, 4, shuffle=True, seed=1, drop_last=drop_last, device_resident=device_resident,
+                          augment=A.random_crop(2))
+
+    hook = TrainedBatches()
+    state, history = fit(learner, learner.init_state(), loader(), epochs=2, steps_per_call=5, callbacks=[hook],
+                         log=None)
+    before, logs, ref = learner.init_state(), [], loader()
+    for epoch in (1, 2):
+        stacks = [b for b in ref.feed(epoch, 5) if b.steps == 5]  # batches 0-9, in two calls
+        assert len(stacks) == 2
+        rows = []
+        for b in stacks:
+            before, m = learner.train_steps(before, b)
+            rows.append(jax.device_get(m))
+        for b in list(ref.feed(epoch, 1))[10:]:  # then each batch in a call of its own
+            before, m = learner.train_step(before, b)
+            rows.append(jax.device_get(m))
+        logs.append(_reduce_metrics(rows, "train_"))
+    _same(state, before)
+    assert history["train_loss"] == [r["train_loss"] for r in logs]
+    assert history["train_accuracy"] == [r["train_accuracy"] for r in logs]
+    n = 13 if drop_last else 14
+    assert hook.seen == [(e, b, n) for e in (1, 2) for b in (5, 10, 13, 14)[:3 if drop_last else 4]]

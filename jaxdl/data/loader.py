@@ -34,9 +34,9 @@ class DataLoader:
     ``fit`` takes the batches as :class:`~jaxdl.data.arrays.DeviceBatch` es
     (:meth:`feed`): arrays as stored (uint8 images stay uint8) and converted, augmented
     and, for a dataset kept on the device, gathered inside the compiled step. Data kept
-    on the host is gathered and copied one call (``steps_per_call`` batches) at a time,
-    the next call's while the device computes (``fit``: one stack ahead, so the device
-    holds at most two calls' batches).
+    on the host is gathered and copied one call (up to ``steps_per_call`` batches) at
+    a time, the next call's while the device computes (``fit``: one stack ahead, so the
+    device holds at most two calls' batches).
 
     Args:
         dataset: an :class:`ArrayDataset` or a tuple of equal-length arrays (batched as
@@ -118,10 +118,11 @@ class DataLoader:
             yield batch
 
     def epoch_chunks(self, epoch: int, steps: int, start: int = 0) -> Iterator[tuple[bool, tuple[jax.Array, ...]]]:
-        """Epoch ``epoch`` as ``(stacked, batch)`` pairs of device arrays: runs of
-        ``steps`` full batches stacked on a new leading axis (``stacked=True``, for
-        ``Learner.train_steps``), then the rest of the epoch one batch at a time. Same
-        batches, same order, same augmentation as :meth:`epoch`, from batch ``start`` on."""
+        """Epoch ``epoch`` as ``(stacked, batch)`` pairs of device arrays: runs of at
+        most ``steps`` full batches stacked on a new leading axis (``stacked=True``, for
+        ``Learner.train_steps``; arrays: ``steps`` at a time, the rest of the full
+        batches in one shorter run), the other batches one at a time. Same batches, same
+        order, same augmentation as :meth:`epoch`, from batch ``start`` on."""
         for batch in self.feed(epoch, steps, start):
             yield bool(batch.steps), batch.realize()
 
@@ -135,12 +136,14 @@ class DataLoader:
         if not 0 <= start <= len(self):
             raise ValueError(f"start batch {start} outside epoch {epoch} of {len(self)} batches")
         first = start
+        if self._augment is not None:  # the augmentation's (epoch, position) of each call: slices of these
+            epochs, position = np.full(steps, epoch, np.int32), np.arange(len(self), dtype=np.int32)
         for batch in self._source.batches(epoch, steps, start):
             k = batch.steps
             if self._augment is not None:
-                at = np.arange(first, first + k, dtype=np.int32) if k else np.int32(first)
                 batch = dataclasses.replace(batch, augment=self._augment, key=self._key,
-                                            epoch=np.full(k, epoch, np.int32) if k else np.int32(epoch), position=at)
+                                            epoch=epochs[:k] if k else epochs[0],
+                                            position=position[first:first + k] if k else position[first])
             first += max(k, 1)
             yield batch
 

@@ -59,7 +59,7 @@ def test_epoch_chunks_are_the_epoch_batches():
     unstacked = []
     for stacked, batch in loader.epoch_chunks(2, 4):
         unstacked += [tuple(a[i] for a in batch) for i in range(len(batch[0]))] if stacked else [batch]
-    assert [stacked for stacked, _ in loader.epoch_chunks(2, 4)] == [True, True, False, False, False]
+    assert [(s, len(b[0])) for s, b in loader.epoch_chunks(2, 4)] == [(True, 4), (True, 4), (True, 2), (False, 3)]
     for a, b in zip(single, unstacked, strict=True):
         for u, v in zip(a, b):
             np.testing.assert_array_equal(np.asarray(u), np.asarray(v))

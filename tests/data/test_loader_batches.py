@@ -163,6 +163,51 @@ def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start):
                 assert np.asarray(a).dtype == b.dtype
 
 
+# (DataLoader keywords, the calls' (steps, examples per step) in epoch 1) for 53 examples in
+# batches of 4 (2 per process), 5 per call: the full batches in stacks of 5 and the rest of
+# them in one stack of 3 (before: 3 single calls), a partial last batch alone
+TAIL = {
+    "shuffled": ({"shuffle": True, "seed": 3}, [(5, 4), (5, 4), (3, 4), (1, 1)]),
+    "drop_last": ({"shuffle": True, "seed": 3, "drop_last": True}, [(5, 4), (5, 4), (3, 4)]),
+    "process1of2": ({"shuffle": True, "seed": 3, "process_index": 1, "process_count": 2},
+                    [(5, 2), (5, 2), (3, 2)]),
+    "padded0of2": ({"shuffle": True, "seed": 3, "pad_last": True, "process_index": 0, "process_count": 2},
+                   [(5, 2), (5, 2), (3, 2), (1, 1)]),
+    "augmented": ({"shuffle": True, "seed": 3, "augment": A.horizontal_flip()}, [(5, 4), (5, 4), (3, 4), (1, 1)]),
+}
+
+
+@pytest.mark.parametrize("device_resident", [False, True])
+@pytest.mark.parametrize("name", list(TAIL))
+def test_the_rest_of_the_full_batches_is_one_shorter_stack_of_the_same_rows(name, device_resident):
+    """Every step sees the rows (and the augmentation) it saw when the rest of the full
+    batches went one per call: those of sampling.epoch_layout, and those of the loader's
+    batches one at a time; resuming mid-epoch gives the rest of them, one per call."""
+    kw, calls = TAIL[name]
+    x8, _, _ = _data()
+    ids = np.arange(N, dtype=np.int32)  # each row's number as its label: what a step sees
+    loader = DataLoader(ArrayDataset(x8, ids, decode=(ByteToFloat.to_tensor(), None)), batch_size=4,
+                        device_resident=device_resident, **kw)
+    fed = list(loader.feed(1, 5))
+    assert [b.shape for b in fed] == calls and [b.steps for b in fed] == [k if k > 1 else 0 for k, _ in calls]
+    steps = [s for stacked, b in _fed(loader, (1,), 5, 0)
+             for s in ([tuple(np.asarray(a)[i] for a in b) for i in range(len(b[0]))] if stacked else [b])]
+    one_by_one = list(loader.epoch(1))
+    want = _numpy_batches(x8, ids, {**kw, "batch_size": 4}, 1, 0)
+    assert len(steps) == len(one_by_one) == len(want) == sum(k for k, _ in calls)
+    for step, single, (_, rows, *mask) in zip(steps, one_by_one, want):
+        np.testing.assert_array_equal(np.asarray(step[1]), rows)  # the epoch's rows, in its order
+        for a, b in zip(step, single, strict=True):  # the same images, augmented by the same key
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(step[2:], mask):  # pad_last's mask
+            np.testing.assert_array_equal(np.asarray(a), b)
+    resumed = list(loader.feed(1, 5, start=7))
+    assert all(b.shape[0] == 1 and not b.steps for b in resumed) and len(resumed) == len(steps) - 7
+    for b, single in zip(resumed, one_by_one[7:]):
+        for a, c in zip(_materialize(b), single, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+
+
 if __name__ == "__main__":  # the digests of the loader on PYTHONPATH (how GOLDEN was made, at 4a30710)
     x8, xf, y = _data()
     for name, kw, epochs, steps, start in CASES:
