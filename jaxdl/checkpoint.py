@@ -307,8 +307,8 @@ class Checkpointer:
     figure a selected one. ``every_steps=N``: inside an epoch, save the position (epoch,
     batch, the epoch's metrics so far) once N batches have trained since the last save;
     ``every_minutes=T``: once T minutes have passed. Both are checked where ``fit``
-    hands batches to the device (every ``steps_per_call`` batches), and only the newest
-    mid-epoch position is kept. ``log``: where notes about damaged steps go.
+    hands batches to the device (after each call: at most ``steps_per_call`` batches),
+    and only the newest mid-epoch position is kept. ``log``: where notes about damaged steps go.
     """
 
     def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3,

