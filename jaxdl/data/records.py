@@ -268,10 +268,10 @@ class RecordBatches:
                     self._stream = None
 
     def batches(self, epoch: int, steps: int, start: int = 0) -> Iterator[DeviceBatch]:
-        """The batches of epoch ``epoch`` from batch ``start`` as ``ArrayBatches.batches``
-        gives them: runs of ``steps`` full batches stacked on a new leading axis, then
-        single ones, each copied to the device when it is complete (a stack: when its
-        last batch has been read)."""
+        """The batches of epoch ``epoch`` from batch ``start``: runs of ``steps`` full
+        batches stacked on a new leading axis, then single ones (``ArrayBatches.batches``
+        also stacks the rest of its full batches, in one shorter run), each copied to the
+        device when it is complete (a stack: when its last batch has been read)."""
         remaining = len(self.plan) - start
         in_stacks = remaining // steps * steps if steps > 1 else 0
         pending: list[tuple[np.ndarray, ...]] = []  # full batches waiting to complete a run of `steps`
