@@ -12,36 +12,29 @@ import pytest
 
 from jaxdl.port import zoo
 
-# One builder per torchvision family that the sweep covers, small enough for CI. An entry
-# with a reason is a model the porter cannot port yet (the reason is the sweep's row):
-# strict, so the test says when the porter fixes it.
-REPRESENTATIVES = {
-    "resnet18": None,
-    "mobilenet_v3_small": None,
-    "efficientnet_b0": None,
-    "regnet_x_400mf": None,
-    "densenet121": None,
-    "shufflenet_v2_x0_5": None,
-    "squeezenet1_0": None,
-    "mnasnet0_5": None,
-    "googlenet": None,
-    "convnext_tiny": None,
-    "swin_t": None,
-    "swin_v2_t": None,  # a layer called on a buffer, cosine attention
-    "fcn_resnet50": None,
-    "deeplabv3_mobilenet_v3_large": None,  # ASPP (an nn.Sequential with its own forward), children named '0', ...
-    "lraspp_mobilenet_v3_large": None,  # IntermediateLayerGetter: children named '0', '1', ...
-}
+# One builder per torchvision family that the sweep covers, small enough for CI; each must
+# pass (the sweep passes all 86).
+REPRESENTATIVES = (
+    "resnet18",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "regnet_x_400mf",
+    "densenet121",
+    "shufflenet_v2_x0_5",
+    "squeezenet1_0",
+    "mnasnet0_5",
+    "googlenet",
+    "convnext_tiny",
+    "swin_t",
+    "swin_v2_t",  # a layer called on a buffer, cosine attention
+    "fcn_resnet50",
+    "deeplabv3_mobilenet_v3_large",  # ASPP (an nn.Sequential with its own forward), children named '0', ...
+    "lraspp_mobilenet_v3_large",  # IntermediateLayerGetter: children named '0', '1', ...
+)
 
 
-def _param(name, reason):
-    marks = [pytest.mark.slow]
-    if reason:
-        marks.append(pytest.mark.xfail(strict=True, reason=reason))
-    return pytest.param(name, marks=marks)
-
-
-@pytest.mark.parametrize("name", [_param(n, r) for n, r in REPRESENTATIVES.items()])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_representative_ports_within_float32_rounding(name):
     row = zoo.check(name)
     print(f"\n{name} ({row.family}, {row.size}x{row.size}): {row.status}, diff {row.diff}, torch f32 vs f64 "
