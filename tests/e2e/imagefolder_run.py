@@ -34,9 +34,14 @@ def gray(image):
 
 
 def children(pid: int) -> list[int]:
+    """The child processes of ``pid``, read from each of its threads (a thread that
+    ends between the listing and the read is skipped: its file is gone)."""
     out = []
     for task in os.listdir(f"/proc/{pid}/task"):
-        out += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        try:
+            out += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        except FileNotFoundError:
+            continue
     return out
 
 
