@@ -14,9 +14,13 @@ five. Columns, interleaved in every repetition:
   can do when the data costs nothing (every batch read once, as in an epoch, not the
   same few batches again from the cache);
 * ``fit`` through ``DataLoader(..., shuffle=True)`` with ``device_resident=True`` (the
-  default for data this size: the dataset on the device, each call gathering its rows
-  there) and with ``device_resident=False`` (each call's rows gathered on the host and
-  copied): the goal is at least 90% of steps alone in both;
+  default for data this size: the dataset on the device; on a CPU each call's rows
+  gathered by NumPy beside the running step, ``arrays.gathers_in_step``) and with
+  ``device_resident=False`` (each call's rows gathered on the host and copied): the goal
+  is at least 90% of steps alone in both;
+* ``fit`` with ``device_resident=True`` and the rows gathered inside the compiled step,
+  as on a GPU or TPU (``arrays.GATHER_IN_STEP_ON_CPU``; on a GPU, the same as the
+  resident column): what that path costs where XLA runs one program at a time;
 * the notes' PyTorch loop over ``DataLoader(TensorDataset(uint8), shuffle=True)``,
   converting each batch with ``x.float() / 255``.
 """
@@ -34,7 +38,7 @@ from flax import nnx
 from torch import nn
 
 from jaxdl import interop, losses, optim
-from jaxdl.data import ArrayDataset, DataLoader, load
+from jaxdl.data import ArrayDataset, DataLoader, arrays, load
 from jaxdl.data.arrays import ByteToFloat, DeviceBatch
 from jaxdl.data.errors import DataNotFoundError
 from jaxdl.layers import Linear
@@ -116,6 +120,9 @@ def bench_loader_bound(name: str, reps: int) -> dict:
     ds = ArrayDataset(x8, y, decode=(ByteToFloat.to_tensor(), None))
     loaders = {"resident": DataLoader(ds, batch, shuffle=True, seed=0, device_resident=True),
                "host": DataLoader(ds, batch, shuffle=True, seed=0, device_resident=False)}
+    arrays.GATHER_IN_STEP_ON_CPU = True  # read when the loader is made
+    loaders["in_step"] = DataLoader(ds, batch, shuffle=True, seed=0, device_resident=True)
+    arrays.GATHER_IN_STEP_ON_CPU = False
     k = STEPS_PER_CALL
     order = np.random.default_rng(1).permutation(len(x8))
     stacks = [DeviceBatch((jnp.asarray(x8[rows].reshape(k, batch, *x8.shape[1:])),
@@ -131,7 +138,7 @@ def bench_loader_bound(name: str, reps: int) -> dict:
         first[mode], at = time.perf_counter() - t0, at + epochs
     state, _ = learner.train_steps(state, stacks[0])
     _torch_epochs(tmodel, topt, tloader, 1)
-    rates = {"alone": [], "resident": [], "host": [], "torch": []}
+    rates = {"alone": [], "resident": [], "host": [], "in_step": [], "torch": []}
     for _ in range(reps):
         calls = -(-steps // k)
         t0 = time.perf_counter()
@@ -152,6 +159,7 @@ def bench_loader_bound(name: str, reps: int) -> dict:
             **{f"{m}_steps_s": v for m, v in med.items()},
             **{f"{m}_min": min(r) for m, r in rates.items()}, **{f"{m}_max": max(r) for m, r in rates.items()},
             "resident_ratio": med["resident"] / med["alone"], "host_ratio": med["host"] / med["alone"],
+            "in_step_ratio": med["in_step"] / med["alone"],
             "torch_ratio": med["resident"] / med["torch"],
             "first_fit_s": first}
 
@@ -162,16 +170,20 @@ def render(rows) -> list[str]:
     title = ("Loader-bound rows (logistic regression on uint8 images; steps/s, median (min-max) of interleaved "
              "repetitions; ratio = fit / steps alone):")
     head = ("| workload | data | batch | epochs per fit call | steps alone, device batches | fit, device_resident=True "
-            "| fit, device_resident=False | PyTorch loop | fit (resident) / PyTorch |")
-    return ["", title, "", head, "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| fit, device_resident=False | fit, resident, gathered in the step (GPU/TPU path) | PyTorch loop "
+            "| fit (resident) / PyTorch |")
+    return ["", title, "", head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[f"| {r['workload']} | {r['data']} | {r['batch']} | {r['epochs_per_fit']} | "
               f"{r['alone_steps_s']:.0f} ({r['alone_min']:.0f}-{r['alone_max']:.0f}) | "
               f"{r['resident_steps_s']:.0f} ({r['resident_min']:.0f}-{r['resident_max']:.0f}): "
               f"**{r['resident_ratio']:.2f}** | {r['host_steps_s']:.0f} ({r['host_min']:.0f}-{r['host_max']:.0f}): "
-              f"**{r['host_ratio']:.2f}** | {r['torch_steps_s']:.0f} | {r['torch_ratio']:.2f}x |" for r in rows]]
+              f"**{r['host_ratio']:.2f}** | {r['in_step_steps_s']:.0f} "
+              f"({r['in_step_min']:.0f}-{r['in_step_max']:.0f}): "
+              f"{r['in_step_ratio']:.2f} | {r['torch_steps_s']:.0f} | {r['torch_ratio']:.2f}x |" for r in rows]]
 
 
 def line(r) -> str:
     return (f"{r['workload']:22s} steps alone {r['alone_steps_s']:7.0f}  fit resident {r['resident_steps_s']:7.0f} "
             f"({r['resident_ratio']:.2f})  fit host {r['host_steps_s']:7.0f} ({r['host_ratio']:.2f})  "
+            f"in step {r['in_step_steps_s']:7.0f} ({r['in_step_ratio']:.2f})  "
             f"PyTorch {r['torch_steps_s']:7.0f}")

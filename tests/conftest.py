@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from jaxdl.data import arrays
 from jaxdl.precision import (
     DEFAULT_MATMUL_PRECISION,
     MATMUL_PRECISIONS,
@@ -78,3 +79,13 @@ def server():
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/", RangeHandler
     httpd.shutdown()
+
+
+@pytest.fixture(params=[False, True, "in_step"], ids=["host", "resident", "resident_in_step"])
+def device_resident(request, monkeypatch):
+    """DataLoader's ``device_resident`` three ways: off; on (on a CPU: rows gathered by
+    NumPy beside the step); on, with the rows gathered inside the compiled step as GPUs
+    and TPUs do (``arrays.GATHER_IN_STEP_ON_CPU``), so a CPU run tests that path too."""
+    if request.param == "in_step":
+        monkeypatch.setattr(arrays, "GATHER_IN_STEP_ON_CPU", True)
+    return bool(request.param)

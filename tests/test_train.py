@@ -49,7 +49,6 @@ def test_train_steps_equals_step_calls(model):
     assert int(fused.step) == int(one.step) == 6
 
 
-@pytest.mark.parametrize("device_resident", [False, True])
 def test_fit_chunked_equals_unchunked(device_resident):
     """11 batches a epoch (the last one partial), stacks of 4: two train_steps calls and
     three single steps per epoch, with dropout and augmentation keyed per batch."""
@@ -223,7 +222,6 @@ class SoftmaxRegression(nnx.Module):
         return self.linear(x.reshape(len(x), -1))
 
 
-@pytest.mark.parametrize("device_resident", [False, True])
 def test_uint8_images_train_as_their_float32(device_resident):
     """The same images stored as uint8 (converted in the step) and as float32: the same
     training, bit for bit, with augmentation, stacks and a partial last batch."""
@@ -255,7 +253,6 @@ class TrainedBatches:
 
 
 @pytest.mark.parametrize("drop_last", [False, True])
-@pytest.mark.parametrize("device_resident", [False, True])
 def test_an_epochs_last_full_batches_train_in_one_shorter_call_as_one_per_call(device_resident, drop_last):
     """13 full batches an epoch (and a partial one unless drop_last), 5 per call: the
     last 3 full batches train in one call of 3 steps, and the state, the losses and the

@@ -26,6 +26,8 @@ import numpy as np
 from jaxdl.data.sampling import BatchPlan
 
 RESIDENT_FRACTION = 0.25  # a dataset "fits on the device" when it needs at most this share of the free memory
+# tests set this to run, on a CPU, the in-step gather that GPUs and TPUs use (gathers_in_step)
+GATHER_IN_STEP_ON_CPU = False
 
 
 class ByteToFloat:
@@ -299,6 +301,16 @@ def fits_on_device(nbytes: int) -> bool:
     return jax.local_device_count() == 1 and nbytes <= RESIDENT_FRACTION * device_memory_free()
 
 
+def gathers_in_step() -> bool:
+    """Whether a dataset kept on the device has its batches' rows gathered inside the
+    compiled step: on a GPU or TPU, where the rows then never cross to the host. On a
+    CPU, whose device memory is the host's, NumPy gathers them on the Python thread from
+    the stored arrays while the previous call computes: XLA:CPU runs one program at a
+    time, so a gather inside the call would add to every call (about 0.75 ms per call
+    of 32 batches of 64 Fashion-MNIST images; docs/speed.md). The batches are the same."""
+    return jax.default_backend() != "cpu" or GATHER_IN_STEP_ON_CPU
+
+
 def _rows(a: np.ndarray, index: np.ndarray) -> np.ndarray:
     """``a[index]`` into new 64-byte-aligned memory, which a CPU device then uses as it
     is, without a copy (``np.take``: 3x faster than fancy-indexing a 4-D array here)."""
@@ -311,14 +323,16 @@ def _rows(a: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 class ArrayBatches:
     """The batches of an :class:`ArrayDataset`, epoch by epoch, in ``plan``'s order, as
-    :class:`DeviceBatch` es. With ``device_resident`` the stored arrays are copied to the
-    device once (at the first epoch) and each batch is only its rows' indices, gathered
-    inside the step; otherwise each call's rows (a stack of ``steps`` batches at most)
-    are gathered on the host and copied, one call at a time (``fit`` prepares the next
-    while the device computes the current one)."""
+    :class:`DeviceBatch` es. With ``device_resident`` on a GPU or TPU
+    (:func:`gathers_in_step`) the stored arrays are copied to the device once (at the
+    first epoch) and each batch is only its rows' indices, gathered inside the step;
+    otherwise each call's rows (a stack of ``steps`` batches at most) are gathered on
+    the host and copied (on a CPU: used where they are), one call at a time (``fit``
+    prepares the next while the device computes the current one)."""
 
     def __init__(self, dataset: ArrayDataset, plan: BatchPlan, device_resident: bool = False):
         self.dataset, self.plan, self.device_resident = dataset, plan, device_resident
+        self._in_step = device_resident and gathers_in_step()
         self._device_arrays: tuple[tuple[jax.Array, ...], tuple] | None = None  # (arrays as words, rows)
 
     def _resident(self) -> tuple[tuple[jax.Array, ...], tuple]:
@@ -331,7 +345,7 @@ class ArrayBatches:
         """The plan's layout of epoch ``epoch``; the order as the int32 indices a step
         takes when the data is kept on the device."""
         order, sizes, valid = self.plan.layout(epoch)
-        return (order.astype(np.int32) if self.device_resident else order), sizes, valid
+        return (order.astype(np.int32) if self._in_step else order), sizes, valid
 
     def _batch(self, order, valid, lo: int, hi: int, steps: int, reorder: bool) -> DeviceBatch:
         """Rows ``order[lo:hi]`` as one batch (``steps`` 0) or ``steps`` stacked, as host
@@ -339,7 +353,7 @@ class ArrayBatches:
         a ``jax.device_put`` before it (aligned rows: without a copy on a CPU)."""
         shape = (lambda a: a.reshape(steps, -1, *a.shape[1:])) if steps else (lambda a: a)
         extra = () if valid is None else (shape(valid[lo:hi]),)
-        if self.device_resident:
+        if self._in_step:
             arrays, rows = self._resident()
             return DeviceBatch(arrays, shape(order[lo:hi]), extra, decode=self.dataset.decode, rows=rows,
                                steps=steps)

@@ -48,7 +48,9 @@ class DataLoader:
         drop_last: leave out the last partial batch (torch's name).
         device_resident: keep the whole dataset (as stored) on the accelerator, copied
             once, and gather each batch there (no host work or host-to-device copy per
-            batch, the epoch's shuffle applied on the device). None (default): when the
+            batch, the epoch's shuffle applied on the device; on a CPU, whose memory is
+            the host's, the rows are gathered by NumPy beside the running step:
+            :func:`~jaxdl.data.arrays.gathers_in_step`). None (default): when the
             dataset is arrays, JAX has one local device, and the stored arrays take at
             most a quarter of its free memory (``arrays.RESIDENT_FRACTION``; the CPU
             counts the machine's memory); ``False`` turns it off, ``True`` insists

@@ -9,7 +9,6 @@ from jaxdl.data import ArrayDataset, DataLoader, augment
 from tests.data.datasets import ListDataset, PairDataset, as_batches, assert_same_batches, pairs
 
 
-@pytest.mark.parametrize("device_resident", [False, True])
 def test_loader_covers_every_example_once_and_is_deterministic(device_resident):
     ds = ArrayDataset(np.arange(103, dtype=np.int32), np.arange(103, dtype=np.int32) % 7)
     a = DataLoader(ds, 10, shuffle=True, seed=3, device_resident=device_resident)
@@ -26,7 +25,6 @@ def test_loader_covers_every_example_once_and_is_deterministic(device_resident):
         DataLoader(ds, 0)
 
 
-@pytest.mark.parametrize("device_resident", [False, True])
 def test_padded_loader_gives_every_example_once_in_any_process_count(device_resident):
     ds = ArrayDataset(np.arange(103, dtype=np.int32), np.arange(103, dtype=np.int32) % 7)
     for count in (1, 2, 5):

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxdl.data import ArrayDataset, DataLoader
+from jaxdl.data import ArrayDataset, DataLoader, arrays
 from jaxdl.data import augment as A
 from jaxdl.data.arrays import ByteToFloat
 from jaxdl.data.sampling import epoch_layout
@@ -133,7 +133,7 @@ def test_golden_digests_cover_every_case():
 
 @pytest.mark.parametrize("name,kw,epochs,steps,start", [
     pytest.param(*c, marks=pytest.mark.slow) if "augment" in c[1] else c for c in CASES], ids=[c[0] for c in CASES])
-def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start):
+def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start, monkeypatch):
     x8, xf, y = _data()
     to_tensor = ByteToFloat.to_tensor()
     sources = {"float arrays": lambda **k: DataLoader(ArrayDataset(xf, y), **k),
@@ -141,11 +141,12 @@ def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start):
                    ArrayDataset(x8, y, decode=(to_tensor, None)), **k)}
     for label, loader in sources.items():
         assert loader(**kw).device_resident  # by default, data this small stays on the device
-        for resident in (False, True):
+        for resident, in_step in ((False, False), (True, False), (True, True)):  # in_step: as on a GPU or TPU
+            monkeypatch.setattr(arrays, "GATHER_IN_STEP_ON_CPU", in_step)
             made = loader(**kw, device_resident=resident)
             for how, batches in (("epoch_chunks", _chunks), ("feed", _fed)):
                 got = batches(made, epochs, steps, start)
-                assert _digest(got) == GOLDEN[name], f"{label}, device_resident={resident}, {how}"
+                assert _digest(got) == GOLDEN[name], f"{label}, device_resident={resident}, in step {in_step}, {how}"
     # the per-record path (which, resuming, still stacks the rest of the epoch): the same batches
     records = DataLoader(Records(xf, y), **kw)
     assert not records.device_resident
@@ -177,7 +178,6 @@ TAIL = {
 }
 
 
-@pytest.mark.parametrize("device_resident", [False, True])
 @pytest.mark.parametrize("name", list(TAIL))
 def test_the_rest_of_the_full_batches_is_one_shorter_stack_of_the_same_rows(name, device_resident):
     """Every step sees the rows (and the augmentation) it saw when the rest of the full
@@ -212,3 +212,16 @@ if __name__ == "__main__":  # the digests of the loader on PYTHONPATH (how GOLDE
     x8, xf, y = _data()
     for name, kw, epochs, steps, start in CASES:
         print(f'    "{name}": "{_digest(_chunks(DataLoader(ArrayDataset(xf, y), **kw), epochs, steps, start))}",')
+
+
+def test_a_dataset_kept_on_the_device_is_gathered_in_the_step_except_on_a_cpu(monkeypatch):
+    """On a GPU or TPU the batch is the rows' indices into the dataset on the device;
+    on a CPU (one program at a time) the rows gathered by NumPy, no device copy made."""
+    x8, _, y = _data()
+    assert jax.default_backend() == "cpu"
+    for in_step in (False, True):
+        monkeypatch.setattr(arrays, "GATHER_IN_STEP_ON_CPU", in_step)
+        loader = DataLoader(ArrayDataset(x8, y), 8, shuffle=True, device_resident=True)
+        batch = next(iter(loader.feed(1, 3)))
+        assert (batch.index is not None) == in_step and batch.shape == (3, 8)
+        assert (loader._source._device_arrays is not None) == in_step
