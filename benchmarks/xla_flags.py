@@ -37,6 +37,7 @@ VARIANTS = {
     "onednn dot,reduce": ONEDNN + "dot,reduce",
     "onednn eltwise,reduce": ONEDNN + "eltwise,reduce",
     "onednn dot,eltwise,reduce": ONEDNN + "dot,eltwise,reduce",
+    "onednn custom calls": "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
 }
 WORKLOADS = ("tinyvgg_b32", "cifarnet_b128")
 

@@ -361,22 +361,15 @@ class ArrayBatches:
         return DeviceBatch(fields, None, extra, decode=self.dataset.decode, steps=steps)
 
     def batches(self, epoch: int, steps: int, start: int = 0) -> Iterator[DeviceBatch]:
-        """The batches of epoch ``epoch`` from batch ``start``: its full batches in stacks
-        of ``steps`` (``DeviceBatch.steps``), the last stack shorter (the rest of the full
-        batches; a single one left is a batch alone), then a partial last batch alone;
-        resuming at ``start > 0``, nothing is stacked."""
-        steps = 1 if start else steps
-        plan = self.plan
+        """The batches of epoch ``epoch`` from batch ``start``, one :class:`DeviceBatch`
+        per call of the step as ``plan.call_spans`` splits them (stacks of ``steps``
+        full batches, the rest of them in one shorter stack, a partial last batch alone;
+        resuming, one per call)."""
         order, sizes, valid = self._layout(epoch)
-        b = plan.batch_size // plan.process_count
-        n_full = sum(1 for z in sizes if z == b)  # every batch but a partial last one
-        reorder = plan.shuffle or plan.process_count > 1 or (valid is not None and not valid.all())
-        at = start  # batches before ``at`` are full: rows from at * b
-        while at < len(sizes):
-            k = min(steps, n_full - at) if at < n_full else 1  # a stack (the rest of the full batches at the end)
-            hi = (at + k) * b if at < n_full else len(order)  # or the partial last batch
-            yield self._batch(order, valid, at * b, hi, k if k > 1 else 0, reorder)
-            at += k
+        bounds = np.cumsum([0, *sizes])
+        reorder = self.plan.shuffle or self.plan.process_count > 1 or (valid is not None and not valid.all())
+        for at, k in self.plan.call_spans(steps, start):
+            yield self._batch(order, valid, bounds[at], bounds[at + k], k if k > 1 else 0, reorder)
 
     def epochs_stacked(self, epochs: Sequence[int]) -> DeviceBatch:
         """The one batch of each epoch in ``epochs`` (every epoch is one batch), stacked

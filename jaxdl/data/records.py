@@ -268,35 +268,29 @@ class RecordBatches:
                     self._stream = None
 
     def batches(self, epoch: int, steps: int, start: int = 0) -> Iterator[DeviceBatch]:
-        """The batches of epoch ``epoch`` from batch ``start``: runs of ``steps`` full
-        batches stacked on a new leading axis, then single ones (``ArrayBatches.batches``
-        also stacks the rest of its full batches, in one shorter run), each copied to the
-        device when it is complete (a stack: when its last batch has been read)."""
-        remaining = len(self.plan) - start
-        in_stacks = remaining // steps * steps if steps > 1 else 0
-        pending: list[tuple[np.ndarray, ...]] = []  # full batches waiting to complete a run of `steps`
+        """The batches of epoch ``epoch`` from batch ``start``, split into calls as the
+        array path splits them (``plan.call_spans``), each copied to the device when it
+        is complete (a stack: when its last batch has been read). A stack with a batch
+        shortened by skipped records goes as single batches."""
         put = put_unpinned if self.num_workers else jax.device_put
-
-        def singles():
-            for p in pending:
-                yield DeviceBatch(tuple(put(a) for a in p))
-            pending.clear()
-
-        for k, (arrays, failures) in enumerate(self._loaded(epoch, start)):
-            if any(not f.skipped for f in failures):  # every batch before a failing one is handed out
-                yield from singles()
-            self._report(failures, epoch, start + k)
-            if arrays is None:
-                continue
-            if k < in_stacks and len(arrays[0]) == self.full_batch:
-                pending.append(arrays)
-                if len(pending) == steps:
-                    yield DeviceBatch(tuple(jax.device_put(np.stack(column)) for column in zip(*pending)), steps=steps)
-                    pending.clear()
-                continue
-            yield from singles()  # a shortened batch (skipped records) breaks the run
-            yield DeviceBatch(tuple(put(a) for a in arrays))
-        yield from singles()
+        loaded = self._loaded(epoch, start)
+        try:
+            for at, k in self.plan.call_spans(steps, start):
+                run: list[tuple[np.ndarray, ...]] = []
+                for i in range(at, at + k):
+                    arrays, failures = next(loaded)
+                    if any(not f.skipped for f in failures):  # every batch before a failing one is handed out
+                        yield from (DeviceBatch(tuple(put(a) for a in r)) for r in run)
+                        run = []
+                    self._report(failures, epoch, i)
+                    if arrays is not None:
+                        run.append(arrays)
+                if k > 1 and len(run) == k and all(len(r[0]) == self.full_batch for r in run):
+                    yield DeviceBatch(tuple(jax.device_put(np.stack(column)) for column in zip(*run)), steps=k)
+                else:
+                    yield from (DeviceBatch(tuple(put(a) for a in r)) for r in run)
+        finally:
+            loaded.close()
 
     def _report(self, failures: list[RecordFailure], epoch: int, batch: int) -> None:
         for f in failures:

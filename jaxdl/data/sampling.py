@@ -23,6 +23,27 @@ def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
+def _full_and_last(n: int, batch_size: int, drop_last: bool, pad_last: bool, process_count: int) -> tuple[int, int]:
+    """(full global batches, size of the last partial one or 0) of an epoch of ``n``."""
+    full, rest = divmod(n, batch_size)
+    last = 0 if drop_last or not rest else (-(-rest // process_count) * process_count if pad_last else rest)
+    return full, last
+
+
+def call_spans(n_batches: int, n_full: int, steps: int, start: int = 0) -> list[tuple[int, int]]:
+    """How the batches of an epoch from ``start`` go to the compiled step, as (first
+    batch, batches) per call: the ``n_full`` full batches in stacks of ``steps`` (for
+    ``Learner.train_steps``), the rest of them in one shorter stack, a partial last
+    batch alone; resuming mid-epoch (``start > 0``), one batch per call."""
+    steps = 1 if start else max(int(steps), 1)
+    spans, at = [], start
+    while at < n_batches:
+        k = min(steps, n_full - at) if at < n_full else 1
+        spans.append((at, k))
+        at += k
+    return spans
+
+
 def epoch_layout(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool, drop_last: bool,
                  pad_last: bool = False, process_index: int = 0, process_count: int = 1
                  ) -> tuple[np.ndarray, list[int], np.ndarray | None]:
@@ -31,8 +52,7 @@ def epoch_layout(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool, 
     examples (the rest is padding)."""
     order = epoch_order(n, seed, epoch, shuffle)
     b, pc, pi = batch_size, process_count, process_index
-    full, rest = divmod(n, b)
-    last = 0 if drop_last or not rest else (-(-rest // pc) * pc if pad_last else rest)
+    full, last = _full_and_last(n, b, drop_last, pad_last, pc)
     valid = None
     if pad_last:
         order = np.concatenate([order, order[np.arange(full * b + last - n) % n]])
@@ -59,6 +79,12 @@ class BatchPlan:
 
     def __len__(self) -> int:
         return num_batches(self.n, self.batch_size, self.drop_last)
+
+    def call_spans(self, steps: int, start: int = 0) -> list[tuple[int, int]]:
+        """:func:`call_spans` of this plan's epochs (every epoch splits alike)."""
+        full, last = _full_and_last(self.n, self.batch_size, self.drop_last, self.pad_last, self.process_count)
+        full += last == self.batch_size  # a last batch padded to the full size is full
+        return call_spans(len(self), full, steps, start)
 
     def layout(self, epoch: int) -> tuple[np.ndarray, list[int], np.ndarray | None]:
         """:func:`epoch_layout` of epoch ``epoch`` with this plan's options."""

@@ -147,7 +147,7 @@ def test_batches_equal_the_old_loaders(name, kw, epochs, steps, start, monkeypat
             for how, batches in (("epoch_chunks", _chunks), ("feed", _fed)):
                 got = batches(made, epochs, steps, start)
                 assert _digest(got) == GOLDEN[name], f"{label}, device_resident={resident}, in step {in_step}, {how}"
-    # the per-record path (which, resuming, still stacks the rest of the epoch): the same batches
+    # the per-record path: the same batches
     records = DataLoader(Records(xf, y), **kw)
     assert not records.device_resident
     want = _digest(_unstacked(_chunks(sources["float arrays"](**kw), epochs, steps, start)))
@@ -208,12 +208,6 @@ def test_the_rest_of_the_full_batches_is_one_shorter_stack_of_the_same_rows(name
             np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
 
 
-if __name__ == "__main__":  # the digests of the loader on PYTHONPATH (how GOLDEN was made, at 4a30710)
-    x8, xf, y = _data()
-    for name, kw, epochs, steps, start in CASES:
-        print(f'    "{name}": "{_digest(_chunks(DataLoader(ArrayDataset(xf, y), **kw), epochs, steps, start))}",')
-
-
 def test_a_dataset_kept_on_the_device_is_gathered_in_the_step_except_on_a_cpu(monkeypatch):
     """On a GPU or TPU the batch is the rows' indices into the dataset on the device;
     on a CPU (one program at a time) the rows gathered by NumPy, no device copy made."""
@@ -225,3 +219,26 @@ def test_a_dataset_kept_on_the_device_is_gathered_in_the_step_except_on_a_cpu(mo
         batch = next(iter(loader.feed(1, 3)))
         assert (batch.index is not None) == in_step and batch.shape == (3, 8)
         assert (loader._source._device_arrays is not None) == in_step
+
+
+@pytest.mark.parametrize("name", list(TAIL))
+def test_the_per_record_path_splits_an_epoch_into_the_same_calls(name):
+    """Map-style datasets (ImageFolder) go to the step in the same calls as arrays:
+    the rest of the full batches as one shorter stack; resuming, one batch per call."""
+    kw, calls = TAIL[name]
+    x8, _, _ = _data()
+    ids = np.arange(N, dtype=np.int32)
+    records = DataLoader(Records(x8, ids), batch_size=4, **kw)
+    assert [(b.shape, b.steps) for b in records.feed(1, 5)] == [(c, c[0] if c[0] > 1 else 0) for c in calls]
+    arrays_fed = DataLoader(ArrayDataset(x8, ids), batch_size=4, device_resident=False, **kw)
+    for got, want in zip(records.feed(1, 5), arrays_fed.feed(1, 5), strict=True):
+        for a, b in zip(_materialize(got), _materialize(want), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert [b.shape for b in records.feed(1, 5, start=7)] == [(1, c[1]) for c in calls for _ in range(c[0])][7:]
+
+
+if __name__ == "__main__":  # the digests of the loader on PYTHONPATH (how GOLDEN was made, at 4a30710)
+    x8, xf, y = _data()
+    for name, kw, epochs, steps, start in CASES:
+        print(f'    "{name}": "{_digest(_chunks(DataLoader(ArrayDataset(xf, y), **kw), epochs, steps, start))}",')
+
