@@ -331,8 +331,8 @@ class ArrayBatches:
     prepares the next while the device computes the current one)."""
 
     def __init__(self, dataset: ArrayDataset, plan: BatchPlan, device_resident: bool = False):
-        self.dataset, self.plan, self.device_resident = dataset, plan, device_resident
-        self._in_step = device_resident and gathers_in_step()
+        self.dataset, self.plan = dataset, plan
+        self._in_step = device_resident and gathers_in_step()  # else gathered on the host, as host batches
         self._device_arrays: tuple[tuple[jax.Array, ...], tuple] | None = None  # (arrays as words, rows)
 
     def _resident(self) -> tuple[tuple[jax.Array, ...], tuple]:
