@@ -273,6 +273,7 @@ class RecordBatches:
         is complete (a stack: when its last batch has been read). A stack with a batch
         shortened by skipped records goes as single batches."""
         put = put_unpinned if self.num_workers else jax.device_put
+        singles = lambda run: (DeviceBatch(tuple(put(a) for a in arrays)) for arrays in run)  # noqa: E731
         loaded = self._loaded(epoch, start)
         try:
             for at, k in self.plan.call_spans(steps, start):
@@ -280,7 +281,7 @@ class RecordBatches:
                 for i in range(at, at + k):
                     arrays, failures = next(loaded)
                     if any(not f.skipped for f in failures):  # every batch before a failing one is handed out
-                        yield from (DeviceBatch(tuple(put(a) for a in r)) for r in run)
+                        yield from singles(run)
                         run = []
                     self._report(failures, epoch, i)
                     if arrays is not None:
@@ -288,7 +289,7 @@ class RecordBatches:
                 if k > 1 and len(run) == k and all(len(r[0]) == self.full_batch for r in run):
                     yield DeviceBatch(tuple(jax.device_put(np.stack(column)) for column in zip(*run)), steps=k)
                 else:
-                    yield from (DeviceBatch(tuple(put(a) for a in r)) for r in run)
+                    yield from singles(run)
         finally:
             loaded.close()
 

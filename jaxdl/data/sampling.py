@@ -30,20 +30,6 @@ def _full_and_last(n: int, batch_size: int, drop_last: bool, pad_last: bool, pro
     return full, last
 
 
-def call_spans(n_batches: int, n_full: int, steps: int, start: int = 0) -> list[tuple[int, int]]:
-    """How the batches of an epoch from ``start`` go to the compiled step, as (first
-    batch, batches) per call: the ``n_full`` full batches in stacks of ``steps`` (for
-    ``Learner.train_steps``), the rest of them in one shorter stack, a partial last
-    batch alone; resuming mid-epoch (``start > 0``), one batch per call."""
-    steps = 1 if start else max(int(steps), 1)
-    spans, at = [], start
-    while at < n_batches:
-        k = min(steps, n_full - at) if at < n_full else 1
-        spans.append((at, k))
-        at += k
-    return spans
-
-
 def epoch_layout(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool, drop_last: bool,
                  pad_last: bool = False, process_index: int = 0, process_count: int = 1
                  ) -> tuple[np.ndarray, list[int], np.ndarray | None]:
@@ -81,10 +67,20 @@ class BatchPlan:
         return num_batches(self.n, self.batch_size, self.drop_last)
 
     def call_spans(self, steps: int, start: int = 0) -> list[tuple[int, int]]:
-        """:func:`call_spans` of this plan's epochs (every epoch splits alike)."""
+        """How the batches of an epoch (every epoch splits alike) from ``start`` go to
+        the compiled step, as (first batch, batches) per call: the full batches in
+        stacks of ``steps`` (for ``Learner.train_steps``), the rest of them in one
+        shorter stack, a partial last batch alone; resuming mid-epoch (``start > 0``),
+        one batch per call."""
         full, last = _full_and_last(self.n, self.batch_size, self.drop_last, self.pad_last, self.process_count)
         full += last == self.batch_size  # a last batch padded to the full size is full
-        return call_spans(len(self), full, steps, start)
+        steps = 1 if start else max(int(steps), 1)
+        spans, at = [], start
+        while at < len(self):
+            k = min(steps, full - at) if at < full else 1
+            spans.append((at, k))
+            at += k
+        return spans
 
     def layout(self, epoch: int) -> tuple[np.ndarray, list[int], np.ndarray | None]:
         """:func:`epoch_layout` of epoch ``epoch`` with this plan's options."""
