@@ -40,7 +40,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from jaxdl import extras, interop
-from jaxdl.port import capture, codegen, verify
+from jaxdl.port import capture, codegen, dims, verify
 from jaxdl.port import layout as L
 from jaxdl.port.capture import InputMismatchError, UnsupportedError
 from jaxdl.port.files import (
@@ -68,6 +68,20 @@ class InputSpec:
     dtype: str
     image: bool
     high: int | None = None  # integer inputs: values in [0, high)
+    dynamic: tuple = (0,)  # the torch dims the port takes at any size (the others: the model fixes them)
+
+    def fixed(self) -> tuple:
+        """The torch dims the model fixes at the example's size."""
+        return tuple(d for d in range(len(self.shape)) if d not in self.dynamic)
+
+    def shape_text(self) -> str:
+        """The torch shape with its symbolic dims named: ``(N, 3, H, W)``."""
+        return dims.shape_text(self.shape, self.dynamic, self.image, self.high is not None)
+
+    def summary(self) -> str:
+        """One line: ``x: (N, 3, 224, 224): the model fixes channels at 3, height and width at 224``."""
+        return f"{self.name}: {self.shape_text()}: " + dims.fixed_text(self.shape, self.dynamic, self.image,
+                                                                         self.high is not None)
 
 
 @dataclasses.dataclass
@@ -84,6 +98,12 @@ class Ported:
     torch_flatten: dict
     unsupported: list
     torch_factory: str | None = None
+
+    def summary(self) -> str:
+        """One line per input: its torch shape with the dims it takes at any size named, and
+        the dims the model fixes (``x: (N, 3, 224, 224): the model fixes channels at 3,
+        height and width at 224``)."""
+        return "\n".join(spec.summary() for spec in self.inputs)
 
     def write(self, directory: str | os.PathLike, *, torch_factory: str | None = None) -> Path:
         """Write ``model.py``, ``weights.safetensors`` and ``test_parity.py`` into ``directory``.
@@ -125,8 +145,10 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
          int_high: int | None = None) -> Ported:
     """torch ``nn.Module`` + example inputs (as you would call it) -> :class:`Ported`.
 
-    The forward is captured in eval mode with the batch dimension (dim 0 of each input)
-    symbolic; 4-D floating-point inputs are images (NHWC on the JAX side). Raises
+    The forward is captured in eval mode with every dim of each input symbolic where the
+    model allows it (torch.export fixes the others: ``Ported.summary()`` names them; when
+    the code cannot be written so, the batch only is); 4-D floating-point inputs are images
+    (NHWC on the JAX side). Raises
     :class:`UnsupportedError` naming the first op, layer or control flow without a
     mapping and its module path (:class:`InputMismatchError` when the example inputs do
     not fit the model: torch itself raises on them); ``partial=True`` generates the rest
@@ -163,7 +185,7 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
         seen.add(example_inputs[i].untyped_storage().data_ptr())
     graph = capture.capture(module, tuple(example_inputs), partial=partial)
     try:
-        gen = codegen.generate(graph, partial=partial)
+        graph, gen = _generate(module, tuple(example_inputs), graph, partial)
     except UnsupportedError as e:
         # a layer of an nn.Sequential (or one whose code is torch's own): name the user's line
         # that calls it, not none or torch's
@@ -186,12 +208,38 @@ def port(module, *example_inputs, partial: bool = False, torch_factory: str | No
         var.set_value(jnp.asarray(buffers[key].detach().cpu().numpy(), dtype=var[...].dtype))
     highs = int_high or _embedding_high(module)
     inputs = [InputSpec(name, tuple(x.shape), str(x.dtype).replace("torch.", ""), lay == L.IMAGE,
-                        None if x.is_floating_point() else highs)
-              for name, x, lay in zip(graph.input_names, example_inputs, gen.input_layouts)]
+                        None if x.is_floating_point() else highs, tuple(dyn))
+              for name, x, lay, dyn in zip(graph.input_names, example_inputs, gen.input_layouts,
+                                           graph.input_dynamic)]
     stubs = [i.stub for i in graph.modules.values() if i.stub]
     return Ported(gen.source, nnx_module, gen.class_name, inputs, [lay == L.IMAGE for lay in gen.output_layouts],
                   gen.torch_flatten, stubs + [str(e) for e in gen.unsupported],
                   torch_factory or _default_factory(module))
+
+
+def _generate(module, example_inputs: tuple, graph, partial: bool):
+    """``(graph, codegen.generate(graph))``; when the code cannot be written with a size
+    symbolic beyond the batch (an UnsupportedError, or with ``partial`` a stub), the
+    capture with the batch alone symbolic is tried too, and the one with fewer stubs kept."""
+    beyond_batch = any(d != 0 for dyn in graph.input_dynamic for d in dyn)
+    try:
+        gen = codegen.generate(graph, partial=partial)
+    except UnsupportedError:
+        if not beyond_batch:
+            raise
+        gen = None
+    if gen is not None and not (beyond_batch and gen.unsupported):
+        return graph, gen
+    batch_graph = capture.capture(module, example_inputs, partial=partial, dynamic="batch")
+    try:
+        batch_gen = codegen.generate(batch_graph, partial=partial)
+    except UnsupportedError:
+        if gen is None:
+            raise
+        return graph, gen
+    if gen is None or len(batch_gen.unsupported) < len(gen.unsupported):
+        return batch_graph, batch_gen
+    return graph, gen
 
 
 def _resolve(model, expr: str):

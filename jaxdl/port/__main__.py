@@ -97,6 +97,8 @@ def main(argv=None) -> int:
         return 1
     out = ported.write(args.out)
     print(f"wrote {out / 'model.py'} ({ported.class_name}), {out / 'weights.safetensors'}, {out / 'test_parity.py'}")
+    for line in ported.summary().splitlines():
+        print(f"input {line}")
     for err in ported.unsupported:
         print(f"stub: {err}")
     print(f"check it: python -m pytest {out / 'test_parity.py'}")

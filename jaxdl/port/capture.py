@@ -14,8 +14,14 @@ The capture is ``torch.export.export`` (non-strict, no decompositions run), not
   the n-th call of the same module), so the flat graph regroups into one body per
   module call; ``preserve_module_call_signature`` records each call's inputs and
   outputs, i.e. the arguments and results of every ``forward``;
-* shapes are known for every value (fake tensors), with the batch dimension symbolic
-  (``Dim.AUTO``), so ``x.view(x.size(0), -1)`` comes back as ``x.shape[0]``, not a literal;
+* shapes are known for every value (fake tensors), with every dim of the inputs symbolic
+  (``Dim.AUTO``) where the model allows it (export specialises the dims the model fixes: a
+  ViT's image size, the width that feeds a Linear), so ``x.view(x.size(0), -1)`` comes
+  back as ``x.shape[0]`` and a causal mask's ``x.size(1)`` as ``x.shape[1]``, not literals;
+  nn.LSTM/GRU/RNN are captured as one opaque op (:func:`_rnn_op`: the ATen op's shape
+  rule unrolls the time steps, which would fix the length), and a dim that a guard ties to
+  a number through an expression export does not solve (a Linear after the flatten of an
+  image: ``4*(H - 2)*(W - 2) == 144``) is captured at the example's size;
 * ``meta["stack_trace"]`` points at the user's source line of every op, which gives the
   generated code the user's own statement structure and variable names;
 * data-dependent control flow (``if x.sum() > 0``) fails loudly with the line that
@@ -43,6 +49,7 @@ import textwrap
 from typing import Any
 
 from jaxdl.layers import for_torch_module
+from jaxdl.port.expr import static
 
 __all__ = ["Body", "Call", "Graph", "InputMismatchError", "ModuleInfo", "Node", "UnsupportedError", "capture"]
 
@@ -176,6 +183,7 @@ class Graph:
     sources: dict         # class -> _Source
     readers: dict = dataclasses.field(default_factory=dict)  # value name -> names of the nodes reading it
     params: dict = dataclasses.field(default_factory=dict)  # placeholder name -> ParamRef
+    input_dynamic: list = dataclasses.field(default_factory=list)  # per input: the dims left symbolic
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -354,16 +362,142 @@ def where(source_file: str | None, line: int | None) -> str:
 
 
 # ----------------------------------------------------------------------------- export
-def _export(module, inputs: tuple, preserve: tuple, dynamic: bool):
+def _export(module, inputs: tuple, preserve: tuple, dynamic):
+    """``torch.export`` of ``module`` on ``inputs``: ``dynamic=True`` puts ``Dim.AUTO`` on every
+    dim of every tensor input (torch.export specialises the ones the model fixes),
+    ``"batch"`` on dim 0 only, ``False`` none."""
     import torch
     from torch.export import Dim
 
-    shapes = tuple({0: Dim.AUTO} if isinstance(x, torch.Tensor) and x.ndim >= 1 else None for x in inputs)
+    def dims(x):
+        if not isinstance(x, torch.Tensor) or x.ndim < 1:
+            return None
+        return {d: Dim.AUTO for d in range(x.ndim if dynamic is True else 1)}
+
+    shapes = tuple(dims(x) for x in inputs)
     # on failure torch.export prints the partial graph to stderr; the error we raise says more
-    with contextlib.redirect_stderr(io.StringIO()):
+    with contextlib.redirect_stderr(io.StringIO()), _opaque_rnns(dynamic is True):
         ep = torch.export.export(module, inputs, dynamic_shapes=shapes if dynamic else None,
                                  preserve_module_call_signature=preserve, strict=False)
+        for _ in range(3 if dynamic is True else 0):
+            fixed = _constrained_dims(ep)
+            if not fixed:
+                break
+            # sizes the model ties to the example's through an equation: as in the example,
+            # the other dims before the batch (fixing them often frees it)
+            fixed = {(i, d) for i, d in fixed if d != 0} or fixed
+            shapes = tuple(None if s is None else {k: v for k, v in s.items() if (i, k) not in fixed} or None
+                           for i, s in enumerate(shapes))
+            ep = torch.export.export(module, inputs, dynamic_shapes=shapes,
+                                     preserve_module_call_signature=preserve, strict=False)
         return functional(ep)
+
+
+def _constrained_dims(ep) -> set:
+    """(input index, dim) of the symbolic input dims that a guard of the export ties to the
+    example's sizes through an expression torch does not solve (``Eq(4*(s0 - 2)*(s1 - 2),
+    144)``: a Linear after the flatten of an image), so that only some sizes fit; torch.export
+    keeps them symbolic and drops the guard. A guard is such a tie when it no longer holds
+    with every size doubled; equal sizes (``Eq(4*s0//s1, 4)``) and divisibility still do."""
+    import sympy
+
+    user = [s.arg.name for s in ep.graph_signature.input_specs
+            if s.kind.name == "USER_INPUT" and hasattr(s.arg, "name")]
+    vals = {n.name: n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder"}
+    where: dict = {}
+    env = None
+    for i, name in enumerate(user):
+        for d, n in enumerate(getattr(vals.get(name), "shape", ())):
+            if static(n) is None and hasattr(n, "node"):
+                env = env or n.node.shape_env
+                where.setdefault(n.node.expr, []).append((i, d))
+    if env is None:
+        return set()
+    hints = getattr(env, "backed_var_to_val", None) or getattr(env, "var_to_val", {})
+    doubled = {sym: 2 * int(v) for sym, v in hints.items()}
+    out = set()
+    for guard in getattr(env, "guards", ()):
+        e = guard.expr
+        if not isinstance(e, sympy.Eq) or not e.free_symbols or not e.free_symbols <= set(doubled):
+            continue
+        try:
+            holds = bool(e.xreplace({sym: sympy.Integer(doubled[sym]) for sym in e.free_symbols}))
+        except Exception:  # noqa: BLE001 - an expression sympy cannot decide: leave it
+            continue
+        if not holds:
+            for sym in e.free_symbols:
+                out.update(where.get(sym, []))
+    return out
+
+
+_RNNS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+
+
+def _rnn_op(kind: str):
+    """``jaxdl_port::<kind>``: torch's ``_VF.<kind>`` (``lstm``, ``gru``, ``rnn_tanh``,
+    ``rnn_relu``, padded input) as one opaque op whose output shapes follow the input's:
+    the ATen op's shapes come from its decomposition, a loop over the time steps that fixes
+    the sequence length."""
+    import torch
+
+    if not hasattr(torch.ops.jaxdl_port, kind):
+        lstm = kind == "lstm"
+        hx_type = "Tensor[]" if lstm else "Tensor"
+        outs = "(Tensor, Tensor, Tensor)" if lstm else "(Tensor, Tensor)"
+
+        @torch.library.custom_op(f"jaxdl_port::{kind}", mutates_args=(),
+                                 schema=f"(Tensor input, {hx_type} hx, Tensor[] params, bool has_biases, "
+                                        "int num_layers, float dropout, bool train, bool bidirectional, "
+                                        f"bool batch_first) -> {outs}")
+        def rnn(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+            out = getattr(torch._VF, kind)(input, hx, params, has_biases, num_layers, dropout, train,
+                                           bidirectional, batch_first)
+            return tuple(t.clone() for t in out)
+
+        @rnn.register_fake
+        def _(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+            h = hx[0] if lstm else hx
+            shape = (*input.shape[:-1], (2 if bidirectional else 1) * h.shape[-1])
+            states = [torch.empty_like(t) for t in (hx if lstm else [hx])]
+            return (input.new_empty(shape), *states)
+    return getattr(torch.ops.jaxdl_port, kind).default
+
+
+class _VFOpaqueRNN:
+    """``torch._VF`` as nn.LSTM/GRU/RNN see it, its RNN functions on padded input the opaque
+    ops of :func:`_rnn_op` (a packed sequence's form goes to torch's own)."""
+
+    def __init__(self, vf):
+        self._vf = vf
+
+    def __getattr__(self, name):
+        real = getattr(self._vf, name)
+        if name not in _RNNS:
+            return real
+        op = _rnn_op(name)
+
+        def call(*args, **kwargs):
+            if len(args) == 9 and not kwargs and isinstance(args[2], (list, tuple)):
+                return op(*args)
+            return real(*args, **kwargs)
+
+        return call
+
+
+@contextlib.contextmanager
+def _opaque_rnns(on: bool):
+    """While exporting with a symbolic sequence length: nn.LSTM/GRU/RNN call :func:`_rnn_op`."""
+    import torch.nn.modules.rnn as rnn
+
+    if not on:
+        yield
+        return
+    vf = rnn._VF
+    rnn._VF = _VFOpaqueRNN(vf)
+    try:
+        yield
+    finally:
+        rnn._VF = vf
 
 
 _DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
@@ -562,8 +696,11 @@ def quiet_torch_logs():
             lg.setLevel(level)
 
 
-def capture(module, inputs: tuple, *, partial: bool = False) -> Graph:
+def capture(module, inputs: tuple, *, partial: bool = False, dynamic=True) -> Graph:
     """Export ``module`` on ``inputs`` (eval mode) and regroup the graph per module call.
+
+    ``dynamic=True``: every dim of every input symbolic where the model allows it
+    (``"batch"``: dim 0 only); when that export fails, or once a stand-in is in, static.
 
     Raises :class:`UnsupportedError` for data-dependent control flow (naming the module
     and the line); with ``partial=True`` that module is replaced by a stand-in and marked
@@ -581,13 +718,18 @@ def capture(module, inputs: tuple, *, partial: bool = False) -> Graph:
                 paths_by_id = {id(m): p for p, m in named.items()}
                 preserve = tuple(p for p, m in named.items() if p and module_kind(m) != "leaf"
                                  and not _inside_stand_in(p, named))
+                order = [True, "batch", False]
+                modes = order[order.index(dynamic):] if not stubs else [False]
                 try:
-                    try:
-                        ep = _export(module, inputs, preserve, dynamic=not stubs)
-                    except Exception as e:
-                        if _is_data_dependent(e):
-                            raise
-                        ep = _export(module, inputs, preserve, dynamic=False)
+                    for i, mode in enumerate(modes):
+                        try:
+                            ep = _export(module, inputs, preserve, dynamic=mode)
+                            break
+                        except Exception as e:
+                            # a branch on a tensor's value: no other shapes help (a symbolic size
+                            # beyond the batch might: the batch-only capture is tried once more)
+                            if i == len(modes) - 1 or _is_data_dependent(e) and mode is not True:
+                                raise
                     break
                 except Exception as e:  # noqa: BLE001
                     err, path, cls = _capture_error(e, module, inputs, paths_by_id)
@@ -813,6 +955,12 @@ class _Frame:
     nodes: list
 
 
+def _symbolic_dims(val) -> tuple:
+    """The dims of an input's (fake) tensor that export left symbolic."""
+    shape = getattr(val, "shape", None)
+    return tuple(d for d, n in enumerate(shape) if static(n) is None) if shape is not None else ()
+
+
 def _build(module, ep, inputs, stubs: dict) -> Graph:
     from torch import fx
 
@@ -887,7 +1035,8 @@ def _build(module, ep, inputs, stubs: dict) -> Graph:
             f.nodes.append(node)
         frame.items.append(node)
 
-    graph = Graph(module, modules, {}, values, consts, list(arg_names), list(inputs), sources, params=params)
+    graph = Graph(module, modules, {}, values, consts, list(arg_names), list(inputs), sources, params=params,
+                  input_dynamic=[_symbolic_dims(values.get(n)) for n in user_inputs])
     output_node = next(n for n in ep.graph.nodes if n.op == "output")
     user = [s_.kind.name == "USER_OUTPUT" for s_ in sig.output_specs]  # not buffer mutations
     outs = [conv(a, len(nodes)) for a, keep in zip(output_node.args[0], user) if keep]

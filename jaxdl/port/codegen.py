@@ -288,35 +288,42 @@ class Generator:
         return f"{expr}.{name}", None
 
     def sym(self, val) -> ast.expr:
-        """A SymInt (a size that depends on the input) as an expression over values in scope."""
+        """A SymInt (a size that depends on the input) as an expression over values in scope:
+        the dim of a value in scope that is this very size (``x.shape[1]``), else built from
+        its parts (``x.shape[1] * x.shape[2]``, ``(x.shape[2] - 1) // 2 + 1``)."""
         import sympy
 
         expr = val.node.expr if hasattr(val, "node") else val
         expr = sympy.sympify(expr)
         if expr.is_number:
             return const(int(expr))
-        subs = {}
-        for s in expr.free_symbols:
-            found = self._find_dim(s)
-            if found is None:
-                self.fail(f"a size that depends on the input ({s}) and no value in scope has it")
-                return const(0)
-            subs[s] = sympy.Symbol(found)
-        return ast.parse(str(expr.xreplace(subs)), mode="eval").body
+        dims = self._scope_dims()
+        try:
+            text = sym_text(expr, lambda e: dims.get(str(e)))
+        except _NoDim as e:
+            self.fail(f"a size that depends on the input ({e}) and no value in scope has it")
+            return const(0)
+        return ast.parse(text, mode="eval").body
 
-    def _find_dim(self, sym):
+    def _scope_dims(self) -> dict:
+        """str(size expression) -> ``x.shape[axis]`` for every symbolic dim of the values in scope."""
         code = self.code
         cands = [r for r in code.body.inputs if isinstance(r, Ref)]
         cands += [Ref(n) for it in code.items for n in it.outputs if n]
+        found: dict = {}
         for r in cands:
             for d, s in enumerate(self.shape(r)):
-                if hasattr(s, "node") and str(s.node.expr) == str(sym):
+                if hasattr(s, "node") and static(s) is None and str(s.node.expr) not in found:
                     lay = self.lay(r)
                     ax = L.axis(lay if L.is_perm(lay) else L.PLAIN, d, self.ndim(r))
                     local = self.local_alias.get(r.name)
                     base = unparse_expr(local) if local is not None else PREFIX + r.name
-                    return f"{base}.shape[{ax}]"
-        return None
+                    found[str(s.node.expr)] = f"{base}.shape[{ax}]"
+        return found
+
+    def _find_dim(self, sym):
+        """``x.shape[axis]`` of a value in scope whose dim is the size ``sym``, else None."""
+        return self._scope_dims().get(str(sym))
 
     def is_zeros(self, r) -> bool:
         """Whether ``r`` is a ``jnp.zeros(...)`` of this body (an RNN's default state)."""
@@ -870,3 +877,77 @@ def supported() -> dict[str, list[str]]:
     """What jaxdl.port maps: torch layers (jaxdl.layers' records), op handlers, and the ops
     of jaxdl.aten that any other op falls back to."""
     return {"layers": sorted(f"nn.{k}" for k in TORCH_LAYERS), "ops": OPS.names(), "jaxdl.aten ops": aten.names()}
+
+
+class _NoDim(Exception):
+    """A symbol of a size expression that no value in scope has as a dim."""
+
+
+def sym_text(expr, lookup) -> str:
+    """Python source for a sympy size expression (torch's shape symbols): each subexpression
+    that ``lookup`` knows (a dim of a value in scope) is that dim, sums, products and
+    powers are Python's, torch's ``FloorDiv``/``CeilDiv``/``Mod``/``Max``/``Min`` and sympy's
+    ``floor``/``ceiling`` are ``//``, ``%``, ``max``, ``min``. Raises :class:`_NoDim` naming
+    a symbol that neither ``lookup`` nor any expression around it has."""
+    import sympy
+    from torch.utils._sympy import functions as F
+
+    def go(e) -> str:
+        if e.is_Integer:
+            return str(int(e))
+        if e.is_Rational:
+            return f"({e.p} / {e.q})"
+        if e in (sympy.true, sympy.false):
+            return str(bool(e))
+        known = lookup(e)
+        if known is not None:
+            return known
+        if e.is_Symbol:
+            raise _NoDim(str(e))
+        if e.is_Add:
+            terms = list(e.as_ordered_terms())
+            terms.sort(key=lambda t: bool(t.as_coeff_Mul()[0] < 0))  # a positive term first
+            out = go(terms[0])
+            for t in terms[1:]:
+                c, _ = t.as_coeff_Mul()
+                out = f"{out} - {go(-t)}" if bool(c < 0) else f"{out} + {go(t)}"
+            return f"({out})"
+        if e.is_Mul:
+            c, rest = e.as_coeff_Mul()
+            if c.is_Rational and not c.is_Integer:  # p/q * rest: an integer size, so exact
+                return f"({go(c.p * rest)} // {c.q})"
+            if c == -1:
+                return f"(-{go(rest)})"
+            return "(" + " * ".join(go(a) for a in e.as_ordered_factors()) + ")"
+        if e.is_Pow and e.exp.is_Integer and e.exp > 0:
+            return f"({go(e.base)} ** {int(e.exp)})"
+        if isinstance(e, F.PowByNatural):
+            return f"({go(e.args[0])} ** {go(e.args[1])})"
+        if isinstance(e, (F.FloorDiv, F.CleanDiv)):
+            return f"({go(e.args[0])} // {go(e.args[1])})"
+        if isinstance(e, F.CeilDiv):
+            return f"(-(-{go(e.args[0])} // {go(e.args[1])}))"
+        if isinstance(e, (F.Mod, F.PythonMod, sympy.Mod)):
+            return f"({go(e.args[0])} % {go(e.args[1])})"
+        if isinstance(e, F.ModularIndexing):
+            return f"(({go(e.args[0])} // {go(e.args[1])}) % {go(e.args[2])})"
+        if isinstance(e, (F.Max, sympy.Max)):
+            return "max(" + ", ".join(go(a) for a in e.args) + ")"
+        if isinstance(e, (F.Min, sympy.Min)):
+            return "min(" + ", ".join(go(a) for a in e.args) + ")"
+        if isinstance(e, (sympy.floor, F.FloorToInt, sympy.ceiling, F.CeilToInt)):
+            num, den = sympy.fraction(sympy.together(e.args[0]))
+            up = isinstance(e, (sympy.ceiling, F.CeilToInt))
+            if den == 1:
+                return go(num)
+            return f"(-(-{go(num)} // {go(den)}))" if up else f"({go(num)} // {go(den)})"
+        if isinstance(e, (F.TruncToInt, F.RoundToInt)):
+            return f"{'int' if isinstance(e, F.TruncToInt) else 'round'}({go(e.args[0])})"
+        if isinstance(e, F.IntTrueDiv):
+            return f"({go(e.args[0])} / {go(e.args[1])})"
+        if isinstance(e, F.ToFloat):
+            return f"float({go(e.args[0])})"
+        free = sorted(map(str, e.free_symbols))
+        raise _NoDim(f"{e}" if not free else ", ".join(free) + f" in {e}")
+
+    return go(expr)

@@ -14,6 +14,7 @@ import ast
 import re
 
 from jaxdl import layers as jaxdl_layers
+from jaxdl.port import dims
 from jaxdl.port import layers as port_layers
 from jaxdl.port import layout as L
 from jaxdl.port.body import Instance
@@ -372,6 +373,9 @@ class Emitter:
                 self._ensure_classes(inst, name)
         lines = [f"class {cls}(nnx.Module):",
                  f'    """torch: ``{_qualname(insts[0].module)}`` (ported by jaxdl.port)."""', ""]
+        if insts[0].path == "" and self.g.g.input_dynamic:
+            lines[1:2] = [f'    """torch: ``{_qualname(insts[0].module)}`` (ported by jaxdl.port).', ""] \
+                + [f"    {ln}" for ln in self._input_lines()] + ['    """']
         lines += self._torch_flatten_lines(cls)
         if torch_names:
             note = "# torch's names of the children that are not Python identifiers (jaxdl.interop maps them)"
@@ -407,6 +411,19 @@ class Emitter:
         else:
             lines += ["        " + ln for ln in branches]
         self.out.append("\n".join(lines))
+
+    def _input_lines(self) -> list:
+        """The root's inputs, named dims symbolic: ``x: (N, H, W, 3), torch's (N, 3, H, W); the
+        model fixes channels at 3``."""
+        graph, out = self.g.g, []
+        for name, x, r, dyn in zip(graph.input_names, graph.input_values, graph.bodies[""].inputs,
+                                   graph.input_dynamic):
+            shape, image, integer = tuple(x.shape), self.g.lay(r) == L.IMAGE, not x.is_floating_point()
+            text = dims.shape_text(shape, dyn, image, integer)
+            if image:
+                text = f"{dims.shape_text(shape, dyn, image, integer, (0, 2, 3, 1))} (torch's NCHW {text})"
+            out.append(f"{name}: {text}; {dims.fixed_text(shape, dyn, image, integer)}.")
+        return out
 
     def _torch_flatten_lines(self, cls: str) -> list[str]:
         """The top-level class's ``torch_flatten`` (read by jaxdl.interop from the model)."""

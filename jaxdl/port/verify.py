@@ -83,6 +83,18 @@ def random_inputs(specs: Sequence, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
+def resized(specs: Sequence, factor: int = 2, batch: bool = False) -> list:
+    """``specs`` with every dim the port takes at any size (``InputSpec.dynamic``, the batch
+    only when ``batch``) ``factor`` times the example's: the inputs of a check at another size
+    (a multiple keeps what the example's sizes share: equal lengths, even sizes)."""
+    out = []
+    for s in specs:
+        dyn = [d for d in getattr(s, "dynamic", (0,)) if batch or d != 0]
+        shape = tuple(n * factor if d in dyn else n for d, n in enumerate(s.shape))
+        out.append(dataclasses.replace(s, shape=shape))
+    return out
+
+
 def to_torch_inputs(xs):
     import torch
 
@@ -551,9 +563,19 @@ def test_sgd_step(pair):
     verify.check_sgd_step(*pair, INPUTS, OUTPUT_IMAGES, tol=TOL)
 '''
 
+_TEST_RESIZED = '''
+
+def test_eval_outputs_at_another_size(pair):
+    """Every dim the port takes at any size (InputSpec.dynamic, the batch aside) doubled."""
+    verify.check_eval_outputs(*pair, verify.resized(INPUTS), OUTPUT_IMAGES, tol=TOL)
+'''
+
 
 def parity_test_source(ported, factory: str, out_dir: str | Path | None = None, tol: float = TOL) -> str:
     """The text of ``test_parity.py`` for a :class:`jaxdl.port.Ported`."""
     inputs = ",\n".join(f"    {s!r}" for s in ported.inputs)
-    return _TEST.format(dirname=Path(out_dir).name if out_dir else "DIR", factory=factory, inputs=inputs,
+    text = _TEST.format(dirname=Path(out_dir).name if out_dir else "DIR", factory=factory, inputs=inputs,
                         images=list(ported.output_images), tol=tol, cls=ported.class_name)
+    if any(d != 0 for s in ported.inputs for d in getattr(s, "dynamic", ())):
+        text += _TEST_RESIZED
+    return text

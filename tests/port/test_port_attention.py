@@ -336,7 +336,7 @@ def test_the_is_causal_hint_writes_torchs_causal_mask(tmp_path):
     tm = Causal().eval()
     mask = torch.zeros(L, L).masked_fill(_causal_bool(L, L), float("-inf"))
     ported(tm, [torch.randn(N, L, E), mask],
-           ["attn_mask=jnp.triu(jnp.full((5, 5), -jnp.inf), 1), is_causal=True"], tmp_path)
+           ["attn_mask=jnp.triu(jnp.full((x.shape[1], x.shape[1]), -jnp.inf), 1), is_causal=True"], tmp_path)
 
 
 def test_a_buffer_mask_and_unbatched_input(tmp_path):
@@ -377,8 +377,8 @@ def test_the_decoders_causal_hint(tmp_path):
     tm = CausalDecoder().eval()
     tgt_mask = torch.zeros(L, L).masked_fill(_causal_bool(L, L), float("-inf"))
     ported(tm, [torch.randn(N, L, E), torch.randn(N, S, E), tgt_mask, torch.randn(L, S)],
-           ["self.decoder(tgt, memory, tgt_mask=jnp.triu(jnp.full((5, 5), -jnp.inf), 1), memory_mask=memory_mask, "
-            "tgt_is_causal=True)"], tmp_path)
+           ["self.decoder(tgt, memory, tgt_mask=jnp.triu(jnp.full((tgt.shape[1], tgt.shape[1]), -jnp.inf), 1), "
+            "memory_mask=memory_mask, tgt_is_causal=True)"], tmp_path)
 
 
 def test_encoder_with_padding_zeros_at_padded_positions_as_torch_eval(tmp_path):

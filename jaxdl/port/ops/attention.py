@@ -15,6 +15,8 @@ def sdpa(g, n):
     q, k, v, mask = n.arg("query"), n.arg("key"), n.arg("value"), n.arg("attn_mask")
     if n.arg("dropout_p") or g.ndim(q) != 4 or n.arg("enable_gqa"):
         return g.fallback(n)
+    if str(g.shape(v)[-1]) != str(g.shape(q)[-1]):
+        return g.fallback(n)  # jax's wants the value's head size to be the query's; torch's does not
     kw = {}
     if mask is not None:
         m = g.ref(mask, L.PLAIN)

@@ -36,7 +36,8 @@ def reshape(g, n, a, dims):
     """``a.reshape(dims)`` (torch order) for the value ``n``, keeping ``a``'s layout
     where the reshape allows."""
     out_shape, in_shape, lay = g.shape(Ref(n.name)), g.shape(a), g.lay(a)
-    if lay == L.IMAGE and L.is_flatten(in_shape, out_shape):
+    if lay == L.IMAGE and L.is_flatten(in_shape, out_shape) and all(static(v) is not None for v in in_shape[1:]):
+        # (a flatten of an image whose size depends on the input: in torch's order, below)
         return g.emit(n.name, X("flatten(A)", A=g.ref(a)), L.flat_layout(in_shape))
     if [str(s) for s in out_shape] == [str(s) for s in in_shape] and not isinstance(lay, L.Flat):
         return g.emit_alias(n.name, g.ref(a), lay)
@@ -182,6 +183,9 @@ def split(g, n):
         expr, out = X("jnp.unstack(A, axis=d)", A=g.ref(a, lay), d=ax), L.removed(lay, d, ndim)
     else:
         size = static(shape[d])
+        if size is None and name not in ("split_with_sizes",) and not (
+                name in ("split", "unsafe_split") and not isinstance(n.arg("split_size"), int)):
+            return g.fallback(n)  # parts of a size that depends on the input: jaxdl.aten's
         if name in ("chunk", "unsafe_chunk"):
             k = n.arg("chunks")
             sections = k if size % k == 0 else list(range(-(-size // k), size, -(-size // k)))
@@ -195,7 +199,16 @@ def split(g, n):
         else:
             sizes = list(n.arg("split_sizes") if n.arg("split_sizes") is not None else n.arg("split_size"))
             k = len(sizes)
-            sections = list(itertools.accumulate(sizes))[:-1]
+            if all(static(z) is not None for z in sizes):
+                sections = list(itertools.accumulate(static(z) for z in sizes))[:-1]
+            else:  # sizes that depend on the input (``[1, t - 1]``): the offsets as expressions
+                sections, at = [], 0
+                for z in sizes[:-1]:
+                    at = at + static(z) if isinstance(at, int) and static(z) is not None \
+                        else X("A + B", A=const(at), B=g.ref(z) if static(z) is None else const(static(z)))
+                    sections.append(at)
+                sections = ast.Tuple(elts=[const(x) for x in sections], ctx=ast.Load())
+                size = 0  # the sections are known: no fallback for a symbolic dim
         if k is None or size is None:
             return g.fallback(n)
         expr, out = X("jnp.split(A, s, axis=d)", A=g.ref(a, lay), s=sections, d=ax), lay
