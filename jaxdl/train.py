@@ -250,8 +250,16 @@ class History:
         return cls([dict(r) for r in rows])
 
 
+def _metrics_to_host(metrics):
+    """``jax.device_get(metrics)`` for the few small arrays of step metrics: the same
+    NumPy values at about an eighth of its host time (2.5 us a leaf instead of 20 on
+    this CPU: device_get starts an asynchronous copy of every leaf first, which pays
+    only for large arrays). ``fit`` fetches each compiled call's metrics so."""
+    return jax.tree.map(np.asarray, metrics)
+
+
 def _reduce_metrics(batch_metrics: list[dict], prefix: str) -> dict:
-    host = jax.device_get(batch_metrics)  # train_steps' metrics hold one row per step
+    host = _metrics_to_host(batch_metrics)  # train_steps' metrics hold one row per step
     column = lambda k: np.concatenate([np.atleast_1d(m[k]) for m in host])
     out = {f"{prefix}loss": math.nan}
     if not host:
@@ -492,7 +500,7 @@ def _train_epoch(learner: Learner, state: TrainState, loader, epoch: int, desc: 
             state, m = learner.train_step(state, learner.shard(batch))
             k, n = 1, int(batch[0].shape[0])
         if pending is not None:  # the call before this one: the device runs this one while the loader prepares the next
-            rows.append(jax.device_get(pending))
+            rows.append(_metrics_to_host(pending))
             if t_warm is None and steps >= warm_at:  # those steps done: steady-state timing starts (compiled)
                 t_warm, seen_warm = time.perf_counter(), seen
         pending, seen, steps = m, seen + k * n, steps + k
@@ -505,7 +513,7 @@ def _train_epoch(learner: Learner, state: TrainState, loader, epoch: int, desc: 
                 last_refresh = now
                 bar.set_postfix(loss=f"{float(np.ravel(rows[-1]['loss'])[-1]):.4f}", ex_s=f"{seen / (now - t0):.0f}")
     if pending is not None:
-        rows.append(jax.device_get(pending))
+        rows.append(_metrics_to_host(pending))
     jax.block_until_ready(state)
     t1 = time.perf_counter()
     if bar is not None:
@@ -541,7 +549,7 @@ def _fit_one_batch_epochs(learner: Learner, state: TrainState, loader, epochs: r
 
     def finish(first: int, count: int, metrics, states) -> TrainState | None:
         nonlocal t_last, first_call
-        metrics = jax.device_get(metrics)  # waits for that call
+        metrics = _metrics_to_host(metrics)  # waits for that call
         now = time.perf_counter()
         timing = {"epoch_time_s": (now - t_last) / count}
         if not first_call:  # the first call's time includes compiling it

@@ -1,6 +1,7 @@
 """``python -m jaxdl.port file.py:Class ...`` on a user's file, end to end: the generated
 test_parity.py passes under pytest in a fresh process."""
 
+import inspect
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jaxdl.port.__main__ import main
+from tests.port.test_port_unsupported import Misfit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,19 +108,8 @@ def test_command_line_errors_say_what_to_do(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-MISFIT_FILE = '''
-import torch.nn as nn
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c = nn.Conv2d(3, 8, 3)
-        self.fc = nn.Linear(8 * 6 * 6, 4)
-
-    def forward(self, x):
-        return self.fc(self.c(x).flatten(1))
-'''
+# the model of tests/port/test_port_unsupported.py (conv to 7x7 at 9x9 images, fc built for 6x6), as a user's file
+MISFIT_FILE = "import torch.nn as nn\n\n\n" + inspect.getsource(Misfit)
 
 
 @pytest.mark.parametrize("shape, layer, says, fixture", [
@@ -130,13 +121,15 @@ class Net(nn.Module):
 def test_a_wrong_input_shape_is_one_line_naming_the_layer(tmp_path, request, shape, layer, says, fixture):
     cap = request.getfixturevalue(fixture)  # capfd also sees what torch's log handlers write to fd 2
     (tmp_path / "net.py").write_text(MISFIT_FILE)
-    assert main([str(tmp_path / "net.py") + ":Net", "--input-shape", shape, "--out", str(tmp_path / "o")]) == 2
+    assert main([str(tmp_path / "net.py") + ":Misfit", "--input-shape", shape, "--out", str(tmp_path / "o")]) == 2
     err = cap.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err[-3000:]
     assert "fake_tensor" not in err and "--partial" not in err and "Traceback" not in err
     assert f"the example input of shape {shape.replace(',', 'x')} does not fit the model" in err
     assert layer in err and says in err
-    assert "net.py:12: `return self.fc(self.c(x).flatten(1))`" in err  # the user's line, not torch's
+    line = "return self.fc(self.c(x).flatten(1))"
+    at = [ln.strip() for ln in MISFIT_FILE.splitlines()].index(line) + 1
+    assert f"net.py:{at}: `{line}`" in err  # the user's line, not torch's
     assert "--input-shape" in err
     assert not (tmp_path / "o").exists()
