@@ -45,7 +45,10 @@ import io
 import linecache
 import os
 import re
+import signal
 import textwrap
+import threading
+import warnings
 from typing import Any
 
 from jaxdl.layers import for_torch_module
@@ -362,6 +365,36 @@ def where(source_file: str | None, line: int | None) -> str:
 
 
 # ----------------------------------------------------------------------------- export
+# seconds a symbolic capture may take before the sizes are fixed instead: torch.export's
+# shape reasoning can run for hours on some models (maxvit_t at 221x221: over 30 minutes
+# in sympy, where its static capture takes 20 s)
+SYMBOLIC_CAPTURE_S = 120.0
+
+
+class _SymbolicCaptureTooSlow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raises :class:`_SymbolicCaptureTooSlow` in the body after ``seconds`` (a timer
+    signal: only on the main thread; elsewhere, or with another timer set, no limit)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getitimer(signal.ITIMER_REAL)[0]:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _SymbolicCaptureTooSlow(f"the symbolic capture took over {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _export(module, inputs: tuple, preserve: tuple, dynamic):
     """``torch.export`` of ``module`` on ``inputs``: ``dynamic=True`` puts ``Dim.AUTO`` on every
     dim of every tensor input (torch.export specialises the ones the model fixes),
@@ -376,7 +409,8 @@ def _export(module, inputs: tuple, preserve: tuple, dynamic):
 
     shapes = tuple(dims(x) for x in inputs)
     # on failure torch.export prints the partial graph to stderr; the error we raise says more
-    with contextlib.redirect_stderr(io.StringIO()), _opaque_rnns(dynamic is True):
+    limit = _time_limit(SYMBOLIC_CAPTURE_S) if dynamic else contextlib.nullcontext()
+    with contextlib.redirect_stderr(io.StringIO()), _opaque_rnns(dynamic is True), limit:
         ep = torch.export.export(module, inputs, dynamic_shapes=shapes if dynamic else None,
                                  preserve_module_call_signature=preserve, strict=False)
         for _ in range(3 if dynamic is True else 0):
@@ -725,6 +759,12 @@ def capture(module, inputs: tuple, *, partial: bool = False, dynamic=True) -> Gr
                         try:
                             ep = _export(module, inputs, preserve, dynamic=mode)
                             break
+                        except _SymbolicCaptureTooSlow as e:
+                            warnings.warn(f"jaxdl.port: {type(module).__name__}: {e} (jaxdl.port.capture."
+                                          "SYMBOLIC_CAPTURE_S); capturing with fewer symbolic sizes: "
+                                          "Ported.summary() says which the port fixes", stacklevel=2)
+                            if i == len(modes) - 1:
+                                raise
                         except Exception as e:
                             # a branch on a tensor's value: no other shapes help (a symbolic size
                             # beyond the batch might: the batch-only capture is tried once more)
