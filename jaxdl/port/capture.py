@@ -365,7 +365,8 @@ def where(source_file: str | None, line: int | None) -> str:
 
 
 # ----------------------------------------------------------------------------- export
-# seconds a symbolic capture may take before the sizes are fixed instead: torch.export's
+# seconds the capture with every dim symbolic may take before the batch-only one is tried
+# (an interrupt inside torch's first imports would break them: not on the cheaper modes); torch.export's
 # shape reasoning can run for hours on some models (maxvit_t at 221x221: over 30 minutes
 # in sympy, where its static capture takes 20 s)
 SYMBOLIC_CAPTURE_S = 120.0
@@ -409,7 +410,7 @@ def _export(module, inputs: tuple, preserve: tuple, dynamic):
 
     shapes = tuple(dims(x) for x in inputs)
     # on failure torch.export prints the partial graph to stderr; the error we raise says more
-    limit = _time_limit(SYMBOLIC_CAPTURE_S) if dynamic else contextlib.nullcontext()
+    limit = _time_limit(SYMBOLIC_CAPTURE_S) if dynamic is True else contextlib.nullcontext()
     with contextlib.redirect_stderr(io.StringIO()), _opaque_rnns(dynamic is True), limit:
         ep = torch.export.export(module, inputs, dynamic_shapes=shapes if dynamic else None,
                                  preserve_module_call_signature=preserve, strict=False)

@@ -5,6 +5,7 @@ named (``InputSpec.dynamic``, ``Ported.summary()``, the generated class's docstr
 Each model is ported at one size and run at another, against torch."""
 
 import dataclasses
+import time
 
 import pytest
 import sympy
@@ -227,3 +228,23 @@ def test_a_flatten_of_an_image_of_any_size():
     p = port(tm, torch.randn(2, 3, 6, 5))
     assert p.inputs[0].dynamic == (0, 2, 3)
     assert same_at(tm, p, (2, 3, 9, 7)) <= 1e-5
+
+
+def test_a_symbolic_capture_that_takes_too_long_fixes_the_sizes(monkeypatch):
+    # torch.export's shape reasoning ran over 30 minutes on maxvit_t with every dim symbolic
+    real = torch.export.export
+
+    def slow_when_sizes_are_symbolic(module, args, dynamic_shapes=None, **kw):
+        if dynamic_shapes and any(s and set(s) != {0} for s in dynamic_shapes):
+            time.sleep(5)  # interrupted by the time limit
+        return real(module, args, dynamic_shapes=dynamic_shapes, **kw)
+
+    port(C.Functional().eval(), torch.randn(2, 1, 14, 14))  # torch's imports done: the limit stops the sleep
+    monkeypatch.setattr(torch.export, "export", slow_when_sizes_are_symbolic)
+    monkeypatch.setattr(capture, "SYMBOLIC_CAPTURE_S", 0.2)
+    torch.manual_seed(0)
+    tm = C.Functional().eval()
+    with pytest.warns(UserWarning, match=r"Functional: the symbolic capture took over 0.2 s"):
+        p = port(tm, torch.randn(2, 1, 14, 14))
+    assert p.inputs[0].dynamic == (0,)  # the batch-only capture
+    assert same_at(tm, p, (3, 1, 14, 14)) <= 1e-5
