@@ -6,7 +6,8 @@ uint8 images stored as uint8 (``ArrayDataset(x_uint8, y, decode=(ByteToFloat.to_
 None))``, converted to float32 inside the step): CIFAR-10-shaped random images
 (50,000 x 32x32x3) at batch 128, and the real Fashion-MNIST training set (60,000
 x 28x28, Debian's ``dataset-fashion-mnist``) at batch 64; one epoch per ``fit`` call and
-five. Columns, interleaved in every repetition:
+five (each repetition times five epochs: five one-epoch ``fit`` calls in a row, or one
+call of five). Columns, interleaved in every repetition:
 
 * steps alone: ``Learner.train_steps`` on device batches: a shuffled epoch gathered on
   the device beforehand, as stacks of 32 batches (uint8, converted in the step: the
@@ -44,6 +45,9 @@ from jaxdl.data.errors import DataNotFoundError
 from jaxdl.layers import Linear
 from jaxdl.train import STEPS_PER_CALL, Learner, fit
 
+# epochs timed per repetition: one-epoch fit calls are timed five in a row, as long as
+# the five-epoch calls (a single 0.1 s call swung 0.78-1.00 of steps alone between runs)
+EPOCHS_TIMED = 5
 # name: (data, batch, epochs per fit call)
 WORKLOADS = {
     "logreg_cifar_b128": ("cifar10_shaped", 128, 1),
@@ -129,7 +133,8 @@ def bench_loader_bound(name: str, reps: int) -> dict:
                            jnp.asarray(y[rows].reshape(k, batch))),
                           decode=ds.decode, steps=k)
               for rows in order[:len(x8) // (k * batch) * k * batch].reshape(-1, k * batch)]
-    steps = len(loaders["host"]) * epochs
+    fits = max(1, EPOCHS_TIMED // epochs)  # fit calls timed together in a repetition
+    steps = len(loaders["host"]) * epochs * fits
     state, at = learner.init_state(), 0
     first = {}
     for mode, loader in loaders.items():  # compile (and the first epoch) untimed
@@ -148,14 +153,15 @@ def bench_loader_bound(name: str, reps: int) -> dict:
         rates["alone"].append(calls * k / (time.perf_counter() - t0))
         for mode, loader in loaders.items():
             t0 = time.perf_counter()
-            state, _ = fit(learner, state, loader, epochs=at + epochs, start_epoch=at, progress=False, log=None)
+            for _ in range(fits):
+                state, _ = fit(learner, state, loader, epochs=at + epochs, start_epoch=at, progress=False, log=None)
+                at += epochs
             rates[mode].append(steps / (time.perf_counter() - t0))
-            at += epochs
-        n, dt = _torch_epochs(tmodel, topt, tloader, epochs)
+        n, dt = _torch_epochs(tmodel, topt, tloader, epochs * fits)
         rates["torch"].append(n / dt)
     med = {m: statistics.median(r) for m, r in rates.items()}
     return {"workload": name, "data": data, "examples": len(x8), "batch": batch, "epochs_per_fit": epochs,
-            "steps_per_epoch": len(loaders["host"]), "reps": reps,
+            "fit_calls_per_rep": fits, "steps_per_epoch": len(loaders["host"]), "reps": reps,
             **{f"{m}_steps_s": v for m, v in med.items()},
             **{f"{m}_min": min(r) for m, r in rates.items()}, **{f"{m}_max": max(r) for m, r in rates.items()},
             "resident_ratio": med["resident"] / med["alone"], "host_ratio": med["host"] / med["alone"],
