@@ -365,10 +365,11 @@ def where(source_file: str | None, line: int | None) -> str:
 
 
 # ----------------------------------------------------------------------------- export
-# seconds the capture with every dim symbolic may take before the batch-only one is tried
-# (an interrupt inside torch's first imports would break them: not on the cheaper modes); torch.export's
-# shape reasoning can run for hours on some models (maxvit_t at 221x221: over 30 minutes
-# in sympy, where its static capture takes 20 s)
+# seconds the capture with every dim symbolic may take before the batch-only one is tried:
+# torch.export's shape reasoning can run for hours on some models (maxvit_t at 221x221: over
+# 30 minutes in sympy, where its static capture takes 20 s). The cheaper captures get no
+# limit: an interrupt that lands inside torch's lazy imports leaves them half done (the
+# first capture of a process finishes those imports within seconds, long before the limit)
 SYMBOLIC_CAPTURE_S = 120.0
 
 
@@ -764,8 +765,6 @@ def capture(module, inputs: tuple, *, partial: bool = False, dynamic=True) -> Gr
                             warnings.warn(f"jaxdl.port: {type(module).__name__}: {e} (jaxdl.port.capture."
                                           "SYMBOLIC_CAPTURE_S); capturing with fewer symbolic sizes: "
                                           "Ported.summary() says which the port fixes", stacklevel=2)
-                            if i == len(modes) - 1:
-                                raise
                         except Exception as e:
                             # a branch on a tensor's value: no other shapes help (a symbolic size
                             # beyond the batch might: the batch-only capture is tried once more)
