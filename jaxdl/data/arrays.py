@@ -334,6 +334,9 @@ class ArrayBatches:
         self.dataset, self.plan = dataset, plan
         self._in_step = device_resident and gathers_in_step()  # else gathered on the host, as host batches
         self._device_arrays: tuple[tuple[jax.Array, ...], tuple] | None = None  # (arrays as words, rows)
+        # ((epoch, steps, start), its layout, its first call's batch): prepared while the last call of the
+        # epoch before computes (batches)
+        self._ahead: tuple | None = None
 
     def _resident(self) -> tuple[tuple[jax.Array, ...], tuple]:
         if self._device_arrays is None:
@@ -364,12 +367,35 @@ class ArrayBatches:
         """The batches of epoch ``epoch`` from batch ``start``, one :class:`DeviceBatch`
         per call of the step as ``plan.call_spans`` splits them (stacks of ``steps``
         full batches, the rest of them in one shorter stack, a partial last batch alone;
-        resuming, one per call)."""
+        resuming, one per call).
+
+        Asked for the end of the epoch (the last call handed out, and computing), this
+        prepares the next epoch's layout and first call, so that epoch starts without
+        the device waiting on its shuffle and first gather: between epochs the loader
+        keeps that one call's batches (the rows of ``steps`` batches, or their indices
+        when the data is gathered in the step)."""
+        ahead, self._ahead = self._ahead, None
+        key = (epoch, steps, start)
+        layout, first = (ahead[1], ahead[2]) if ahead is not None and ahead[0] == key else (self._epoch_layout(epoch),
+                                                                                            None)
+        spans = self.plan.call_spans(steps, start)
+        for i, span in enumerate(spans):
+            yield first if i == 0 and first is not None else self._call(layout, span)
+        nxt = self._epoch_layout(epoch + 1)
+        spans = self.plan.call_spans(steps)
+        self._ahead = ((epoch + 1, steps, 0), nxt, self._call(nxt, spans[0]) if spans else None)
+
+    def _epoch_layout(self, epoch: int) -> tuple:
+        """(order, batch bounds, valid, whether the rows are reordered) of epoch ``epoch``."""
         order, sizes, valid = self._layout(epoch)
-        bounds = np.cumsum([0, *sizes])
         reorder = self.plan.shuffle or self.plan.process_count > 1 or (valid is not None and not valid.all())
-        for at, k in self.plan.call_spans(steps, start):
-            yield self._batch(order, valid, bounds[at], bounds[at + k], k if k > 1 else 0, reorder)
+        return order, np.cumsum([0, *sizes]), valid, reorder
+
+    def _call(self, layout: tuple, span: tuple[int, int]) -> DeviceBatch:
+        """The batches of one call: ``span`` = (first batch, batches) of ``layout``'s epoch."""
+        order, bounds, valid, reorder = layout
+        at, k = span
+        return self._batch(order, valid, bounds[at], bounds[at + k], k if k > 1 else 0, reorder)
 
     def epochs_stacked(self, epochs: Sequence[int]) -> DeviceBatch:
         """The one batch of each epoch in ``epochs`` (every epoch is one batch), stacked

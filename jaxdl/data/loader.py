@@ -36,7 +36,8 @@ class DataLoader:
     and, for a dataset kept on the device, gathered inside the compiled step. Data kept
     on the host is gathered and copied one call (up to ``steps_per_call`` batches) at
     a time, the next call's while the device computes (``fit``: one stack ahead, so the
-    device holds at most two calls' batches).
+    device holds at most two calls' batches), and the next epoch's shuffle and first
+    call while the last call of an epoch computes (kept by the loader until then).
 
     Args:
         dataset: an :class:`ArrayDataset` or a tuple of equal-length arrays (batched as

@@ -242,3 +242,27 @@ if __name__ == "__main__":  # the digests of the loader on PYTHONPATH (how GOLDE
     for name, kw, epochs, steps, start in CASES:
         print(f'    "{name}": "{_digest(_chunks(DataLoader(ArrayDataset(xf, y), **kw), epochs, steps, start))}",')
 
+
+
+@pytest.mark.parametrize("in_step", [False, True])
+def test_the_next_epoch_prepared_during_the_last_call_is_the_same(in_step, monkeypatch):
+    """The end of an epoch prepares the next epoch's shuffle and first call (ArrayBatches.batches):
+    used only for exactly that epoch, steps and start; any other order of asking gives the batches
+    a new loader gives, and an epoch left part way prepares nothing."""
+    monkeypatch.setattr(arrays, "GATHER_IN_STEP_ON_CPU", in_step)
+    x8, _, y = _data()
+    make = lambda: DataLoader(ArrayDataset(x8, y, decode=(ByteToFloat.to_tensor(), None)), 8, shuffle=True, seed=3,
+                              device_resident=True)
+    fresh = lambda e, steps, start=0: _digest(_fed(make(), (e,), steps, start))
+    loader, layouts = make(), []
+    plan_layout = loader._source.plan.layout
+    monkeypatch.setattr(loader._source.plan, "layout", lambda e: layouts.append(e) or plan_layout(e))
+    asked = [(1, 3, 0), (2, 3, 0), (3, 2, 0), (5, 2, 0), (6, 2, 4), (7, 3, 0), (7, 3, 0)]
+    for e, steps, start in asked:
+        assert _digest(_fed(loader, (e,), steps, start)) == fresh(e, steps, start), (e, steps, start)
+    # each epoch's layout once, ahead of it when asked in sequence, plus the ones prepared and not asked for
+    assert layouts == [1, 2, 3, 3, 4, 5, 6, 6, 7, 7, 8, 7, 8]
+    it = loader.feed(8, 3)
+    next(it)  # epoch 8 left after its first call: nothing prepared for epoch 9
+    assert loader._source._ahead is None
+    assert _digest(_fed(loader, (9,), 3, 0)) == fresh(9, 3)
