@@ -72,10 +72,13 @@ def _time_torch(model, opt, x, y, steps: int) -> float:
         opt.zero_grad()
         crit(model(x), y).backward()
         opt.step()
+    if x.is_cuda:
+        torch.cuda.synchronize()
     return time.perf_counter() - t0
 
 
-def bench(arch: str, size: int, batch: int, steps: int, reps: int, classes: int = 10) -> dict:
+def bench(arch: str, size: int, batch: int, steps: int, reps: int, classes: int = 10,
+          torch_device: str = "cpu") -> dict:
     tmodel = _torch_side(arch, classes)
     sd = {k: v.clone() for k, v in tmodel.state_dict().items()}
     rng = np.random.default_rng(0)
@@ -84,7 +87,7 @@ def bench(arch: str, size: int, batch: int, steps: int, reps: int, classes: int 
     t0 = time.perf_counter()
     ported = jport.port(tmodel.eval(), torch.from_numpy(x[:2].transpose(0, 3, 1, 2).copy())).module
     port_s = time.perf_counter() - t0
-    tmodel.train()
+    tmodel.train().to(torch_device)
     hand = getattr(vision, arch)(num_classes=classes, rngs=nnx.Rngs(0))
     interop.from_torch(hand, sd)
     sides = {"jaxdl.models.vision": _learner(hand), "jaxdl.port": _learner(ported)}
@@ -95,7 +98,8 @@ def bench(arch: str, size: int, batch: int, steps: int, reps: int, classes: int 
         state, steady = _time_jax(learner, state, stack)
         states[name], compile_s[name] = state, max(first - steady, 0.0)
     topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
-    tx, ty = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y.astype(np.int64))
+    tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(torch_device)
+    ty = torch.from_numpy(y.astype(np.int64)).to(torch_device)
     first = _time_torch(tmodel, topt, tx, ty, 1)
     compile_s["torchvision"] = max(first - _time_torch(tmodel, topt, tx, ty, 1), 0.0)
     for _ in range(reps):
@@ -104,7 +108,8 @@ def bench(arch: str, size: int, batch: int, steps: int, reps: int, classes: int 
             rates[name].append(steps * batch / dt)
         rates["torchvision"].append(steps * batch / _time_torch(tmodel, topt, tx, ty, steps))
     med = {k: statistics.median(v) for k, v in rates.items()}
-    return {"arch": arch, "size": size, "batch": batch, "steps_per_rep": steps, "reps": reps, "classes": classes,
+    return {"arch": arch, "torch_device": torch_device, "size": size, "batch": batch, "steps_per_rep": steps,
+            "reps": reps, "classes": classes,
             "images_s": med, "min": {k: min(v) for k, v in rates.items()}, "max": {k: max(v) for k, v in rates.items()},
             "compile_s": compile_s, "port_s": port_s,
             "port_vs_hand": med["jaxdl.port"] / med["jaxdl.models.vision"],
@@ -112,8 +117,8 @@ def bench(arch: str, size: int, batch: int, steps: int, reps: int, classes: int 
 
 
 def render(rows, meta) -> str:
-    info = (f"{meta['device']}: {meta['processor']}; jax {meta['jax']}, torch {meta['torch']} "
-            f"({meta['torch_threads']} threads); {meta['date']}; `{meta['command']}`")
+    info = (f"{meta['device']}: {meta['processor']}; jax {meta['jax']}, torch {meta['torch']} on "
+            f"{meta.get('torch_device', 'cpu')} ({meta['torch_threads']} threads); {meta['date']}; `{meta['command']}`")
     how = ("One training step: train-mode BatchNorm, cross-entropy, SGD momentum 0.9, random images; jaxdl "
            "`Learner.train_steps` over the stacked steps of a repetition, torchvision the eager loop (NCHW). "
            "Images/s: median (min-max) of interleaved repetitions. Compile: first call minus a steady one "
@@ -141,21 +146,26 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=4, help="steps per timed repetition")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--out", default=None)
+    p.add_argument("--torch-device", default=None,
+                   help="where torchvision trains (default: cuda when JAX runs on a GPU and torch sees one, else cpu)")
     args = p.parse_args(argv)
+    torch_device = args.torch_device or (
+        "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu")
     if jax.default_backend() == "cpu":
         keep_freed_host_memory()
     torch.set_num_threads(os.cpu_count())
     rows = []
     for arch in args.only:
         batch = args.batch or (32 if arch == "resnet18" else 16)
-        r = bench(arch, args.size, batch, args.steps, args.reps)
+        r = bench(arch, args.size, batch, args.steps, args.reps, torch_device=torch_device)
         rows.append(r)
         print(f"{arch}: " + "  ".join(f"{k} {v:.1f} img/s" for k, v in r["images_s"].items())
               + f"  port/hand {r['port_vs_hand']:.2f}  compile {r['compile_s']}", flush=True)
     d = jax.devices()[0]
     device = f"cpu-{os.cpu_count()}core" if d.platform == "cpu" else d.device_kind.lower().replace(" ", "-")
     meta = {"device": device, "processor": platform.processor() or platform.machine(), "jax": jax.__version__,
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
+            "torch": torch.__version__, "torch_device": torch_device, "torch_threads": torch.get_num_threads(),
+            "date": time.strftime("%Y-%m-%d"),
             "command": "python -m " + " ".join(["benchmarks.backbones", *(argv if argv is not None else sys.argv[1:])])}
     stem = Path(args.out) if args.out else RESULTS / f"backbones-{device}"
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ call of five). Columns, interleaved in every repetition:
   as on a GPU or TPU (``arrays.GATHER_IN_STEP_ON_CPU``; on a GPU, the same as the
   resident column): what that path costs where XLA runs one program at a time;
 * the notes' PyTorch loop over ``DataLoader(TensorDataset(uint8), shuffle=True)``,
-  converting each batch with ``x.float() / 255``.
+  converting each batch with ``x.float() / 255`` (on the GPU when JAX runs on one: each
+  batch copied there as the notes do).
 """
 
 from __future__ import annotations
@@ -96,19 +97,22 @@ def _data(name: str) -> tuple[np.ndarray, np.ndarray]:
     return _DATA[name]
 
 
-def _torch_epochs(model, opt, loader, epochs: int) -> tuple[int, float]:
+def _torch_epochs(model, opt, loader, epochs: int, device: str = "cpu") -> tuple[int, float]:
     crit = nn.CrossEntropyLoss()
     t0, n = time.perf_counter(), 0
     for _ in range(epochs):
         for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             opt.zero_grad()
             crit(model(x.float().div(255)), y).backward()
             opt.step()
             n += 1
+    if device != "cpu":
+        torch.cuda.synchronize()
     return n, time.perf_counter() - t0
 
 
-def bench_loader_bound(name: str, reps: int) -> dict:
+def bench_loader_bound(name: str, reps: int, torch_device: str = "cpu") -> dict:
     data, batch, epochs = WORKLOADS[name]
     x8, y = _data(data)
     features = int(np.prod(x8.shape[1:]))
@@ -116,6 +120,7 @@ def bench_loader_bound(name: str, reps: int) -> dict:
     tmodel = TorchSoftmaxRegression(features)
     jmodel = SoftmaxRegression(features, rngs=nnx.Rngs(0))
     interop.from_torch(jmodel, tmodel.state_dict())  # the same start (pixels in the same NHWC order)
+    tmodel.to(torch_device)
     topt = torch.optim.SGD(tmodel.parameters(), lr=0.01)
     tloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x8),
                                                                          torch.from_numpy(y.astype(np.int64))),
@@ -142,7 +147,7 @@ def bench_loader_bound(name: str, reps: int) -> dict:
         state, _ = fit(learner, state, loader, epochs=at + epochs, start_epoch=at, progress=False, log=None)
         first[mode], at = time.perf_counter() - t0, at + epochs
     state, _ = learner.train_steps(state, stacks[0])
-    _torch_epochs(tmodel, topt, tloader, 1)
+    _torch_epochs(tmodel, topt, tloader, 1, torch_device)
     rates = {"alone": [], "resident": [], "host": [], "in_step": [], "torch": []}
     for _ in range(reps):
         calls = -(-steps // k)
@@ -157,11 +162,12 @@ def bench_loader_bound(name: str, reps: int) -> dict:
                 state, _ = fit(learner, state, loader, epochs=at + epochs, start_epoch=at, progress=False, log=None)
                 at += epochs
             rates[mode].append(steps / (time.perf_counter() - t0))
-        n, dt = _torch_epochs(tmodel, topt, tloader, epochs * fits)
+        n, dt = _torch_epochs(tmodel, topt, tloader, epochs * fits, torch_device)
         rates["torch"].append(n / dt)
     med = {m: statistics.median(r) for m, r in rates.items()}
     return {"workload": name, "data": data, "examples": len(x8), "batch": batch, "epochs_per_fit": epochs,
-            "fit_calls_per_rep": fits, "steps_per_epoch": len(loaders["host"]), "reps": reps,
+            "fit_calls_per_rep": fits, "torch_device": torch_device, "steps_per_epoch": len(loaders["host"]),
+            "reps": reps,
             **{f"{m}_steps_s": v for m, v in med.items()},
             **{f"{m}_min": min(r) for m, r in rates.items()}, **{f"{m}_max": max(r) for m, r in rates.items()},
             "resident_ratio": med["resident"] / med["alone"], "host_ratio": med["host"] / med["alone"],

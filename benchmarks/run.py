@@ -320,16 +320,16 @@ def render(rows, meta, loader_rows=(), bound_rows=()) -> str:
             f"matmul precision {meta.get('matmul_precision', 'highest')}; jax {meta['jax']}, torch {meta['torch']} on "
             f"{meta.get('torch_device', 'cpu')} ({meta['torch_threads']} threads); {meta['date']}; "
             f"`{meta.get('command', 'python -m benchmarks')}`")
-    how = ("jaxdl fit: `fit(learner, state, DataLoader(..., shuffle=True))` in its default mode (host batches "
-           "moved to the device, 32 per `train_steps` call); PyTorch loop: the notes' loop over "
+    how = ("jaxdl fit: `fit(learner, state, DataLoader(..., shuffle=True))` in its default mode (a dataset that "
+           "fits kept on the device, 32 batches per `train_steps` call); PyTorch loop: the notes' loop over "
            "`DataLoader(TensorDataset, shuffle=True)`. Ratio = jaxdl fit / PyTorch loop. Steps alone: jaxdl's "
            "compiled steps on batches already on the device. Compile: jaxdl's first epoch minus a steady one.")
     loader = ["", "One epoch of data loading (each batch on the device, waited for):", "",
               "| loader | data | examples | batch | seconds per epoch |", "|---|---|---:|---:|---:|",
               *[f"| {r['loader']} | {r['dataset']} | {r['examples']:,} | {r['batch']} | {r['epoch_s']:.3f} |"
                 for r in loader_rows]] if loader_rows else []
-    table = head[:2] + body + head[2:]
-    return "\n".join([f"# jaxdl vs PyTorch training steps ({meta['device']})", "", info, "", how, "", *table,
+    table = ["", how, "", *head[:2], *body, *head[2:]] if rows else []
+    return "\n".join([f"# jaxdl vs PyTorch training steps ({meta['device']})", "", info, *table,
                       *([""] + notes if notes else []), *loader_bound.render(bound_rows), *loader, ""])
 
 
@@ -366,7 +366,7 @@ def main(argv=None):
         print(f"loader: {r['loader']:32s} {r['epoch_s']:.3f} s/epoch ({r['examples']} examples, batch {r['batch']})")
     bound_rows = []
     for name in (n for n in names if n in loader_bound.WORKLOADS):
-        bound_rows.append(loader_bound.bench_loader_bound(name, reps))
+        bound_rows.append(loader_bound.bench_loader_bound(name, reps, torch_device))
         print(loader_bound.line(bound_rows[-1]), flush=True)
     for name in (n for n in names if n in workloads):
         r = bench(name, workloads[name], reps, window, torch_device, args.torch_compile, args.precision)

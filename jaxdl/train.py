@@ -250,6 +250,19 @@ class History:
         return cls([dict(r) for r in rows])
 
 
+def _start_metrics_copy(metrics) -> None:
+    """Starts copying a just-dispatched call's metrics to the host, to be read by
+    :func:`_metrics_to_host` after the next call is dispatched: on a GPU or TPU the copy
+    then runs when the call ends, instead of when fit asks (one blocking copy per
+    metric). A CPU device's arrays are host memory already (the call would cost 17 us a
+    metric there, for nothing)."""
+    leaves = jax.tree.leaves(metrics)
+    if leaves and next(iter(leaves[0].devices())).platform != "cpu":
+        for leaf in leaves:
+            if leaf.is_fully_addressable:
+                leaf.copy_to_host_async()
+
+
 def _metrics_to_host(metrics):
     """``jax.device_get(metrics)`` for the few small arrays of step metrics: the same
     NumPy values at about an eighth of its host time (2.5 us a leaf instead of 20 on
@@ -499,6 +512,7 @@ def _train_epoch(learner: Learner, state: TrainState, loader, epoch: int, desc: 
         else:
             state, m = learner.train_step(state, learner.shard(batch))
             k, n = 1, int(batch[0].shape[0])
+        _start_metrics_copy(m)
         if pending is not None:  # the call before this one: the device runs this one while the loader prepares the next
             rows.append(_metrics_to_host(pending))
             if t_warm is None and steps >= warm_at:  # those steps done: steady-state timing starts (compiled)
@@ -566,6 +580,7 @@ def _fit_one_batch_epochs(learner: Learner, state: TrainState, loader, epochs: r
     for at in range(0, len(epochs), per_call):
         chunk = epochs[at:at + per_call]
         state, *out = learner.train_steps(state, loader.epochs_stacked(chunk), keep_states=keep_states)
+        _start_metrics_copy(out[0])
         if pending is not None and (stopped := finish(*pending)) is not None:
             return stopped
         pending = (chunk[0], len(chunk), out[0], out[1] if keep_states else None)
