@@ -46,6 +46,9 @@ from jaxdl.data.errors import DataNotFoundError
 from jaxdl.layers import Linear
 from jaxdl.train import STEPS_PER_CALL, Learner, fit
 
+# interleaved repetitions (`--quick`: 2): the identical host-gather code of the resident and host columns
+# differed by up to 0.05 of steps alone between 5-repetition medians here
+REPS = 9
 # epochs timed per repetition: one-epoch fit calls are timed five in a row, as long as
 # the five-epoch calls (a single 0.1 s call swung 0.78-1.00 of steps alone between runs)
 EPOCHS_TIMED = 5

@@ -366,7 +366,7 @@ def main(argv=None):
         print(f"loader: {r['loader']:32s} {r['epoch_s']:.3f} s/epoch ({r['examples']} examples, batch {r['batch']})")
     bound_rows = []
     for name in (n for n in names if n in loader_bound.WORKLOADS):
-        bound_rows.append(loader_bound.bench_loader_bound(name, reps, torch_device))
+        bound_rows.append(loader_bound.bench_loader_bound(name, 2 if args.quick else loader_bound.REPS, torch_device))
         print(loader_bound.line(bound_rows[-1]), flush=True)
     for name in (n for n in names if n in workloads):
         r = bench(name, workloads[name], reps, window, torch_device, args.torch_compile, args.precision)
