@@ -1,5 +1,6 @@
-"""Both convolution formulations of jaxdl.layers.Conv2d (im2col for stride 1, with and
-without padding; lax.conv for strided convs) against torch.nn.Conv2d: outputs and gradients."""
+"""jaxdl.layers.Conv2d on the CPU (the im2col of jaxdl.platform, with and without padding and
+stride: torchvision's 7x7/2 stem, 1x1/2 downsample, 3x3/2; dilated and grouped convs are
+lax.conv, tests/parity/test_pooling.py) against torch.nn.Conv2d: outputs and gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +15,8 @@ from jaxdl.layers import Conv2d
 
 @pytest.mark.parametrize("batch,cin,cout,k,pad,stride", [(4, 3, 6, 5, 0, 1), (32, 3, 6, 5, 0, 1),
                                                          (64, 6, 16, 3, 0, 1), (64, 1, 10, 3, 1, 1),
-                                                         (8, 3, 4, 3, 1, 2)])
+                                                         (8, 3, 4, 3, 1, 2), (16, 3, 8, 7, 3, 2),
+                                                         (16, 8, 16, 1, 0, 2), (8, 4, 4, 3, 1, 3)])
 def test_conv2d_matches_torch(batch, cin, cout, k, pad, stride):
     torch.manual_seed(0)
     tc = torch.nn.Conv2d(cin, cout, k, stride=stride, padding=pad)
