@@ -12,8 +12,8 @@ backend it runs on.
 CPU formulations (why each is faster on XLA:CPU, with the figures: docs/speed.md):
 
 * convolution (any stride) as a channel-major im2col and one matmul, faster than
-  ``lax.conv_general_dilated`` at the notes' batch sizes, also inside ``lax.scan``
-  (strided ones too: resnet18 at 64x64 trains 5.6x faster so);
+  ``lax.conv_general_dilated`` at the notes' batch sizes and for torchvision's strided
+  convolutions, also inside ``lax.scan``;
 * a transposed convolution as the stride-dilated input (zeros inserted by ``lax.pad``)
   and the same im2col matmul, where ``lax.conv_general_dilated`` would need ``lhs_dilation``;
 * non-overlapping max-pool as a reshape and a max, with an elementwise backward that

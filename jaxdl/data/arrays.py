@@ -375,9 +375,10 @@ class ArrayBatches:
         keeps that one call's batches (the rows of ``steps`` batches, or their indices
         when the data is gathered in the step)."""
         ahead, self._ahead = self._ahead, None
-        key = (epoch, steps, start)
-        layout, first = (ahead[1], ahead[2]) if ahead is not None and ahead[0] == key else (self._epoch_layout(epoch),
-                                                                                            None)
+        if ahead is not None and ahead[0] == (epoch, steps, start):
+            layout, first = ahead[1], ahead[2]
+        else:
+            layout, first = self._epoch_layout(epoch), None
         spans = self.plan.call_spans(steps, start)
         for i, span in enumerate(spans):
             yield first if i == 0 and first is not None else self._call(layout, span)
