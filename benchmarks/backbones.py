@@ -37,6 +37,7 @@ import torch
 from flax import nnx
 
 import torch_reference.vision as tv
+from benchmarks.run import default_torch_device, device_name
 from jaxdl import interop, losses, optim
 from jaxdl import port as jport
 from jaxdl.models import vision
@@ -149,8 +150,7 @@ def main(argv=None):
     p.add_argument("--torch-device", default=None,
                    help="where torchvision trains (default: cuda when JAX runs on a GPU and torch sees one, else cpu)")
     args = p.parse_args(argv)
-    torch_device = args.torch_device or (
-        "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu")
+    torch_device = args.torch_device or default_torch_device()
     if jax.default_backend() == "cpu":
         keep_freed_host_memory()
     torch.set_num_threads(os.cpu_count())
@@ -161,8 +161,7 @@ def main(argv=None):
         rows.append(r)
         print(f"{arch}: " + "  ".join(f"{k} {v:.1f} img/s" for k, v in r["images_s"].items())
               + f"  port/hand {r['port_vs_hand']:.2f}  compile {r['compile_s']}", flush=True)
-    d = jax.devices()[0]
-    device = f"cpu-{os.cpu_count()}core" if d.platform == "cpu" else d.device_kind.lower().replace(" ", "-")
+    device = device_name()
     meta = {"device": device, "processor": platform.processor() or platform.machine(), "jax": jax.__version__,
             "torch": torch.__version__, "torch_device": torch_device, "torch_threads": torch.get_num_threads(),
             "date": time.strftime("%Y-%m-%d"),

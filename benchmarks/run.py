@@ -290,6 +290,12 @@ def device_name() -> str:
     return d.device_kind.lower().replace(" ", "-")
 
 
+def default_torch_device() -> str:
+    """Where the PyTorch side runs unless ``--torch-device`` says: the GPU when JAX runs on one
+    and torch sees one, else the CPU."""
+    return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
 WHAT_IS_COMPARED = {
     "iris_full": "full-batch epochs: jaxdl fit (one step per epoch, as the experiment trains) vs the notes' "
                  "eager loop on the whole tensor",
@@ -349,8 +355,7 @@ def main(argv=None):
                    help="JAX float32 matmul/conv precision, as the CLI's flag (GPU/TPU; the CPU computes float32)")
     args = p.parse_args(argv)
     set_matmul_precision(args.matmul_precision)
-    torch_device = args.torch_device or (
-        "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu")
+    torch_device = args.torch_device or default_torch_device()
     if jax.default_backend() == "cpu":
         keep_freed_host_memory()  # as the experiments' runtime.setup does: jaxdl at its CLI speed
     torch.set_num_threads(os.cpu_count())
